@@ -1,0 +1,612 @@
+//! Access-token claims, and the issuer and verifier built once at cold start.
+//!
+//! Tokens are JWS compact serialization, HS256, typed `at+jwt` (RFC 9068) with a `token_use`
+//! claim, so a token of another type (a refresh token, later) is never accepted as an access token.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TokenConfig;
+
+/// The only algorithm issued and accepted.
+pub const ALGORITHM: Algorithm = Algorithm::HS256;
+
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Tokens longer than this are rejected before any decoding. Ours are about 400 bytes.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// What a token may be used for, carried in the `token_use` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenUse {
+    /// Sent as `Authorization: Bearer` to protected routes.
+    Access,
+    /// Exchanged for new access tokens; never accepted by a protected route.
+    Refresh,
+}
+
+/// The claims of an access token. Every field is required when verifying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    pub username: String,
+    pub iat: u64,
+    pub nbf: u64,
+    pub exp: u64,
+    /// A unique token id (UUID v4), for revocation later.
+    pub jti: String,
+    pub token_use: TokenUse,
+}
+
+/// A freshly issued token, with its lifetime in seconds.
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: u64,
+    pub claims: Claims,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("claims", &self.claims)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign token")]
+pub struct SignError(#[source] jsonwebtoken::errors::Error);
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid signing key")]
+pub struct KeyError(#[source] jsonwebtoken::errors::Error);
+
+/// Signs access tokens. Build once at cold start.
+pub struct TokenIssuer {
+    key: EncodingKey,
+    header: Header,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("kid", &self.header.kid)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    pub fn new(config: &TokenConfig) -> Result<Self, KeyError> {
+        let mut header = Header::new(ALGORITHM);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(config.key_id.clone());
+        Ok(Self {
+            key: EncodingKey::from_secret(config.secret.expose()).map_err(KeyError)?,
+            header,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            ttl: config.access_ttl,
+        })
+    }
+
+    /// Issues an access token for `user_id`, valid from now for the configured TTL.
+    pub fn issue_access(&self, user_id: &str, username: &str) -> Result<IssuedToken, SignError> {
+        self.issue_access_at(user_id, username, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// As [`Self::issue_access`], as if the time were `now` (seconds since the epoch).
+    pub fn issue_access_at(&self, user_id: &str, username: &str, now: u64) -> Result<IssuedToken, SignError> {
+        let expires_in = self.ttl.as_secs();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_owned(),
+            username: username.to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + expires_in,
+            jti: uuid::Uuid::new_v4().to_string(),
+            token_use: TokenUse::Access,
+        };
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(SignError)?;
+        Ok(IssuedToken {
+            token,
+            expires_in,
+            claims,
+        })
+    }
+}
+
+/// Why a token was rejected. For logs only: clients are told no more than "invalid token".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("token is longer than {MAX_TOKEN_BYTES} bytes")]
+    TooLarge,
+    #[error("token is not three base64url segments")]
+    Malformed,
+    #[error("token header is invalid")]
+    BadHeader,
+    #[error("token algorithm is not {ALGORITHM:?}")]
+    Algorithm,
+    #[error("token type is not {ACCESS_TOKEN_TYP}")]
+    Type,
+    #[error("token key id is unknown")]
+    UnknownKey,
+    #[error("token signature is invalid")]
+    Signature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token was issued in the future")]
+    IssuedInFuture,
+    #[error("token issuer is wrong")]
+    Issuer,
+    #[error("token audience is wrong")]
+    Audience,
+    #[error("token claims are invalid: {0}")]
+    Claims(String),
+    #[error("token is a {0:?} token, not an access token")]
+    WrongUse(TokenUse),
+}
+
+/// Verifies access tokens against a set of keys looked up by `kid`. Build once at cold start.
+pub struct TokenVerifier {
+    keys: HashMap<String, DecodingKey>,
+    validation: Validation,
+    leeway: u64,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("iss", &self.validation.iss)
+            .field("aud", &self.validation.aud)
+            .field("leeway", &self.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenVerifier {
+    pub fn new(config: &TokenConfig) -> Result<Self, KeyError> {
+        let mut validation = Validation::new(ALGORITHM);
+        validation.algorithms = vec![ALGORITHM];
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.leeway = config.leeway.as_secs();
+        let key = DecodingKey::from_secret(config.secret.expose()).map_err(KeyError)?;
+        let keys = HashMap::from([(config.key_id.clone(), key)]);
+        Ok(Self {
+            keys,
+            validation,
+            leeway: config.leeway.as_secs(),
+        })
+    }
+
+    /// Verifies `token` as an access token and returns its claims.
+    pub fn verify_access(&self, token: &str) -> Result<Claims, VerifyError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(VerifyError::TooLarge);
+        }
+        let segments: Vec<&str> = token.split('.').collect();
+        let base64url = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if segments.len() != 3 || segments.iter().any(|s| s.is_empty() || !base64url(s)) {
+            return Err(VerifyError::Malformed);
+        }
+
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::BadHeader)?;
+        if header.alg != ALGORITHM {
+            return Err(VerifyError::Algorithm);
+        }
+        if !header.typ.as_deref().is_some_and(is_access_typ) {
+            return Err(VerifyError::Type);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or(VerifyError::UnknownKey)?;
+
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => VerifyError::Signature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => VerifyError::Algorithm,
+                ErrorKind::ExpiredSignature => VerifyError::Expired,
+                ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+                ErrorKind::InvalidIssuer => VerifyError::Issuer,
+                ErrorKind::InvalidAudience => VerifyError::Audience,
+                ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => VerifyError::Malformed,
+                other => VerifyError::Claims(format!("{other:?}")),
+            })?;
+        let claims = data.claims;
+
+        if claims.iat > jsonwebtoken::get_current_timestamp() + self.leeway {
+            return Err(VerifyError::IssuedInFuture);
+        }
+        if claims.token_use != TokenUse::Access {
+            return Err(VerifyError::WrongUse(claims.token_use));
+        }
+        if claims.sub.is_empty() || claims.username.is_empty() {
+            return Err(VerifyError::Claims("empty sub or username".into()));
+        }
+        Ok(claims)
+    }
+}
+
+/// RFC 7515 §4.1.9: media types compare case-insensitively and may omit `application/`.
+fn is_access_typ(typ: &str) -> bool {
+    let typ = typ.to_ascii_lowercase();
+    typ == ACCESS_TOKEN_TYP || typ.strip_prefix("application/") == Some(ACCESS_TOKEN_TYP)
+}
+
+/// The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1; the scheme is
+/// case-insensitive). `None` for another scheme or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, rest) = authorization.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_matches(' ');
+    (!token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SigningSecret;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+
+    const SECRET: &[u8] = b"unit-test-secret-0123456789abcdef-0123";
+
+    fn config() -> TokenConfig {
+        TokenConfig {
+            secret: SigningSecret::new("JWT_SECRET", SECRET.to_vec()).unwrap(),
+            key_id: "v1".into(),
+            issuer: "https://issuer.test".into(),
+            audience: "api.test".into(),
+            access_ttl: Duration::from_secs(900),
+            leeway: Duration::from_secs(5),
+        }
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn valid_claims() -> Value {
+        let now = now();
+        json!({
+            "iss": "https://issuer.test", "aud": "api.test", "sub": "user-1", "username": "alice",
+            "iat": now, "nbf": now, "exp": now + 600, "jti": "j1", "token_use": "access"
+        })
+    }
+
+    fn header(alg: &str) -> Value {
+        json!({"alg": alg, "typ": "at+jwt", "kid": "v1"})
+    }
+
+    /// Signs arbitrary JSON header and claims with HMAC, the way an attacker holding a key would.
+    fn mint(header: &Value, claims: &Value, secret: &[u8]) -> String {
+        let alg = match header["alg"].as_str() {
+            Some("HS384") => Algorithm::HS384,
+            Some("HS512") => Algorithm::HS512,
+            _ => Algorithm::HS256,
+        };
+        let msg = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = jsonwebtoken::crypto::sign(msg.as_bytes(), &EncodingKey::from_secret(secret).unwrap(), alg)
+            .unwrap();
+        format!("{msg}.{sig}")
+    }
+
+    fn verify(token: &str) -> Result<Claims, VerifyError> {
+        TokenVerifier::new(&config()).unwrap().verify_access(token)
+    }
+
+    fn with(mut claims: Value, key: &str, value: Value) -> Value {
+        claims[key] = value;
+        claims
+    }
+
+    fn without(mut claims: Value, key: &str) -> Value {
+        claims.as_object_mut().unwrap().remove(key);
+        claims
+    }
+
+    #[test]
+    fn issued_token_round_trips_through_the_verifier() {
+        let issued = TokenIssuer::new(&config())
+            .unwrap()
+            .issue_access("user-1", "alice")
+            .unwrap();
+        let claims = verify(&issued.token).unwrap();
+        assert_eq!(claims, issued.claims);
+        assert_eq!(claims.sub, "user-1");
+        assert_eq!(claims.username, "alice");
+        assert_eq!(claims.iss, "https://issuer.test");
+        assert_eq!(claims.aud, "api.test");
+        assert_eq!(claims.exp - claims.iat, 900);
+        assert_eq!(claims.nbf, claims.iat);
+        assert_eq!(claims.token_use, TokenUse::Access);
+        assert_eq!(issued.expires_in, 900);
+    }
+
+    #[test]
+    fn issued_token_header_is_hs256_at_jwt_with_kid() {
+        let issued = TokenIssuer::new(&config())
+            .unwrap()
+            .issue_access("user-1", "alice")
+            .unwrap();
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn each_token_gets_a_unique_jti() {
+        let issuer = TokenIssuer::new(&config()).unwrap();
+        let a = issuer.issue_access("u", "alice").unwrap().claims.jti;
+        let b = issuer.issue_access("u", "alice").unwrap().claims.jti;
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let issued = TokenIssuer::new(&config())
+            .unwrap()
+            .issue_access("user-1", "alice")
+            .unwrap();
+        assert!(!format!("{issued:?}").contains(&issued.token));
+    }
+
+    #[test]
+    fn hand_minted_valid_token_is_accepted() {
+        assert!(verify(&mint(&header("HS256"), &valid_claims(), SECRET)).is_ok());
+    }
+
+    #[test]
+    fn expired_token_fails() {
+        let claims = with(valid_claims(), "exp", json!(now() - 60));
+        assert_eq!(
+            verify(&mint(&header("HS256"), &claims, SECRET)),
+            Err(VerifyError::Expired)
+        );
+    }
+
+    #[test]
+    fn expired_within_leeway_is_ok() {
+        let claims = with(valid_claims(), "exp", json!(now() - 2));
+        assert!(verify(&mint(&header("HS256"), &claims, SECRET)).is_ok());
+    }
+
+    #[test]
+    fn nbf_in_the_future_fails() {
+        let claims = with(valid_claims(), "nbf", json!(now() + 120));
+        assert_eq!(
+            verify(&mint(&header("HS256"), &claims, SECRET)),
+            Err(VerifyError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn iat_in_the_future_beyond_leeway_fails() {
+        let claims = with(valid_claims(), "iat", json!(now() + 120));
+        assert_eq!(
+            verify(&mint(&header("HS256"), &claims, SECRET)),
+            Err(VerifyError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn wrong_issuer_fails() {
+        let claims = with(valid_claims(), "iss", json!("https://evil.test"));
+        assert_eq!(
+            verify(&mint(&header("HS256"), &claims, SECRET)),
+            Err(VerifyError::Issuer)
+        );
+    }
+
+    #[test]
+    fn wrong_audience_fails() {
+        let claims = with(valid_claims(), "aud", json!("other-api"));
+        assert_eq!(
+            verify(&mint(&header("HS256"), &claims, SECRET)),
+            Err(VerifyError::Audience)
+        );
+    }
+
+    #[test]
+    fn other_hmac_algorithms_fail_even_when_signed_with_the_right_secret() {
+        for alg in ["HS384", "HS512"] {
+            assert_eq!(
+                verify(&mint(&header(alg), &valid_claims(), SECRET)),
+                Err(VerifyError::Algorithm),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn alg_none_fails_in_every_casing() {
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let h = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "at+jwt", "kid": "v1"}).to_string());
+            let p = URL_SAFE_NO_PAD.encode(valid_claims().to_string());
+            for token in [format!("{h}.{p}."), format!("{h}.{p}.c2ln")] {
+                assert!(verify(&token).is_err(), "{alg}: {token}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_signature_fails() {
+        let token = mint(
+            &header("HS256"),
+            &valid_claims(),
+            b"another-secret-0123456789abcdef-xyz",
+        );
+        assert_eq!(verify(&token), Err(VerifyError::Signature));
+    }
+
+    #[test]
+    fn tampered_payload_fails() {
+        let token = mint(&header("HS256"), &valid_claims(), SECRET);
+        let (h, rest) = token.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(with(valid_claims(), "sub", json!("admin")).to_string());
+        assert_eq!(
+            verify(&format!("{h}.{forged}.{sig}")),
+            Err(VerifyError::Signature)
+        );
+    }
+
+    #[test]
+    fn missing_required_claims_fail() {
+        for claim in [
+            "exp",
+            "sub",
+            "iss",
+            "aud",
+            "nbf",
+            "iat",
+            "jti",
+            "username",
+            "token_use",
+        ] {
+            let token = mint(&header("HS256"), &without(valid_claims(), claim), SECRET);
+            assert!(verify(&token).is_err(), "missing {claim} was accepted");
+        }
+    }
+
+    #[test]
+    fn exp_or_nbf_as_strings_fail() {
+        for claim in ["exp", "nbf"] {
+            let claims = with(valid_claims(), claim, json!((now() + 600).to_string()));
+            assert!(
+                verify(&mint(&header("HS256"), &claims, SECRET)).is_err(),
+                "{claim} as string"
+            );
+        }
+    }
+
+    #[test]
+    fn refresh_token_is_not_an_access_token() {
+        let claims = with(valid_claims(), "token_use", json!("refresh"));
+        assert_eq!(
+            verify(&mint(&header("HS256"), &claims, SECRET)),
+            Err(VerifyError::WrongUse(TokenUse::Refresh))
+        );
+    }
+
+    #[test]
+    fn token_with_plain_jwt_typ_fails() {
+        let h = json!({"alg": "HS256", "typ": "JWT", "kid": "v1"});
+        assert_eq!(verify(&mint(&h, &valid_claims(), SECRET)), Err(VerifyError::Type));
+    }
+
+    #[test]
+    fn unknown_or_missing_kid_fails() {
+        for h in [
+            json!({"alg": "HS256", "typ": "at+jwt", "kid": "../../dev/null"}),
+            json!({"alg": "HS256", "typ": "at+jwt"}),
+        ] {
+            assert_eq!(
+                verify(&mint(&h, &valid_claims(), SECRET)),
+                Err(VerifyError::UnknownKey)
+            );
+        }
+    }
+
+    /// Signs raw JSON text, for payloads `serde_json::Value` cannot express.
+    fn mint_raw(payload: &str) -> String {
+        let msg = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header("HS256").to_string()),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let key = EncodingKey::from_secret(SECRET).unwrap();
+        format!(
+            "{msg}.{}",
+            jsonwebtoken::crypto::sign(msg.as_bytes(), &key, Algorithm::HS256).unwrap()
+        )
+    }
+
+    #[test]
+    fn duplicate_claims_fail() {
+        let claims = valid_claims().to_string();
+        let payload = format!("{},\"sub\":\"admin\"}}", claims.trim_end_matches('}'));
+        assert!(verify(&mint_raw(&payload)).is_err());
+    }
+
+    #[test]
+    fn payload_that_is_not_an_object_fails() {
+        for payload in ["[]", "42", "\"sub\"", "null"] {
+            assert!(verify(&mint_raw(payload)).is_err(), "{payload}");
+        }
+    }
+
+    #[test]
+    fn oversized_token_fails_before_parsing() {
+        assert_eq!(
+            verify(&"a".repeat(MAX_TOKEN_BYTES + 1)),
+            Err(VerifyError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn wrong_segment_counts_and_alphabets_fail() {
+        let token = mint(&header("HS256"), &valid_claims(), SECRET);
+        for bad in [
+            String::new(),
+            "abc".into(),
+            "a.b".into(),
+            format!("{token}.extra"),
+            token.replacen('.', "+.", 1),
+            format!("{token}="),
+        ] {
+            assert_eq!(verify(&bad), Err(VerifyError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_token_parses_the_scheme_case_insensitively() {
+        assert_eq!(bearer_token("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer_token("Bearer a b"), None);
+        assert_eq!(bearer_token("abc.def.ghi"), None);
+    }
+}

@@ -1,0 +1,444 @@
+//! Typed configuration, read from the environment once at cold start.
+//!
+//! Every loader takes a lookup function so tests can supply variables without touching the
+//! process environment. A missing or weak setting is an error that names the variable.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretBox};
+
+/// A configuration error; the message names the variable and never echoes a secret value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var} is not set")]
+    Missing { var: &'static str },
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Where configuration values come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, var: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Env;
+
+impl Source for Env {
+    fn get(&self, var: &str) -> Option<String> {
+        std::env::var(var).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Source for F {
+    fn get(&self, var: &str) -> Option<String> {
+        self(var)
+    }
+}
+
+/// A set but empty variable counts as unset, so `VAR=` in an env file falls back to the default.
+fn lookup(src: &dyn Source, var: &'static str) -> Option<String> {
+    src.get(var).filter(|v| !v.trim().is_empty())
+}
+
+fn required(src: &dyn Source, var: &'static str) -> Result<String, ConfigError> {
+    lookup(src, var).ok_or(ConfigError::Missing { var })
+}
+
+/// An integer in `min..=max`, or `default` when unset.
+fn int_in_range(
+    src: &dyn Source,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = lookup(src, var) else {
+        return Ok(default);
+    };
+    let value: u64 = raw.trim().parse().map_err(|_| ConfigError::Invalid {
+        var,
+        reason: format!("expected a whole number from {min} to {max}, got {raw:?}"),
+    })?;
+    if !(min..=max).contains(&value) {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: format!("must be from {min} to {max}, got {value}"),
+        });
+    }
+    Ok(value)
+}
+
+/// Shortest accepted HMAC secret: RFC 7518 §3.2 requires a key at least as long as the hash (32 bytes for HS256).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A signing secret. `Debug` never shows it.
+pub struct SigningSecret(SecretBox<[u8]>);
+
+impl SigningSecret {
+    /// Wraps `bytes`, rejecting anything shorter than [`MIN_SECRET_BYTES`].
+    pub fn new(var: &'static str, bytes: Vec<u8>) -> Result<Self, ConfigError> {
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!(
+                    "must be at least {MIN_SECRET_BYTES} bytes of random data (got {}); generate one with `openssl rand -base64 48`",
+                    bytes.len()
+                ),
+            });
+        }
+        if bytes.iter().all(|b| *b == bytes[0]) {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: "is a single repeated byte, not a random secret".into(),
+            });
+        }
+        Ok(Self(SecretBox::new(bytes.into_boxed_slice())))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret([redacted])")
+    }
+}
+
+/// Settings for issuing and verifying tokens.
+#[derive(Debug)]
+pub struct TokenConfig {
+    /// `JWT_SECRET`, required: the HS256 key, at least 32 bytes.
+    pub secret: SigningSecret,
+    /// `JWT_KEY_ID`, default `v1`: the `kid` header of issued tokens; verification requires it.
+    pub key_id: String,
+    /// `JWT_ISSUER`, default `jwt-auth`: the `iss` claim issued and required.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`, default `jwt-auth-api`: the `aud` claim issued and required.
+    pub audience: String,
+    /// `ACCESS_TOKEN_TTL_SECONDS`, default 900 (15 minutes), from 60 to 3600.
+    pub access_ttl: Duration,
+    /// `JWT_LEEWAY_SECONDS`, default 5, at most 60: clock skew allowed on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+}
+
+impl TokenConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let secret = SigningSecret::new("JWT_SECRET", required(src, "JWT_SECRET")?.into_bytes())?;
+        let key_id = lookup(src, "JWT_KEY_ID").unwrap_or_else(|| "v1".into());
+        if key_id.len() > 64
+            || !key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(ConfigError::Invalid {
+                var: "JWT_KEY_ID",
+                reason: "use at most 64 characters from A-Z a-z 0-9 - _ .".into(),
+            });
+        }
+        Ok(Self {
+            secret,
+            key_id,
+            issuer: lookup(src, "JWT_ISSUER").unwrap_or_else(|| "jwt-auth".into()),
+            audience: lookup(src, "JWT_AUDIENCE").unwrap_or_else(|| "jwt-auth-api".into()),
+            access_ttl: Duration::from_secs(int_in_range(src, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 3600)?),
+            leeway: Duration::from_secs(int_in_range(src, "JWT_LEEWAY_SECONDS", 5, 0, 60)?),
+        })
+    }
+}
+
+/// argon2id cost parameters. Defaults are OWASP's: m = 19456 KiB, t = 2, p = 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordConfig {
+    /// `ARGON2_MEMORY_KIB`, default 19456, from 7168 (OWASP's lowest) to 1048576.
+    pub memory_kib: u32,
+    /// `ARGON2_ITERATIONS`, default 2, from 1 to 10.
+    pub iterations: u32,
+    /// `ARGON2_PARALLELISM`, default 1, from 1 to 8.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl PasswordConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let int = |var, default: u32, min, max| {
+            int_in_range(src, var, u64::from(default), min, max).map(|v| v as u32)
+        };
+        Ok(Self {
+            memory_kib: int("ARGON2_MEMORY_KIB", d.memory_kib, 7_168, 1_048_576)?,
+            iterations: int("ARGON2_ITERATIONS", d.iterations, 1, 10)?,
+            parallelism: int("ARGON2_PARALLELISM", d.parallelism, 1, 8)?,
+        })
+    }
+}
+
+/// Where users are stored and how long a store call may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `USERS_TABLE`, required: the DynamoDB table name.
+    pub table: String,
+    /// `DYNAMODB_CONNECT_TIMEOUT_MS`, default 1000.
+    pub connect_timeout: Duration,
+    /// `DYNAMODB_ATTEMPT_TIMEOUT_MS`, default 1000: one attempt, including reading the answer.
+    pub attempt_timeout: Duration,
+    /// `DYNAMODB_OPERATION_TIMEOUT_MS`, default 3000: all attempts of one call, retries included.
+    pub operation_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let ms = |var, default| int_in_range(src, var, default, 10, 20_000).map(Duration::from_millis);
+        let config = Self {
+            table: required(src, "USERS_TABLE")?,
+            connect_timeout: ms("DYNAMODB_CONNECT_TIMEOUT_MS", 1_000)?,
+            attempt_timeout: ms("DYNAMODB_ATTEMPT_TIMEOUT_MS", 1_000)?,
+            operation_timeout: ms("DYNAMODB_OPERATION_TIMEOUT_MS", 3_000)?,
+        };
+        if config.attempt_timeout > config.operation_timeout {
+            return Err(ConfigError::Invalid {
+                var: "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+                reason: "must not exceed DYNAMODB_OPERATION_TIMEOUT_MS".into(),
+            });
+        }
+        Ok(config)
+    }
+}
+
+/// Which browser origins may read responses (CORS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsConfig {
+    /// `CORS_ALLOWED_ORIGINS`, default none: comma-separated origins such as
+    /// `https://app.example.com`, or `*` for any origin.
+    pub allowed_origins: Vec<String>,
+}
+
+impl CorsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let var = "CORS_ALLOWED_ORIGINS";
+        let allowed_origins: Vec<String> = lookup(src, var)
+            .unwrap_or_default()
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        for origin in &allowed_origins {
+            let scheme_ok = origin.starts_with("https://") || origin.starts_with("http://");
+            if origin != "*" && (!scheme_ok || origin.matches('/').count() != 2) {
+                return Err(ConfigError::Invalid {
+                    var,
+                    reason: format!("{origin:?} is not an origin like https://app.example.com"),
+                });
+            }
+        }
+        Ok(Self { allowed_origins })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn source(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn token_config_defaults_apply_when_only_the_secret_is_set() {
+        let c = TokenConfig::from_source(&source(&[("JWT_SECRET", SECRET)])).unwrap();
+        assert_eq!(c.issuer, "jwt-auth");
+        assert_eq!(c.audience, "jwt-auth-api");
+        assert_eq!(c.key_id, "v1");
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.leeway, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn missing_secret_names_the_variable() {
+        let err = TokenConfig::from_source(&source(&[])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { var: "JWT_SECRET" });
+        assert_eq!(err.to_string(), "JWT_SECRET is not set");
+    }
+
+    #[test]
+    fn short_secret_is_rejected_without_echoing_it() {
+        let err = TokenConfig::from_source(&source(&[("JWT_SECRET", "too-short-secret")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("JWT_SECRET is invalid: must be at least 32 bytes"),
+            "{msg}"
+        );
+        assert!(!msg.contains("too-short-secret"));
+    }
+
+    #[test]
+    fn repeated_byte_secret_is_rejected() {
+        let err = TokenConfig::from_source(&source(&[("JWT_SECRET", &"a".repeat(64))])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "JWT_SECRET",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug_output() {
+        let c = TokenConfig::from_source(&source(&[("JWT_SECRET", SECRET)])).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(debug.contains("redacted"));
+    }
+
+    #[test]
+    fn ttl_outside_its_range_or_not_a_number_is_rejected() {
+        for bad in ["0", "59", "3601", "-5", "15m", "1e3"] {
+            let err = TokenConfig::from_source(&source(&[
+                ("JWT_SECRET", SECRET),
+                ("ACCESS_TOKEN_TTL_SECONDS", bad),
+            ]))
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: "ACCESS_TOKEN_TTL_SECONDS",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn leeway_above_a_minute_is_rejected() {
+        let err = TokenConfig::from_source(&source(&[("JWT_SECRET", SECRET), ("JWT_LEEWAY_SECONDS", "61")]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "JWT_LEEWAY_SECONDS",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn key_id_with_path_characters_is_rejected() {
+        let err = TokenConfig::from_source(&source(&[
+            ("JWT_SECRET", SECRET),
+            ("JWT_KEY_ID", "../etc/passwd"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "JWT_KEY_ID",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn password_config_defaults_are_owasp() {
+        let c = PasswordConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(
+            c,
+            PasswordConfig {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+    }
+
+    #[test]
+    fn password_memory_below_owasp_minimum_is_rejected() {
+        let err = PasswordConfig::from_source(&source(&[("ARGON2_MEMORY_KIB", "1024")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "ARGON2_MEMORY_KIB",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn store_config_requires_the_table() {
+        let err = StoreConfig::from_source(&source(&[])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { var: "USERS_TABLE" });
+    }
+
+    #[test]
+    fn attempt_timeout_may_not_exceed_operation_timeout() {
+        let err = StoreConfig::from_source(&source(&[
+            ("USERS_TABLE", "users"),
+            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "5000"),
+            ("DYNAMODB_OPERATION_TIMEOUT_MS", "2000"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn cors_origins_are_parsed_and_checked() {
+        let c = CorsConfig::from_source(&source(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com/, http://localhost:5173",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        let err =
+            CorsConfig::from_source(&source(&[("CORS_ALLOWED_ORIGINS", "app.example.com")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "CORS_ALLOWED_ORIGINS",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,118 @@
+//! The one error type of the HTTP functions, and the one place that maps it to a status.
+//!
+//! The `Display` text is what the client sees in `{"msg": ...}`: short and safe. Causes are
+//! kept as `source()` and logged for 5xx only.
+
+use http::StatusCode;
+
+use crate::password::PasswordError;
+use crate::store::StoreError;
+
+/// Message for an unknown user and a wrong password alike.
+pub const BAD_CREDENTIALS: &str = "Bad username or password";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the text says what to fix.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Request body must be at most {max} bytes")]
+    PayloadTooLarge { max: usize },
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("{BAD_CREDENTIALS}")]
+    BadCredentials,
+    #[error("Missing Authorization header")]
+    MissingToken,
+    #[error("Invalid or expired token")]
+    InvalidToken,
+    #[error("User no longer exists")]
+    UserGone,
+    #[error("Username is already taken")]
+    UsernameTaken,
+    #[error("User store unavailable, try again shortly")]
+    StoreUnavailable(#[source] StoreError),
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The HTTP status of each error; nowhere else decides one.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadCredentials | Self::MissingToken | Self::InvalidToken | Self::UserGone => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::UsernameTaken => StatusCode::CONFLICT,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Extra response headers the status calls for.
+    pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Self::MissingToken => vec![("www-authenticate", "Bearer")],
+            Self::InvalidToken | Self::UserGone => {
+                vec![("www-authenticate", "Bearer error=\"invalid_token\"")]
+            }
+            Self::MethodNotAllowed { allow } => vec![("allow", allow)],
+            Self::StoreUnavailable(_) => vec![("retry-after", "1")],
+            _ => vec![],
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::StoreUnavailable(e)
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_status() {
+        let cases = [
+            (ApiError::BadRequest("x".into()), 400),
+            (ApiError::PayloadTooLarge { max: 1 }, 413),
+            (ApiError::UnsupportedMediaType, 415),
+            (ApiError::MethodNotAllowed { allow: "POST" }, 405),
+            (ApiError::BadCredentials, 401),
+            (ApiError::MissingToken, 401),
+            (ApiError::InvalidToken, 401),
+            (ApiError::UserGone, 401),
+            (ApiError::UsernameTaken, 409),
+            (
+                ApiError::StoreUnavailable(StoreError(anyhow::anyhow!("down"))),
+                503,
+            ),
+            (ApiError::Internal(anyhow::anyhow!("bug")), 500),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn server_errors_do_not_show_their_cause() {
+        let err = ApiError::StoreUnavailable(StoreError(anyhow::anyhow!("dial tcp 10.0.0.1: refused")));
+        assert!(!err.to_string().contains("10.0.0.1"));
+        let err = ApiError::Internal(anyhow::anyhow!("secret detail"));
+        assert_eq!(err.to_string(), "Internal server error");
+    }
+}

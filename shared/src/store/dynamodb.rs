@@ -1,0 +1,127 @@
+//! The DynamoDB [`UserStore`]: one item per user, keyed by the case-folded username.
+//!
+//! Item: `pk = "USER#<lowercase name>"`, `user_id`, `username`, `password_hash`, `created_at`.
+//! Sign-up is one `PutItem` with `attribute_not_exists(pk)`, so uniqueness holds under races;
+//! lookups are strongly consistent `GetItem`s. The endpoint comes from the SDK's own settings
+//! (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from [`StoreConfig`].
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, anyhow};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{CreateOutcome, StoreError, UserRecord, UserStore};
+use crate::config::{ConfigError, StoreConfig};
+use crate::user::Username;
+
+/// The table's partition key attribute (a string). `template.yaml` defines the same.
+pub const PARTITION_KEY: &str = "pk";
+
+const USER_PREFIX: &str = "USER#";
+
+#[derive(Debug, Clone)]
+pub struct DynamoUserStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoUserStore {
+    /// Builds the store from the SDK configuration, adding the connect, read and operation
+    /// timeouts the SDK does not set by default.
+    pub fn new(sdk_config: &aws_config::SdkConfig, config: &StoreConfig) -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.attempt_timeout)
+            .operation_attempt_timeout(config.attempt_timeout)
+            .operation_timeout(config.operation_timeout)
+            .build();
+        let client_config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .timeout_config(timeouts)
+            .build();
+        Self {
+            client: Client::from_conf(client_config),
+            table: config.table.clone(),
+        }
+    }
+
+    /// Reads [`StoreConfig`] and the standard AWS settings from the environment.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = StoreConfig::from_env()?;
+        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self::new(&sdk_config, &config))
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn user_key(username_key: &str) -> AttributeValue {
+    AttributeValue::S(format!("{USER_PREFIX}{username_key}"))
+}
+
+fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> anyhow::Result<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s.clone()),
+        _ => Err(anyhow!("user item has no string attribute {name:?}")),
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoUserStore {
+    async fn create(&self, user: &UserRecord) -> Result<CreateOutcome, StoreError> {
+        let created_at = jsonwebtoken::get_current_timestamp();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, user_key(&user.username.to_ascii_lowercase()))
+            .item("user_id", AttributeValue::S(user.id.clone()))
+            .item("username", AttributeValue::S(user.username.clone()))
+            .item("password_hash", AttributeValue::S(user.password_hash.clone()))
+            .item("created_at", AttributeValue::N(created_at.to_string()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(err) => {
+                let err = err.into_service_error();
+                if err.is_conditional_check_failed_exception() {
+                    Ok(CreateOutcome::UsernameTaken)
+                } else {
+                    Err(StoreError(anyhow::Error::new(err).context("PutItem user")))
+                }
+            }
+        }
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&username.key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError(anyhow::Error::new(e.into_service_error()).context("GetItem user")))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let record = (|| {
+            Ok::<_, anyhow::Error>(UserRecord {
+                id: string_attr(&item, "user_id")?,
+                username: string_attr(&item, "username")?,
+                password_hash: string_attr(&item, "password_hash")?,
+            })
+        })()
+        .context("malformed user item")
+        .map_err(StoreError)?;
+        Ok(Some(record))
+    }
+}

@@ -1,0 +1,141 @@
+//! Domain newtypes that parse, not validate: a `Username` or `Password` that exists is valid.
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Shortest username.
+pub const USERNAME_MIN: usize = 3;
+/// Longest username.
+pub const USERNAME_MAX: usize = 32;
+/// Shortest password, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest password, in bytes: bounds the work one request can make argon2 do.
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// A username: 3 to 32 ASCII letters, digits, `.`, `_` or `-`, starting with a letter or digit.
+/// Unique case-insensitively: `Alice` and `alice` are the same user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let len = raw.chars().count();
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
+            return Err(format!(
+                "username must be {USERNAME_MIN} to {USERNAME_MAX} characters"
+            ));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !raw.chars().all(allowed) || !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err("username may contain only ASCII letters, digits, '.', '_' and '-', and must start with a letter or digit".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The name as the user chose it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-folded form that uniqueness and lookups use.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// A password: at least 8 characters and at most 1024 bytes. `Debug` never shows it.
+pub struct Password(SecretString);
+
+impl Password {
+    /// For sign-up: enforces the length policy.
+    pub fn parse_new(raw: String) -> Result<Self, String> {
+        let password = Self::parse_existing(raw)?;
+        if password.expose().chars().count() < PASSWORD_MIN_CHARS {
+            return Err(format!(
+                "password must be at least {PASSWORD_MIN_CHARS} characters"
+            ));
+        }
+        Ok(password)
+    }
+
+    /// For login: any non-empty password within the size bound is checked against the hash.
+    pub fn parse_existing(raw: String) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("password must not be empty".into());
+        }
+        if raw.len() > PASSWORD_MAX_BYTES {
+            return Err(format!("password must be at most {PASSWORD_MAX_BYTES} bytes"));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_within_the_rules_parse() {
+        for ok in ["bob", "Alice_01", "a.b-c", "x".repeat(32).as_str(), "007"] {
+            assert!(Username::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn usernames_outside_the_rules_are_rejected() {
+        for bad in [
+            "",
+            "ab",
+            &"x".repeat(33),
+            "björn",
+            "名前名前",
+            "a b",
+            "_alice",
+            ".alice",
+            "al/ice",
+            "al\u{0}ice",
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn username_key_is_case_folded() {
+        assert_eq!(Username::parse("Alice").unwrap().key(), "alice");
+        assert_eq!(Username::parse("Alice").unwrap().as_str(), "Alice");
+    }
+
+    #[test]
+    fn new_passwords_need_eight_characters_and_fit_in_1024_bytes() {
+        assert!(Password::parse_new("1234567".into()).is_err());
+        assert!(Password::parse_new("12345678".into()).is_ok());
+        assert!(
+            Password::parse_new("ééééééé".into()).is_err(),
+            "7 characters, 14 bytes"
+        );
+        assert!(Password::parse_new("x".repeat(1024)).is_ok());
+        assert!(Password::parse_new("x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn existing_passwords_only_need_to_be_non_empty_and_bounded() {
+        assert!(Password::parse_existing("short".into()).is_ok());
+        assert!(Password::parse_existing(String::new()).is_err());
+        assert!(Password::parse_existing("x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        let p = Password::parse_new("hunter2hunter2".into()).unwrap();
+        assert_eq!(format!("{p:?}"), "Password([redacted])");
+    }
+}
