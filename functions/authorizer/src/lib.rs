@@ -1,1 +1,186 @@
+//! The API Gateway TOKEN authorizer: verifies `Authorization: Bearer <jwt>` and answers an
+//! Allow policy for the whole stage, or fails with exactly `Unauthorized` (API Gateway's 401).
+//!
+//! The policy covers `<api>/<stage>/*/*` because API Gateway caches it per token and reuses it
+//! on every route; one naming only `methodArn` would deny the other routes for the cache TTL.
 
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use shared::{TokenConfig, TokenVerifier, bearer_token};
+
+/// The verifier, built once at cold start.
+pub struct App {
+    pub verifier: TokenVerifier,
+}
+
+impl App {
+    pub fn from_env() -> Result<Self, lambda_runtime::Error> {
+        Ok(Self {
+            verifier: TokenVerifier::new(&TokenConfig::from_env()?)?,
+        })
+    }
+}
+
+/// Why no policy was returned. The message is what API Gateway reads.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorizerError {
+    /// Missing, malformed, expired or otherwise invalid token: API Gateway answers 401.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// The event's `methodArn` is not an execute-api ARN: a gateway misconfiguration (500).
+    #[error("methodArn is not an execute-api method ARN")]
+    InvalidMethodArn,
+}
+
+impl From<AuthorizerError> for Diagnostic {
+    fn from(err: AuthorizerError) -> Self {
+        let error_type = match err {
+            AuthorizerError::Unauthorized => "Unauthorized",
+            AuthorizerError::InvalidMethodArn => "InvalidMethodArn",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// The authorizer's answer, in the shape API Gateway expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerResponse {
+    pub principal_id: String,
+    pub policy_document: PolicyDocument,
+    /// Flat string values only: API Gateway answers 500 to nested ones.
+    pub context: AuthorizerContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    pub version: &'static str,
+    pub statement: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    pub action: &'static str,
+    pub effect: &'static str,
+    pub resource: String,
+}
+
+/// Handed to the backend as `requestContext.authorizer.sub` and `.username`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorizerContext {
+    pub sub: String,
+    pub username: String,
+}
+
+/// The Lambda handler.
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<ApiGatewayCustomAuthorizerRequest>,
+) -> Result<AuthorizerResponse, AuthorizerError> {
+    authorize(app, &event.payload)
+}
+
+/// Decides one TOKEN event.
+pub fn authorize(
+    app: &App,
+    event: &ApiGatewayCustomAuthorizerRequest,
+) -> Result<AuthorizerResponse, AuthorizerError> {
+    let token = event
+        .authorization_token
+        .as_deref()
+        .and_then(bearer_token)
+        .ok_or(AuthorizerError::Unauthorized)?;
+    let claims = app.verifier.verify_access(token).map_err(|reason| {
+        tracing::info!(%reason, "token rejected");
+        AuthorizerError::Unauthorized
+    })?;
+    let resource = event
+        .method_arn
+        .as_deref()
+        .and_then(stage_wide_resource)
+        .ok_or_else(|| {
+            tracing::error!(method_arn = ?event.method_arn, "cannot derive the stage ARN");
+            AuthorizerError::InvalidMethodArn
+        })?;
+    Ok(AuthorizerResponse {
+        principal_id: claims.sub.clone(),
+        policy_document: PolicyDocument {
+            version: "2012-10-17",
+            statement: vec![Statement {
+                action: "execute-api:Invoke",
+                effect: "Allow",
+                resource,
+            }],
+        },
+        context: AuthorizerContext {
+            sub: claims.sub,
+            username: claims.username,
+        },
+    })
+}
+
+/// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<verb>/<path>` →
+/// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/*/*`.
+pub fn stage_wide_resource(method_arn: &str) -> Option<String> {
+    let parts: Vec<&str> = method_arn.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else {
+        return None;
+    };
+    if arn != "arn" || service != "execute-api" || [partition, region, account].iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let mut path = resource.split('/');
+    let (Some(api), Some(stage)) = (path.next(), path.next()) else {
+        return None;
+    };
+    if api.is_empty() || stage.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "arn:{partition}:execute-api:{region}:{account}:{api}/{stage}/*/*"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_arn_replaces_verb_and_path_with_wildcards() {
+        assert_eq!(
+            stage_wide_resource("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/protected")
+                .as_deref(),
+            Some("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*")
+        );
+        assert_eq!(
+            stage_wide_resource("arn:aws-cn:execute-api:cn-north-1:123456789012:abc/dev/POST/a/b/c")
+                .as_deref(),
+            Some("arn:aws-cn:execute-api:cn-north-1:123456789012:abc/dev/*/*")
+        );
+    }
+
+    #[test]
+    fn malformed_method_arns_are_refused() {
+        for bad in [
+            "",
+            "arn:aws:lambda:us-east-1:123456789012:function:x",
+            "arn:aws:execute-api:us-east-1:123456789012:abc123",
+            "arn:aws:execute-api:us-east-1::abc123/prod/GET/x",
+            "not an arn",
+        ] {
+            assert_eq!(stage_wide_resource(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unauthorized_diagnostic_message_is_exactly_unauthorized() {
+        let d = Diagnostic::from(AuthorizerError::Unauthorized);
+        assert_eq!(d.error_message, "Unauthorized");
+    }
+}

@@ -1,1 +1,112 @@
+//! `GET /protected`: answers the caller's `{id, username}`.
+//!
+//! Behind API Gateway the identity comes from the authorizer's context in
+//! `requestContext.authorizer`, which clients cannot forge. Without that context (a function
+//! URL under `cargo lambda watch`, a direct invoke) the Bearer token is verified here with the
+//! same verifier, so the route is never open. Either way the user must still exist.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::http::header::AUTHORIZATION;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::error::ApiError;
+use shared::http::{Responder, json, require_method};
+use shared::store::UserStore;
+use shared::store::dynamodb::DynamoUserStore;
+use shared::user::Username;
+use shared::{CorsConfig, TokenConfig, TokenVerifier, bearer_token};
+
+const ALLOW: &str = "GET, OPTIONS";
+
+/// Everything the route needs, built once at cold start.
+pub struct App {
+    pub store: Arc<dyn UserStore>,
+    pub verifier: TokenVerifier,
+    pub responder: Responder,
+}
+
+/// The 200 body.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Caller {
+    pub id: String,
+    pub username: String,
+}
+
+impl App {
+    /// Reads the configuration and builds the store and verifier; fails naming a bad variable.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        Ok(Self {
+            store: Arc::new(DynamoUserStore::from_env().await?),
+            verifier: TokenVerifier::new(&TokenConfig::from_env()?)?,
+            responder: Responder::new(CorsConfig::from_env()?),
+        })
+    }
+}
+
+/// The Lambda handler: every outcome, error or not, is an HTTP response.
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    if req.method() == Method::OPTIONS {
+        return Ok(app.responder.preflight(req.headers(), ALLOW));
+    }
+    let result = whoami(app, &req).await;
+    Ok(app.responder.finish(req.headers(), result))
+}
+
+async fn whoami(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::GET, ALLOW)?;
+    let caller = identify(app, req)?;
+    let username = Username::parse(&caller.username).map_err(|_| ApiError::InvalidToken)?;
+    // The name may have been deleted and taken again: the id must match too.
+    let user = app
+        .store
+        .find_by_username(&username)
+        .await?
+        .filter(|user| user.id == caller.id)
+        .ok_or(ApiError::UserGone)?;
+    Ok(json(
+        StatusCode::OK,
+        &Caller {
+            id: user.id,
+            username: user.username,
+        },
+    ))
+}
+
+/// Who is calling: the API Gateway authorizer's verdict if there is one, else the Bearer token.
+fn identify(app: &App, req: &Request) -> Result<Caller, ApiError> {
+    if let Some(RequestContext::ApiGatewayV1(context)) = req.request_context_ref() {
+        let fields = &context.authorizer.fields;
+        if let Some(principal) = fields.get("principalId").and_then(Value::as_str) {
+            let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+            return match (text("sub"), text("username")) {
+                (Some(sub), Some(username)) if sub == principal => Ok(Caller {
+                    id: sub.to_owned(),
+                    username: username.to_owned(),
+                }),
+                _ => {
+                    tracing::warn!("authorizer context lacks a matching sub and username");
+                    Err(ApiError::InvalidToken)
+                }
+            };
+        }
+    }
+    let header = req.headers().get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(bearer_token)
+        .ok_or(ApiError::InvalidToken)?;
+    let claims = app.verifier.verify_access(token).map_err(|reason| {
+        tracing::info!(%reason, "token rejected");
+        ApiError::InvalidToken
+    })?;
+    Ok(Caller {
+        id: claims.sub,
+        username: claims.username,
+    })
+}

@@ -1,1 +1,10 @@
-fn main() {}
+//! Lambda entry point for `GET /protected`; the logic is in `lib.rs`.
+
+use lambda_http::{run, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = protected::App::from_env().await?;
+    run(service_fn(|req| protected::handle(&app, req))).await
+}

@@ -1,1 +1,86 @@
+//! `POST /token`: login. Verifies the password and answers 200 with a signed access token.
+//! An unknown user and a wrong password get the same 401 body, after the same argon2 work.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use shared::error::ApiError;
+use shared::http::{Responder, credentials, json, require_method};
+use shared::password::PasswordHasher;
+use shared::store::UserStore;
+use shared::store::dynamodb::DynamoUserStore;
+use shared::user::{Password, Username};
+use shared::{CorsConfig, PasswordConfig, TokenConfig, TokenIssuer};
+
+const ALLOW: &str = "POST, OPTIONS";
+
+/// Everything a login needs, built once at cold start.
+pub struct App {
+    pub store: Arc<dyn UserStore>,
+    pub hasher: PasswordHasher,
+    pub issuer: TokenIssuer,
+    pub responder: Responder,
+}
+
+/// The 200 body (the OAuth 2.0 token response's `token_type` and `expires_in`, RFC 6749 §5.1).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub token: String,
+    pub user_id: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+impl App {
+    /// Reads the configuration and builds the store, hasher and issuer; fails naming a bad variable.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        Ok(Self {
+            store: Arc::new(DynamoUserStore::from_env().await?),
+            hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
+            issuer: TokenIssuer::new(&TokenConfig::from_env()?)?,
+            responder: Responder::new(CorsConfig::from_env()?),
+        })
+    }
+}
+
+/// The Lambda handler: every outcome, error or not, is an HTTP response.
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    if req.method() == Method::OPTIONS {
+        return Ok(app.responder.preflight(req.headers(), ALLOW));
+    }
+    let result = login(app, &req).await;
+    Ok(app.responder.finish(req.headers(), result))
+}
+
+async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::POST, ALLOW)?;
+    let input = credentials(req)?;
+    let password = Password::parse_existing(input.password).map_err(ApiError::BadRequest)?;
+    // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400.
+    let user = match Username::parse(&input.username) {
+        Ok(username) => app.store.find_by_username(&username).await?,
+        Err(_) => None,
+    };
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = app.hasher.verify(password, stored_hash).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(ApiError::BadCredentials);
+    };
+    let issued = app
+        .issuer
+        .issue_access(&user.id, &user.username)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    tracing::info!(user_id = %user.id, jti = %issued.claims.jti, "token issued");
+    Ok(json(
+        StatusCode::OK,
+        &TokenResponse {
+            token: issued.token,
+            user_id: user.id,
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
+        },
+    ))
+}

@@ -1,1 +1,77 @@
+//! `POST /users`: sign-up. Stores an argon2id hash of the password under a new user id and
+//! answers 201 `{id, username}`, or 409 when the name is taken in any letter case.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use shared::error::ApiError;
+use shared::http::{Responder, credentials, json, require_method};
+use shared::password::PasswordHasher;
+use shared::store::dynamodb::DynamoUserStore;
+use shared::store::{CreateOutcome, UserRecord, UserStore};
+use shared::user::{Password, Username};
+use shared::{CorsConfig, PasswordConfig};
+
+const ALLOW: &str = "POST, OPTIONS";
+
+/// Everything a sign-up needs, built once at cold start.
+pub struct App {
+    pub store: Arc<dyn UserStore>,
+    pub hasher: PasswordHasher,
+    pub responder: Responder,
+}
+
+/// The 201 body.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreatedUser {
+    pub id: String,
+    pub username: String,
+}
+
+impl App {
+    /// Reads the configuration and builds the DynamoDB store; fails naming a bad variable.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        Ok(Self {
+            store: Arc::new(DynamoUserStore::from_env().await?),
+            hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
+            responder: Responder::new(CorsConfig::from_env()?),
+        })
+    }
+}
+
+/// The Lambda handler: every outcome, error or not, is an HTTP response.
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    if req.method() == Method::OPTIONS {
+        return Ok(app.responder.preflight(req.headers(), ALLOW));
+    }
+    let result = sign_up(app, &req).await;
+    Ok(app.responder.finish(req.headers(), result))
+}
+
+async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::POST, ALLOW)?;
+    let input = credentials(req)?;
+    let username = Username::parse(&input.username).map_err(ApiError::BadRequest)?;
+    let password = Password::parse_new(input.password).map_err(ApiError::BadRequest)?;
+    let user = UserRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: username.as_str().to_owned(),
+        password_hash: app.hasher.hash(password).await?,
+    };
+    match app.store.create(&user).await? {
+        CreateOutcome::Created => {
+            tracing::info!(user_id = %user.id, "user created");
+            Ok(json(
+                StatusCode::CREATED,
+                &CreatedUser {
+                    id: user.id,
+                    username: user.username,
+                },
+            ))
+        }
+        CreateOutcome::UsernameTaken => Err(ApiError::UsernameTaken),
+    }
+}
