@@ -1,0 +1,124 @@
+"""Regenerates events/ from `sam local generate-event` (offline), so every fixture keeps
+API Gateway's real shape. Run: .dev/venv/bin/python scripts/generate_events.py
+
+Valid tokens expire, so fixtures that need one hold the placeholder ${TOKEN}; tests mint a
+token at run time and substitute it, and the README shows the same with sed.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+SAM = pathlib.Path(sys.executable).parent / "sam"
+STAGE = "dev"
+API_ID = "a1b2c3d4e5"
+ACCOUNT = "123456789012"
+USER_ID = "0b5f3c8e-9a1d-4e2b-8c7f-1d2e3f4a5b6c"
+
+
+def sam_event(*args):
+    out = subprocess.run([str(SAM), "local", "generate-event", "apigateway", *args],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def proxy(method, path, body=None, headers=None, base64_body=False):
+    event = sam_event("aws-proxy", "--method", method, "--resource", path, "--path", path.lstrip("/"),
+                      "--stage", STAGE, "--body", "")
+    event["pathParameters"] = None
+    event["queryStringParameters"] = None
+    event["multiValueQueryStringParameters"] = None
+    event["stageVariables"] = None
+    event["requestContext"]["apiId"] = API_ID
+    event["headers"]["Host"] = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
+    event["multiValueHeaders"]["Host"] = [event["headers"]["Host"]]
+    event["headers"]["Accept"] = "application/json"
+    event["multiValueHeaders"]["Accept"] = ["application/json"]
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    if body is None:
+        event["body"], event["isBase64Encoded"] = None, False
+    elif base64_body:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body.encode()).decode(), True
+    else:
+        event["body"], event["isBase64Encoded"] = body, False
+    return event
+
+
+def token_event(authorization_token):
+    event = sam_event("authorizer", "--stage", STAGE, "--method", "GET", "--resource", "protected",
+                      "--restApiId", API_ID, "--account-id", ACCOUNT)
+    if authorization_token is None:
+        del event["authorizationToken"]
+    else:
+        event["authorizationToken"] = authorization_token
+    return event
+
+
+JSON = {"Content-Type": "application/json"}
+ALICE = json.dumps({"username": "alice", "password": "correct horse battery staple"})
+ALICE_WRONG = json.dumps({"username": "alice", "password": "wrong horse battery staple"})
+NOBODY = json.dumps({"username": "nobody", "password": "correct horse battery staple"})
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def expired_token():
+    """A real HS256 token that expired in 2020, signed with a throwaway key: rejected twice over."""
+    header = {"typ": "at+jwt", "alg": "HS256", "kid": "v1"}
+    claims = {"iss": "jwt-auth", "aud": "jwt-auth-api", "sub": USER_ID, "username": "alice",
+              "iat": 1577836800, "nbf": 1577836800, "exp": 1577837700, "jti": "expired", "token_use": "access"}
+    msg = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + \
+        b64url(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(b"throwaway-key-not-used-anywhere-0123456789", msg.encode(), hashlib.sha256).digest()
+    return msg + "." + b64url(sig)
+
+
+EXPIRED_TOKEN = expired_token()
+
+FIXTURES = {
+    "users/valid.json": proxy("POST", "/users", ALICE, JSON),
+    "users/base64-body.json": proxy("POST", "/users", ALICE, JSON, base64_body=True),
+    "users/malformed-json.json": proxy("POST", "/users", '{"username": "alice", "password": ', JSON),
+    "users/missing-password.json": proxy("POST", "/users", json.dumps({"username": "alice"}), JSON),
+    "users/short-password.json": proxy("POST", "/users", json.dumps({"username": "alice", "password": "short"}), JSON),
+    "users/invalid-username.json": proxy("POST", "/users", json.dumps({"username": "al ice", "password": "correct horse battery staple"}), JSON),
+    "users/wrong-content-type.json": proxy("POST", "/users", "username=alice&password=x", {"Content-Type": "application/x-www-form-urlencoded"}),
+    "users/wrong-method.json": proxy("GET", "/users"),
+    "token/valid.json": proxy("POST", "/token", ALICE, JSON),
+    "token/wrong-password.json": proxy("POST", "/token", ALICE_WRONG, JSON),
+    "token/unknown-user.json": proxy("POST", "/token", NOBODY, JSON),
+    "token/malformed-json.json": proxy("POST", "/token", "[1, 2", JSON),
+    "token/empty-body.json": proxy("POST", "/token", None, JSON),
+    "protected/bearer.json": proxy("GET", "/protected", None, {"Authorization": "Bearer ${TOKEN}"}),
+    "protected/no-token.json": proxy("GET", "/protected"),
+    "protected/expired-token.json": proxy("GET", "/protected", None, {"Authorization": f"Bearer {EXPIRED_TOKEN}"}),
+    "protected/basic-auth.json": proxy("GET", "/protected", None, {"Authorization": "Basic YWxpY2U6cGFzc3dvcmQ="}),
+    "authorizer/valid.json": token_event("Bearer ${TOKEN}"),
+    "authorizer/expired.json": token_event(f"Bearer {EXPIRED_TOKEN}"),
+    "authorizer/missing-token.json": token_event(None),
+    "authorizer/empty-bearer.json": token_event("Bearer "),
+    "authorizer/basic-scheme.json": token_event("Basic YWxpY2U6cGFzc3dvcmQ="),
+    "authorizer/garbage.json": token_event("Bearer not-a-jwt"),
+}
+
+# API Gateway puts the authorizer's principalId and context into the backend's event.
+with_context = proxy("GET", "/protected", None, {"Authorization": "Bearer ${TOKEN}"})
+with_context["requestContext"]["authorizer"] = {
+    "principalId": USER_ID, "sub": USER_ID, "username": "alice", "integrationLatency": 12,
+}
+FIXTURES["protected/authorizer-context.json"] = with_context
+
+for name, event in FIXTURES.items():
+    path = EVENTS / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event, indent=2) + "\n")
+print(f"wrote {len(FIXTURES)} fixtures under {EVENTS.relative_to(ROOT)}/")
