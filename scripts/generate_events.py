@@ -55,6 +55,8 @@ def proxy(method, path, body=None, headers=None, base64_body=False):
 def token_event(authorization_token):
     event = sam_event("authorizer", "--stage", STAGE, "--method", "GET", "--resource", "protected",
                       "--restApiId", API_ID, "--account-id", ACCOUNT)
+    # sam ignores --restApiId in the ARN; the ARN is API Gateway's, so set it in full.
+    event["methodArn"] = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{API_ID}/{STAGE}/GET/protected"
     if authorization_token is None:
         del event["authorizationToken"]
     else:

@@ -172,6 +172,8 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+const NOT_AN_OBJECT: &str = "Request body must be a JSON object with \"username\" and \"password\"";
+
 /// Parses the credentials body of `POST /users` and `POST /token`. Every failure is a 4xx
 /// whose message names the field, never echoing a value.
 pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
@@ -181,7 +183,10 @@ pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
         username: Option<Value>,
         password: Option<Value>,
     }
-    let raw: Raw = serde_json::from_slice(json_bytes(req)?).map_err(|e| {
+    let bytes = json_bytes(req)?;
+    // serde also reads a struct from a JSON array, by position: only an object will do here.
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| {
         let msg = match e.classify() {
             serde_json::error::Category::Data => {
                 let text = e.to_string();
@@ -190,13 +195,16 @@ pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
                 } else if text.starts_with("duplicate field") {
                     "Request body has a duplicate field"
                 } else {
-                    "Request body must be a JSON object with \"username\" and \"password\""
+                    NOT_AN_OBJECT
                 }
             }
             _ => "Request body is not valid JSON",
         };
         ApiError::BadRequest(msg.into())
     })?;
+    if !is_object {
+        return Err(ApiError::BadRequest(NOT_AN_OBJECT.into()));
+    }
     Ok(Credentials {
         username: string_field("username", raw.username)?,
         password: string_field("password", raw.password)?,
