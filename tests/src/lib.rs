@@ -64,9 +64,9 @@ pub fn token_config() -> TokenConfig {
     }
 }
 
-/// The four functions' apps, sharing one in-memory store.
-pub struct Apps {
-    pub store: Arc<MemoryUserStore>,
+/// The four functions' apps, sharing one store.
+pub struct Apps<S = MemoryUserStore> {
+    pub store: Arc<S>,
     pub users: users::App,
     pub token: token::App,
     pub protected: protected::App,
@@ -74,12 +74,14 @@ pub struct Apps {
     pub issuer: TokenIssuer,
 }
 
-impl Apps {
+impl Apps<MemoryUserStore> {
     pub fn in_memory() -> Self {
         Self::with_store(Arc::new(MemoryUserStore::new()))
     }
+}
 
-    pub fn with_store(store: Arc<MemoryUserStore>) -> Self {
+impl<S: UserStore + 'static> Apps<S> {
+    pub fn with_store(store: Arc<S>) -> Self {
         let dyn_store: Arc<dyn UserStore> = store.clone();
         let hasher = PasswordHasher::new(&CHEAP_ARGON2).expect("cheap argon2 parameters are valid");
         let verifier = || TokenVerifier::new(&token_config()).expect("test key is valid");
