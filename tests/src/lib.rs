@@ -1,6 +1,9 @@
 //! Helpers for the integration and end-to-end tests: fixtures from `events/`, apps wired to
 //! the in-memory store with cheap argon2 parameters, and the services `./dev test` starts.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

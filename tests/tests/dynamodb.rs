@@ -1,6 +1,9 @@
 //! The functions against the DynamoDB emulator (moto) that `./dev test` starts, and the store's
 //! behaviour when DynamoDB cannot be reached.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

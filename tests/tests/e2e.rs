@@ -2,6 +2,9 @@
 //! sign up → token → authorizer (Lambda Invoke API) → protected invoked with the authorizer's
 //! verdict in `requestContext.authorizer`, as API Gateway builds it.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use integration_tests::{fixture, fixture_json, service_env};

@@ -1,5 +1,8 @@
 //! Every function's handler, driven by the `events/` fixtures, against the in-memory store.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerResponse;
 use integration_tests::{Apps, body_json, fixture, fixture_json, request, with_body};
 use lambda_http::{Body, Response};
