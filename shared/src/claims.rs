@@ -576,6 +576,24 @@ mod tests {
     }
 
     #[test]
+    fn unknown_crit_header_fails() {
+        let h = json!({"alg": "HS256", "typ": "at+jwt", "kid": "v1", "crit": ["exp"], "exp": 1});
+        assert!(verify(&mint(&h, &valid_claims(), SECRET)).is_err());
+    }
+
+    #[test]
+    fn embedded_jwk_and_jku_headers_are_ignored_never_trusted() {
+        let attacker = b"attacker-key-0123456789abcdef-0123456789";
+        let h = json!({"alg": "HS256", "typ": "at+jwt", "kid": "v1",
+            "jwk": {"kty": "oct", "k": URL_SAFE_NO_PAD.encode(attacker)},
+            "jku": "https://evil.test/jwks.json"});
+        assert_eq!(
+            verify(&mint(&h, &valid_claims(), attacker)),
+            Err(VerifyError::Signature)
+        );
+    }
+
+    #[test]
     fn oversized_token_fails_before_parsing() {
         assert_eq!(
             verify(&"a".repeat(MAX_TOKEN_BYTES + 1)),
