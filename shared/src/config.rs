@@ -228,6 +228,46 @@ impl StoreConfig {
     }
 }
 
+/// Brute-force protection of `POST /token`: failed logins are counted per username (existing
+/// or not) in fixed windows; at the limit the route answers 429 until the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottleConfig {
+    /// `LOGIN_MAX_FAILURES`, default 5, from 1 to 1000: failures allowed per window.
+    pub max_failures: u32,
+    /// `LOGIN_WINDOW_SECONDS`, default 900 (15 minutes), from 10 to 86400.
+    pub window: Duration,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window: Duration::from_secs(900),
+        }
+    }
+}
+
+impl LoginThrottleConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let max = int_in_range(src, "LOGIN_MAX_FAILURES", u64::from(d.max_failures), 1, 1000)?;
+        Ok(Self {
+            max_failures: u32::try_from(max).unwrap_or(u32::MAX),
+            window: Duration::from_secs(int_in_range(
+                src,
+                "LOGIN_WINDOW_SECONDS",
+                d.window.as_secs(),
+                10,
+                86_400,
+            )?),
+        })
+    }
+}
+
 /// Which browser origins may read responses (CORS).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CorsConfig {
@@ -415,6 +455,30 @@ mod tests {
             err,
             ConfigError::Invalid {
                 var: "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn login_throttle_defaults_and_bounds() {
+        assert_eq!(
+            LoginThrottleConfig::from_source(&source(&[])).unwrap(),
+            LoginThrottleConfig::default()
+        );
+        let err = LoginThrottleConfig::from_source(&source(&[("LOGIN_MAX_FAILURES", "0")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "LOGIN_MAX_FAILURES",
+                ..
+            }
+        ));
+        let err = LoginThrottleConfig::from_source(&source(&[("LOGIN_WINDOW_SECONDS", "5")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "LOGIN_WINDOW_SECONDS",
                 ..
             }
         ));

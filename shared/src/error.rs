@@ -32,6 +32,9 @@ pub enum ApiError {
     UserGone,
     #[error("Username is already taken")]
     UsernameTaken,
+    /// Too many failed logins for this username; retry after `retry_after` seconds.
+    #[error("Too many failed login attempts, try again later")]
+    TooManyAttempts { retry_after: u64 },
     #[error("User store unavailable, try again shortly")]
     StoreUnavailable(#[source] StoreError),
     #[error("Internal server error")]
@@ -50,20 +53,23 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Self::UsernameTaken => StatusCode::CONFLICT,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Extra response headers the status calls for.
-    pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let header = |name, value: &str| vec![(name, value.to_owned())];
         match self {
-            Self::MissingToken => vec![("www-authenticate", "Bearer")],
+            Self::MissingToken => header("www-authenticate", "Bearer"),
             Self::InvalidToken | Self::UserGone => {
-                vec![("www-authenticate", "Bearer error=\"invalid_token\"")]
+                header("www-authenticate", "Bearer error=\"invalid_token\"")
             }
-            Self::MethodNotAllowed { allow } => vec![("allow", allow)],
-            Self::StoreUnavailable(_) => vec![("retry-after", "1")],
+            Self::MethodNotAllowed { allow } => header("allow", allow),
+            Self::StoreUnavailable(_) => header("retry-after", "1"),
+            Self::TooManyAttempts { retry_after } => header("retry-after", &retry_after.to_string()),
             _ => vec![],
         }
     }
@@ -97,6 +103,7 @@ mod tests {
             (ApiError::InvalidToken, 401),
             (ApiError::UserGone, 401),
             (ApiError::UsernameTaken, 409),
+            (ApiError::TooManyAttempts { retry_after: 60 }, 429),
             (
                 ApiError::StoreUnavailable(StoreError(anyhow::anyhow!("down"))),
                 503,

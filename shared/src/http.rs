@@ -46,9 +46,9 @@ impl Responder {
             }
             let mut response = json(status, &ErrorBody { msg: err.to_string() });
             for (name, value) in err.headers() {
-                response
-                    .headers_mut()
-                    .insert(name, HeaderValue::from_static(value));
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(name, value);
+                }
             }
             response
         });

@@ -19,4 +19,4 @@ pub mod store;
 pub mod user;
 
 pub use claims::{Claims, KeyError, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token};
-pub use config::{ConfigError, CorsConfig, PasswordConfig, StoreConfig, TokenConfig};
+pub use config::{ConfigError, CorsConfig, LoginThrottleConfig, PasswordConfig, StoreConfig, TokenConfig};

@@ -13,8 +13,8 @@ use serde_json::Value;
 use shared::config::SigningSecret;
 use shared::http::Responder;
 use shared::password::PasswordHasher;
-use shared::store::UserStore;
 use shared::store::memory::MemoryUserStore;
+use shared::store::{LoginAttempts, UserStore};
 use shared::{PasswordConfig, TokenConfig, TokenIssuer, TokenVerifier};
 
 /// The secret the in-process apps sign with. Tests only.
@@ -25,6 +25,12 @@ pub const CHEAP_ARGON2: PasswordConfig = PasswordConfig {
     memory_kib: 1024,
     iterations: 1,
     parallelism: 1,
+};
+
+/// The default limit, in day-long windows so no test straddles a window boundary.
+pub const TEST_THROTTLE: shared::LoginThrottleConfig = shared::LoginThrottleConfig {
+    max_failures: 5,
+    window: Duration::from_secs(86_400),
 };
 
 /// The `events/` folder at the workspace root.
@@ -83,7 +89,7 @@ impl Apps<MemoryUserStore> {
     }
 }
 
-impl<S: UserStore + 'static> Apps<S> {
+impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
     pub fn with_store(store: Arc<S>) -> Self {
         let dyn_store: Arc<dyn UserStore> = store.clone();
         let hasher = PasswordHasher::new(&CHEAP_ARGON2).expect("cheap argon2 parameters are valid");
@@ -97,6 +103,8 @@ impl<S: UserStore + 'static> Apps<S> {
             },
             token: token::App {
                 store: dyn_store.clone(),
+                attempts: store.clone(),
+                throttle: TEST_THROTTLE,
                 hasher,
                 issuer: issuer(),
                 responder: Responder::default(),

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, TimeToLiveStatus};
 use integration_tests::{Apps, body_json, service_env};
 use shared::StoreConfig;
-use shared::store::UserStore;
 use shared::store::dynamodb::{DynamoUserStore, PARTITION_KEY};
+use shared::store::{LoginAttempts, UserStore};
 use shared::user::Username;
 use tokio::task::JoinSet;
 
@@ -172,6 +172,46 @@ async fn twenty_concurrent_sign_ups_of_one_name_create_exactly_one_user() {
         created[0].1["id"].as_str().unwrap(),
         "the stored user is the one answered 201"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_failed_logins_are_all_counted_then_throttled() {
+    let apps = Arc::new(Apps::with_store(Arc::new(moto_store().await)));
+    let name = unique_name("judy");
+    assert_eq!(apps.sign_up(&name, PASSWORD).await.status(), 201);
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let (apps, name) = (apps.clone(), name.clone());
+        tasks.spawn(async move { apps.login(&name, "wrong password").await.status().as_u16() });
+    }
+    let statuses = tasks.join_all().await;
+    let failed = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(failed + throttled, 20, "{statuses:?}");
+    assert!(failed >= 5, "{statuses:?}");
+
+    // Every 401 was counted: no update lost to a race.
+    let window_secs = apps.token.throttle.window.as_secs();
+    let window = jsonwebtoken::get_current_timestamp() / window_secs;
+    let key = name.to_ascii_lowercase();
+    let counted = apps.store.failures(&key, window).await.unwrap();
+    assert_eq!(counted as usize, failed, "{statuses:?}");
+
+    let locked = apps.login(&name, PASSWORD).await;
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn successful_login_deletes_the_failure_record() {
+    let apps = Apps::with_store(Arc::new(moto_store().await));
+    let name = unique_name("kim");
+    assert_eq!(apps.sign_up(&name, PASSWORD).await.status(), 201);
+    assert_eq!(apps.login(&name, "wrong password").await.status(), 401);
+    let window = jsonwebtoken::get_current_timestamp() / apps.token.throttle.window.as_secs();
+    assert_eq!(apps.store.failures(&name, window).await.unwrap(), 1);
+    assert_eq!(apps.login(&name, PASSWORD).await.status(), 200);
+    assert_eq!(apps.store.failures(&name, window).await.unwrap(), 0);
 }
 
 /// A server that accepts connections and never answers: what the SDK, without a read

@@ -236,6 +236,77 @@ mod token_route {
     }
 }
 
+/// Brute-force protection on `/token`, with the default limit of 5 failures per window.
+mod login_throttle {
+    use super::*;
+
+    #[tokio::test]
+    async fn sixth_failure_in_a_window_is_429_with_retry_after_even_with_the_right_password() {
+        let apps = Apps::in_memory();
+        alice(&apps).await;
+        for _ in 0..5 {
+            assert_eq!(apps.login("alice", "wrong password").await.status(), 401);
+        }
+        for password in ["wrong password", PASSWORD] {
+            let response = apps.login("alice", password).await;
+            assert_eq!(response.status(), 429);
+            assert_eq!(msg(&response), "Too many failed login attempts, try again later");
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=86_400).contains(&retry_after), "{retry_after}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_usernames_are_throttled_the_same_way() {
+        let apps = Apps::in_memory();
+        for _ in 0..5 {
+            assert_eq!(apps.login("nobody", PASSWORD).await.status(), 401);
+        }
+        assert_eq!(apps.login("nobody", PASSWORD).await.status(), 429);
+        assert_eq!(
+            apps.login("NOBODY", PASSWORD).await.status(),
+            429,
+            "counted case-insensitively"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_success_resets_the_count() {
+        let apps = Apps::in_memory();
+        alice(&apps).await;
+        for _ in 0..4 {
+            assert_eq!(apps.login("alice", "wrong password").await.status(), 401);
+        }
+        assert_eq!(apps.login("alice", PASSWORD).await.status(), 200);
+        for _ in 0..5 {
+            assert_eq!(apps.login("alice", "wrong password").await.status(), 401);
+        }
+        assert_eq!(apps.login("alice", PASSWORD).await.status(), 429);
+    }
+
+    #[tokio::test]
+    async fn failures_of_one_user_do_not_lock_another() {
+        let apps = Apps::in_memory();
+        alice(&apps).await;
+        for _ in 0..6 {
+            apps.login("bob", "wrong password").await;
+        }
+        assert_eq!(apps.login("alice", PASSWORD).await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn counter_store_failure_is_503_not_an_open_door() {
+        let apps = Apps::in_memory();
+        alice(&apps).await;
+        apps.store.set_unavailable(true);
+        assert_eq!(apps.login("alice", PASSWORD).await.status(), 503);
+    }
+}
+
 /// Bad input to `/users` and `/token`: always a 4xx with a `msg`, never a 5xx, nothing written.
 mod bad_input {
     use super::*;

@@ -1,5 +1,10 @@
 //! `POST /token`: login. Verifies the password and answers 200 with a signed access token.
 //! An unknown user and a wrong password get the same 401 body, after the same argon2 work.
+//!
+//! Brute-force protection: failed logins are counted per username, whether it exists or not,
+//! in fixed windows of `LOGIN_WINDOW_SECONDS`. After `LOGIN_MAX_FAILURES` failures in a window
+//! the route answers 429 with `Retry-After` (the rest of the window) without checking the
+//! password; a successful login clears the count.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,16 +15,18 @@ use serde::{Deserialize, Serialize};
 use shared::error::ApiError;
 use shared::http::{Responder, credentials, json, require_method};
 use shared::password::PasswordHasher;
-use shared::store::UserStore;
 use shared::store::dynamodb::DynamoUserStore;
+use shared::store::{LoginAttempts, UserStore};
 use shared::user::{Password, Username};
-use shared::{CorsConfig, PasswordConfig, TokenConfig, TokenIssuer};
+use shared::{CorsConfig, LoginThrottleConfig, PasswordConfig, TokenConfig, TokenIssuer};
 
 const ALLOW: &str = "POST, OPTIONS";
 
 /// Everything a login needs, built once at cold start.
 pub struct App {
     pub store: Arc<dyn UserStore>,
+    pub attempts: Arc<dyn LoginAttempts>,
+    pub throttle: LoginThrottleConfig,
     pub hasher: PasswordHasher,
     pub issuer: TokenIssuer,
     pub responder: Responder,
@@ -37,8 +44,11 @@ pub struct TokenResponse {
 impl App {
     /// Reads the configuration and builds the store, hasher and issuer; fails naming a bad variable.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let store = Arc::new(DynamoUserStore::from_env().await?);
         Ok(Self {
-            store: Arc::new(DynamoUserStore::from_env().await?),
+            store: store.clone(),
+            attempts: store,
+            throttle: LoginThrottleConfig::from_env()?,
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
             issuer: TokenIssuer::new(&TokenConfig::from_env()?)?,
             responder: Responder::new(CorsConfig::from_env()?),
@@ -60,15 +70,38 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let input = credentials(req)?;
     let password = Password::parse_existing(input.password).map_err(ApiError::BadRequest)?;
     // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400.
-    let user = match Username::parse(&input.username) {
-        Ok(username) => app.store.find_by_username(&username).await?,
-        Err(_) => None,
+    // Nothing is counted for it either: no password can ever match it.
+    let Ok(username) = Username::parse(&input.username) else {
+        app.hasher.verify(password, None).await?;
+        return Err(ApiError::BadCredentials);
     };
+    let key = username.key();
+    let now = jsonwebtoken::get_current_timestamp();
+    let window_secs = app.throttle.window.as_secs();
+    let window = now / window_secs;
+    let window_end = (window + 1) * window_secs;
+    let failures = app.attempts.failures(&key, window).await?;
+    if failures >= app.throttle.max_failures {
+        tracing::warn!(failures, "login refused: too many failures in this window");
+        return Err(ApiError::TooManyAttempts {
+            retry_after: window_end - now,
+        });
+    }
+
+    let user = app.store.find_by_username(&username).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = app.hasher.verify(password, stored_hash).await?;
     let Some(user) = user.filter(|_| verified) else {
+        let failures = app
+            .attempts
+            .record_failure(&key, window, window_end + window_secs)
+            .await?;
+        tracing::info!(failures, "login failed");
         return Err(ApiError::BadCredentials);
     };
+    if failures > 0 {
+        app.attempts.clear_failures(&key, window).await?;
+    }
     let issued = app
         .issuer
         .issue_access(&user.id, &user.username)

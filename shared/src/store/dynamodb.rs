@@ -1,6 +1,7 @@
 //! The DynamoDB [`UserStore`]: one item per user, keyed by the case-folded username.
 //!
-//! Item: `pk = "USER#<lowercase name>"`, `user_id`, `username`, `password_hash`, `created_at`.
+//! Items: `pk = "USER#<lowercase name>"` with `user_id`, `username`, `password_hash`,
+//! `created_at`; `pk = "LOGIN#<lowercase name>#<window>"` with `failures` and `expires_at` (TTL).
 //! Sign-up is one `PutItem` with `attribute_not_exists(pk)`, so uniqueness holds under races;
 //! lookups are strongly consistent `GetItem`s. The endpoint comes from the SDK's own settings
 //! (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from [`StoreConfig`].
@@ -13,14 +14,18 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{CreateOutcome, StoreError, UserRecord, UserStore};
+use super::{CreateOutcome, LoginAttempts, StoreError, UserRecord, UserStore};
 use crate::config::{ConfigError, StoreConfig};
 use crate::user::Username;
 
 /// The table's partition key attribute (a string). `template.yaml` defines the same.
 pub const PARTITION_KEY: &str = "pk";
 
+/// The table's TTL attribute (unix seconds). `template.yaml` enables TTL on it.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
 const USER_PREFIX: &str = "USER#";
+const LOGIN_PREFIX: &str = "LOGIN#";
 
 #[derive(Debug, Clone)]
 pub struct DynamoUserStore {
@@ -61,6 +66,28 @@ impl DynamoUserStore {
 
 fn user_key(username_key: &str) -> AttributeValue {
     AttributeValue::S(format!("{USER_PREFIX}{username_key}"))
+}
+
+fn login_key(username_key: &str, window: u64) -> AttributeValue {
+    AttributeValue::S(format!("{LOGIN_PREFIX}{username_key}#{window}"))
+}
+
+/// Wraps an SDK error (its `source()` chain keeps the detail) as the store being unavailable.
+fn unavailable<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| StoreError(anyhow::Error::new(e).context(operation))
+}
+
+fn failures_attr(item: Option<&HashMap<String, AttributeValue>>) -> Result<u32, StoreError> {
+    match item.and_then(|item| item.get("failures")) {
+        None => Ok(0),
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError(anyhow!("login attempts item has a non-integer count"))),
+        Some(_) => Err(StoreError(anyhow!("login attempts item has a non-number count"))),
+    }
 }
 
 fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> anyhow::Result<String> {
@@ -109,7 +136,7 @@ impl UserStore for DynamoUserStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError(anyhow::Error::new(e.into_service_error()).context("GetItem user")))?;
+            .map_err(unavailable("GetItem user"))?;
         let Some(item) = output.item else {
             return Ok(None);
         };
@@ -123,5 +150,54 @@ impl UserStore for DynamoUserStore {
         .context("malformed user item")
         .map_err(StoreError)?;
         Ok(Some(record))
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for DynamoUserStore {
+    async fn failures(&self, username_key: &str, window: u64) -> Result<u32, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, login_key(username_key, window))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("GetItem login attempts"))?;
+        failures_attr(output.item.as_ref())
+    }
+
+    async fn record_failure(
+        &self,
+        username_key: &str,
+        window: u64,
+        expires_at: u64,
+    ) -> Result<u32, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, login_key(username_key, window))
+            .update_expression("ADD failures :one SET #ttl = :expires_at")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":expires_at", AttributeValue::N(expires_at.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable("UpdateItem login attempts"))?;
+        failures_attr(output.attributes.as_ref())
+    }
+
+    async fn clear_failures(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, login_key(username_key, window))
+            .send()
+            .await
+            .map_err(unavailable("DeleteItem login attempts"))?;
+        Ok(())
     }
 }

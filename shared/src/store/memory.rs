@@ -5,13 +5,14 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{CreateOutcome, StoreError, UserRecord, UserStore};
+use super::{CreateOutcome, LoginAttempts, StoreError, UserRecord, UserStore};
 use crate::user::Username;
 
 /// Users keyed by case-folded name. Can be switched to fail every call, to test 503 paths.
 #[derive(Debug, Default)]
 pub struct MemoryUserStore {
     users: Mutex<HashMap<String, UserRecord>>,
+    failures: Mutex<HashMap<(String, u64), u32>>,
     unavailable: std::sync::atomic::AtomicBool,
 }
 
@@ -65,5 +66,46 @@ impl UserStore for MemoryUserStore {
     async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError> {
         self.check_available()?;
         Ok(self.lock().get(&username.key()).cloned())
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for MemoryUserStore {
+    async fn failures(&self, username_key: &str, window: u64) -> Result<u32, StoreError> {
+        self.check_available()?;
+        let failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(failures
+            .get(&(username_key.to_owned(), window))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn record_failure(
+        &self,
+        username_key: &str,
+        window: u64,
+        _expires_at: u64,
+    ) -> Result<u32, StoreError> {
+        self.check_available()?;
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry((username_key.to_owned(), window)).or_insert(0);
+        *count += 1;
+        Ok(*count)
+    }
+
+    async fn clear_failures(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
+        self.check_available()?;
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.remove(&(username_key.to_owned(), window));
+        Ok(())
     }
 }

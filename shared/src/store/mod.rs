@@ -1,4 +1,5 @@
-//! The user store boundary: one object-safe trait, a DynamoDB implementation and an in-memory one.
+//! The store boundary: object-safe traits per capability (users, login attempts), each with a
+//! DynamoDB implementation and an in-memory one.
 //!
 //! `Ok(None)` means "no such user"; `Err` is only ever an infrastructure failure.
 
@@ -52,4 +53,24 @@ pub trait UserStore: Send + Sync {
 
     /// The user with this name (case-insensitively), or `None`.
     async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;
+}
+
+/// Failed-login counters for brute-force protection, in fixed windows numbered
+/// `unix time / window length`. Counts are atomic: concurrent failures are never lost.
+#[async_trait]
+pub trait LoginAttempts: Send + Sync {
+    /// Failures recorded for `username_key` in `window` (0 when none).
+    async fn failures(&self, username_key: &str, window: u64) -> Result<u32, StoreError>;
+
+    /// Adds one failure and returns the new count. The record may be deleted after `expires_at`
+    /// (unix seconds).
+    async fn record_failure(
+        &self,
+        username_key: &str,
+        window: u64,
+        expires_at: u64,
+    ) -> Result<u32, StoreError>;
+
+    /// Forgets the failures of `window` (after a successful login).
+    async fn clear_failures(&self, username_key: &str, window: u64) -> Result<(), StoreError>;
 }
