@@ -189,3 +189,120 @@ async fn wrong_password_and_unknown_user_look_the_same_over_http() {
     );
     assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
 }
+
+/// Runs the whole flow, failures included, then reads every line the functions and
+/// `cargo lambda watch` logged: no password, token, signing secret or Authorization value.
+#[tokio::test]
+async fn logs_never_contain_passwords_tokens_or_the_secret() {
+    let lambda = Lambda::new();
+    let log_path = service_env("TEST_WATCH_LOG");
+    let secret = service_env("TEST_JWT_SECRET");
+    let random = || uuid::Uuid::new_v4().simple().to_string();
+    let (name, password, wrong, unknown_password) = (
+        unique_name(),
+        format!("pw-{}", random()),
+        format!("wrong-{}", random()),
+        format!("unk-{}", random()),
+    );
+
+    let created = lambda
+        .url(
+            "POST",
+            "users",
+            None,
+            Some(json!({"username": name, "password": password})),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let login = lambda
+        .url(
+            "POST",
+            "token",
+            None,
+            Some(json!({"username": name, "password": password})),
+        )
+        .await;
+    let token = login.body["token"].as_str().unwrap().to_owned();
+    let bad = lambda
+        .url(
+            "POST",
+            "token",
+            None,
+            Some(json!({"username": name, "password": wrong})),
+        )
+        .await;
+    assert_eq!(bad.status, 401);
+    let body = json!({"username": unique_name(), "password": unknown_password});
+    assert_eq!(lambda.url("POST", "token", None, Some(body)).await.status, 401);
+    let short = format!("s-{}", &random()[..4]);
+    assert_eq!(
+        lambda
+            .url(
+                "POST",
+                "users",
+                None,
+                Some(json!({"username": "x y", "password": short}))
+            )
+            .await
+            .status,
+        400
+    );
+
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{name}:{password}")
+        )
+    );
+    for auth in [
+        format!("Bearer {token}"),
+        format!("Bearer {tampered}"),
+        basic.clone(),
+    ] {
+        lambda.url("GET", "protected", Some(&auth), None).await;
+        let mut event: Value = serde_json::from_str(&fixture("authorizer/valid.json", "")).unwrap();
+        event["authorizationToken"] = json!(auth);
+        lambda.invoke("authorizer", &event).await;
+    }
+
+    // A last request whose log line we can recognise: once it is in the log, so is all the above.
+    let marker = lambda
+        .url("POST", "users", None, Some(credentials(&unique_name())))
+        .await;
+    let marker_id = marker.body["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        if log.contains(&marker_id) {
+            break log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marker request never reached {log_path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let (_, signature) = token.rsplit_once('.').unwrap();
+    let forbidden = [
+        ("password", password.as_str()),
+        ("wrong password", wrong.as_str()),
+        ("unknown user's password", unknown_password.as_str()),
+        ("rejected short password", short.as_str()),
+        ("token", token.as_str()),
+        ("token signature", signature),
+        ("tampered token", tampered.as_str()),
+        ("Basic credentials", basic.as_str()),
+        ("signing secret", secret.as_str()),
+    ];
+    for (what, value) in forbidden {
+        assert!(!log.contains(value), "the {what} appears in the functions' log");
+    }
+    assert!(
+        !log.to_ascii_lowercase().contains("bearer ey"),
+        "an Authorization header value appears in the log"
+    );
+    assert!(log.contains("user created"), "the log is being read: {log_path}");
+}
