@@ -56,8 +56,31 @@ impl Responder {
         response
     }
 
+    /// Serves one route that accepts `method`: answers a CORS preflight, refuses other methods
+    /// with 405, otherwise runs `route` and turns its result into the response.
+    pub async fn serve<'r, F, Fut>(&self, req: &'r Request, method: Method, route: F) -> Response<Body>
+    where
+        F: FnOnce(&'r Request) -> Fut,
+        Fut: std::future::Future<Output = Result<Response<Body>, ApiError>>,
+    {
+        let allow = if method == Method::GET {
+            "GET, OPTIONS"
+        } else {
+            "POST, OPTIONS"
+        };
+        if req.method() == Method::OPTIONS {
+            return self.preflight(req.headers(), allow);
+        }
+        let result = if req.method() == method {
+            route(req).await
+        } else {
+            Err(ApiError::MethodNotAllowed { allow })
+        };
+        self.finish(req.headers(), result)
+    }
+
     /// The answer to a CORS preflight (`OPTIONS`) for a route that accepts `methods`.
-    pub fn preflight(&self, request_headers: &HeaderMap, methods: &'static str) -> Response<Body> {
+    fn preflight(&self, request_headers: &HeaderMap, methods: &'static str) -> Response<Body> {
         let mut response = empty(StatusCode::NO_CONTENT);
         let headers = response.headers_mut();
         if self.add_cors(request_headers, headers) {
@@ -124,15 +147,6 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
-}
-
-/// Rejects any method but `allowed` (preflights are answered before this).
-pub fn require_method(req: &Request, allowed: Method, allow: &'static str) -> Result<(), ApiError> {
-    if req.method() == allowed {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed { allow })
-    }
 }
 
 /// The request body as bytes, after checking its content type and size. API Gateway's

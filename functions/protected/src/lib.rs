@@ -15,13 +15,11 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::error::ApiError;
-use shared::http::{Responder, json, require_method};
+use shared::http::{Responder, json};
 use shared::store::UserStore;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::user::Username;
 use shared::{CorsConfig, TokenConfig, TokenVerifier, bearer_token};
-
-const ALLOW: &str = "GET, OPTIONS";
 
 /// Everything the route needs, built once at cold start.
 pub struct App {
@@ -50,15 +48,13 @@ impl App {
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    if req.method() == Method::OPTIONS {
-        return Ok(app.responder.preflight(req.headers(), ALLOW));
-    }
-    let result = whoami(app, &req).await;
-    Ok(app.responder.finish(req.headers(), result))
+    Ok(app
+        .responder
+        .serve(&req, Method::GET, |req| whoami(app, req))
+        .await)
 }
 
 async fn whoami(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::GET, ALLOW)?;
     let caller = identify(app, req)?;
     let username = Username::parse(&caller.username).map_err(|_| ApiError::InvalidToken)?;
     // The name may have been deleted and taken again: the id must match too.

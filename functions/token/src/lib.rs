@@ -13,14 +13,12 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::error::ApiError;
-use shared::http::{Responder, credentials, json, require_method};
+use shared::http::{Responder, credentials, json};
 use shared::password::PasswordHasher;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::{LoginAttempts, UserStore};
 use shared::user::{Password, Username};
 use shared::{CorsConfig, LoginThrottleConfig, PasswordConfig, TokenConfig, TokenIssuer};
-
-const ALLOW: &str = "POST, OPTIONS";
 
 /// Everything a login needs, built once at cold start.
 pub struct App {
@@ -58,15 +56,13 @@ impl App {
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    if req.method() == Method::OPTIONS {
-        return Ok(app.responder.preflight(req.headers(), ALLOW));
-    }
-    let result = login(app, &req).await;
-    Ok(app.responder.finish(req.headers(), result))
+    Ok(app
+        .responder
+        .serve(&req, Method::POST, |req| login(app, req))
+        .await)
 }
 
 async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::POST, ALLOW)?;
     let input = credentials(req)?;
     let password = Password::parse_existing(input.password).map_err(ApiError::BadRequest)?;
     // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400.

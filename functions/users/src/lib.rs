@@ -8,14 +8,12 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::error::ApiError;
-use shared::http::{Responder, credentials, json, require_method};
+use shared::http::{Responder, credentials, json};
 use shared::password::PasswordHasher;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::{CreateOutcome, UserRecord, UserStore};
 use shared::user::{Password, Username};
 use shared::{CorsConfig, PasswordConfig};
-
-const ALLOW: &str = "POST, OPTIONS";
 
 /// Everything a sign-up needs, built once at cold start.
 pub struct App {
@@ -44,15 +42,13 @@ impl App {
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    if req.method() == Method::OPTIONS {
-        return Ok(app.responder.preflight(req.headers(), ALLOW));
-    }
-    let result = sign_up(app, &req).await;
-    Ok(app.responder.finish(req.headers(), result))
+    Ok(app
+        .responder
+        .serve(&req, Method::POST, |req| sign_up(app, req))
+        .await)
 }
 
 async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::POST, ALLOW)?;
     let input = credentials(req)?;
     let username = Username::parse(&input.username).map_err(ApiError::BadRequest)?;
     let password = Password::parse_new(input.password).map_err(ApiError::BadRequest)?;
