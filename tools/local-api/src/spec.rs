@@ -507,11 +507,21 @@ impl Reader<'_> {
                 o["Fn::GetAtt"].get(0).and_then(Value::as_str).map(str::to_owned)
             }
             Value::Object(o) if o.contains_key("Ref") => o["Ref"].as_str().map(str::to_owned),
-            Value::Object(o) if o.contains_key("Fn::Sub") => o["Fn::Sub"]
-                .as_str()
-                .and_then(|s| s.split_once("${"))
-                .and_then(|(_, rest)| rest.split_once(".Arn}"))
-                .map(|(id, _)| id.to_owned()),
+            Value::Object(o) if o.contains_key("Fn::Sub") => {
+                // The first ${Fn.Arn} or ${Fn} naming a function resource.
+                let text = o["Fn::Sub"].as_str().unwrap_or_default();
+                text.split("${")
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                    .map(|name| name.strip_suffix(".Arn").unwrap_or(name))
+                    .find(|id| {
+                        self.resource(id)
+                            .and_then(|r| r.get("Type"))
+                            .and_then(Value::as_str)
+                            == Some("AWS::Serverless::Function")
+                    })
+                    .map(str::to_owned)
+            }
             Value::String(literal) => {
                 let name = literal
                     .rsplit_once(":function:")

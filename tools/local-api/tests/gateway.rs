@@ -703,3 +703,84 @@ fn the_fixture_reads_as_the_api_gateway_would_configure_it() {
     assert_eq!(api.binary_media_types, ["application/octet-stream"]);
     assert_eq!(api.preflight_authorizer, None);
 }
+
+#[tokio::test]
+async fn the_implicit_api_reads_globals_and_puts_generated_preflights_behind_the_authorizer() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/implicit.yaml"
+    ))
+    .unwrap();
+    let mut options = Options::default();
+    options.functions.insert("AppFunction".into(), "app".into());
+    let api = spec::load(&text, &options).unwrap();
+    assert_eq!(
+        (api.logical_id.as_str(), api.stage.as_str()),
+        ("ServerlessRestApi", "Prod")
+    );
+    assert_eq!(api.authorizers["Lambda"].function, "auth");
+    assert_eq!(api.authorizers["Lambda"].header, "Authorization");
+    assert_eq!(api.preflight_authorizer.as_deref(), Some("Lambda"));
+
+    let lambda = FakeLambda::start(Arc::new(|function: &str, event: &Value| match function {
+        "auth" => authorizer(event),
+        _ => backend(event),
+    }))
+    .await;
+    let client = LambdaClient::new(&lambda.endpoint, Duration::from_secs(10)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        listener,
+        Arc::new(Gateway::new(api, client)),
+        std::future::pending(),
+    ));
+    let s = Setup {
+        lambda,
+        base,
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+
+    assert_eq!(s.get("/", None).await.status, 200);
+    assert_eq!(s.lambda.events("app")[0]["requestContext"]["stage"], "Prod");
+    let anonymous = s.send("OPTIONS", "/things/1", &[("origin", ORIGIN)], None).await;
+    assert_eq!(anonymous.status, 401);
+    let preflight = s
+        .send(
+            "OPTIONS",
+            "/things/1",
+            &[("origin", ORIGIN), ("authorization", "Bearer narrow-1")],
+            None,
+        )
+        .await;
+    assert_eq!(preflight.status, 200);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("OPTIONS,PUT")
+    );
+    // ReauthorizeEvery: 0 and a policy naming only that OPTIONS method: the PUT is authorized anew.
+    let put = s
+        .send(
+            "PUT",
+            "/things/1",
+            &[("authorization", "Bearer narrow-1")],
+            Some(b"{}".to_vec()),
+        )
+        .await;
+    assert_eq!(put.status, 200);
+    let methods: Vec<_> = s
+        .lambda
+        .events("auth")
+        .iter()
+        .map(|e| e["methodArn"].clone())
+        .collect();
+    let arn = "arn:aws:execute-api:us-east-1:123456789012:localapi01/Prod";
+    assert_eq!(
+        methods,
+        [
+            json!(format!("{arn}/OPTIONS/things/1")),
+            json!(format!("{arn}/PUT/things/1"))
+        ]
+    );
+}
