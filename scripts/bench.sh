@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Benchmarks, one command: builds in release, installs PyJWT and node's jsonwebtoken into
+# git-ignored folders under .dev/, runs the criterion benches, the HS256 verifier comparison and
+# the cold-start benchmark, then prints PASS or FAIL for each budget (see BENCHMARKS.md).
+# Not part of the tests or CI. Takes about 10 minutes on 2 cores after the first build.
+#
+#   ./scripts/bench.sh               everything
+#   ./scripts/bench.sh --profiles    also the release-profile study (scripts/bench/profiles.py; long)
+#
+# Settings: COLDSTART_RUNS (30), VERIFY_ROUNDS (5), LOGIN_PAIRS (30), BENCH_OUT_DIR (target/bench).
+# Every network call goes to 127.0.0.1; every loop is bounded; it stops only processes it started.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${BENCH_OUT_DIR:-$ROOT/target/bench}
+TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+VENV=$ROOT/.dev/bench-venv
+NODE_DIR=$ROOT/.dev/bench-node
+mkdir -p "$OUT"
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "tools: PyJWT in $VENV, jsonwebtoken in $NODE_DIR (pinned in scripts/bench/)"
+if [[ ! -x $VENV/bin/python ]]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/bench/requirements.txt
+mkdir -p "$NODE_DIR"
+if ! cmp -s scripts/bench/node/package-lock.json "$NODE_DIR/package-lock.json" || [[ ! -d $NODE_DIR/node_modules/jsonwebtoken ]]; then
+  cp scripts/bench/node/package.json scripts/bench/node/package-lock.json "$NODE_DIR/"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+say "the authorizer's dependency tree holds no AWS SDK"
+if cargo tree -p authorizer -e normal --prefix none | grep -E '^aws-(config|sdk-|smithy|runtime|sigv4|types)'; then
+  echo "FAIL: the authorizer depends on the AWS SDK" >&2
+  exit 1
+fi
+
+# Criterion first: `cargo bench` also rebuilds this package's binaries with the benches' features,
+# so the binaries the cold-start run uses are built after it.
+say "criterion: token issue/verify, authorizer, protected (cargo bench --bench requests)"
+cargo bench -p benchmarks --bench requests
+say "criterion: argon2 hash/verify, login vs bare argon2 (cargo bench --bench passwords)"
+BENCH_OUT_DIR=$OUT cargo bench -p benchmarks --bench passwords -- --pairs "${LOGIN_PAIRS:-30}"
+
+# Each function on its own, as it is deployed: cargo unifies features across the packages of one
+# build, and the authorizer must be built with `shared` as it alone asks for it (no AWS SDK).
+say "release builds"
+cargo build --release -p authorizer
+cargo build --release -p protected -p token -p users
+cargo build --release -p benchmarks --bins
+
+say "HS256 verification: ours vs PyJWT vs node jsonwebtoken"
+python3 scripts/bench/verify_compare.py --verify-bench "$TARGET/release/verify-bench" \
+  --python "$VENV/bin/python" --node-modules "$NODE_DIR/node_modules" \
+  --rounds "${VERIFY_ROUNDS:-5}" --out "$OUT/verify.json"
+
+say "cold start: ${COLDSTART_RUNS:-30} interleaved runs of each bootstrap against a local Runtime API"
+rm -rf "$OUT/logs"
+"$TARGET/release/coldstart" --runs "${COLDSTART_RUNS:-30}" --warm 100 --events events \
+  --logs "$OUT/logs" --out "$OUT/coldstart.json" \
+  hello="$TARGET/release/hello-lambda" authorizer="$TARGET/release/authorizer" \
+  protected="$TARGET/release/protected" token="$TARGET/release/token" users="$TARGET/release/users"
+
+if [[ ${1:-} == --profiles ]]; then
+  say "release-profile study"
+  python3 scripts/bench/profiles.py
+fi
+
+say "report"
+python3 scripts/bench/report.py --out-dir "$OUT" --target "$TARGET"

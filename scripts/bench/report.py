@@ -1,0 +1,124 @@
+"""Reads what ./scripts/bench.sh measured and prints PASS or FAIL for each budget.
+
+Inputs, all from the same run: OUT/coldstart.json (coldstart), OUT/verify.json
+(verify_compare.py), OUT/login-ratio.json (the passwords bench), criterion's estimates under
+TARGET/criterion, and the release binaries under TARGET/release (sizes of stripped copies).
+Writes OUT/summary.json; exits 1 if a budget fails. The budgets are not part of CI.
+"""
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+FUNCTIONS = ["authorizer", "protected", "token", "users"]
+MB = 1_000_000
+
+
+def criterion_median_ns(target: Path, group: str, bench: str) -> float:
+    estimates = target / "criterion" / group / bench / "new" / "estimates.json"
+    return json.loads(estimates.read_text())["median"]["point_estimate"]
+
+
+def stripped_size(binary: Path) -> int:
+    """Size of a stripped copy (the profile strips already; this holds whatever the profile says)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / binary.name
+        shutil.copy2(binary, copy)
+        if shutil.which("strip"):
+            subprocess.run(["strip", str(copy)], check=True)
+        return copy.stat().st_size
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    return {"nproc": nproc, "cpu": cpu, "rustc": rustc, "arch": platform.machine()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--target", required=True)
+    args = parser.parse_args()
+    out, target = Path(args.out_dir), Path(args.target)
+
+    cold = json.loads((out / "coldstart.json").read_text())
+    verify = json.loads((out / "verify.json").read_text())
+    login = json.loads((out / "login-ratio.json").read_text())
+    sizes = {name: stripped_size(target / "release" / name) for name in FUNCTIONS}
+    authorizer_ns = criterion_median_ns(target, "authorizer", "invoke_json")
+    verify_ns = criterion_median_ns(target, "token", "verify")
+    issue_ns = criterion_median_ns(target, "token", "issue")
+    protected_ns = criterion_median_ns(target, "protected", "invoke_json")
+
+    checks = []  # (budget, measured, passed)
+
+    def check(budget: str, measured: str, passed: bool) -> None:
+        checks.append({"budget": budget, "measured": measured, "pass": passed})
+
+    ratio = cold["authorizer"]["init_ratio_to_hello"]
+    check("authorizer init <= 1.3x hello world", f"{ratio:.2f}x", ratio <= 1.3)
+    for name in ["token", "users", "protected"]:
+        ratio = cold[name]["init_ratio_to_hello"]
+        check(f"{name} init <= 2x hello world", f"{ratio:.2f}x", ratio <= 2.0)
+    check("authorizer warm in process <= 20 us", f"{authorizer_ns / 1000:.2f} us", authorizer_ns <= 20_000)
+    s = verify["speedup_vs_pyjwt"]
+    check("HS256 verify >= 10x PyJWT", f"{s:.1f}x", s >= 10)
+    s = verify["speedup_vs_node"]
+    check("HS256 verify >= 3x node jsonwebtoken", f"{s:.1f}x", s >= 3)
+    r = login["ratio"]
+    check("login <= 1.1x bare argon2 verify", f"{r:.3f}x", r <= 1.1)
+    check("authorizer stripped <= 3 MB", f"{sizes['authorizer'] / MB:.2f} MB", sizes["authorizer"] <= 3 * MB)
+    for name in ["protected", "token", "users"]:
+        check(f"{name} stripped <= 8 MB", f"{sizes[name] / MB:.2f} MB", sizes[name] <= 8 * MB)
+
+    m = machine()
+    print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['arch']}, {m['rustc']}")
+    print("\ncold start (medians, spawn -> first /next poll = init; -> first response):")
+    hello_init = cold["hello"]["init_us"]["median"]
+    for name in ["hello", *FUNCTIONS]:
+        c = cold[name]
+        warm = c.get("warm_round_trip_us")
+        print(f"  {name:<11} init {c['init_us']['median'] / 1000:7.2f} ms ({c['init_us']['median'] / hello_init:4.2f}x)"
+              f"   first response {c['first_response_us']['median'] / 1000:7.2f} ms"
+              + (f"   warm round trip {warm['median']:6.1f} us" if warm else "")
+              + f"   peak RSS {c['peak_rss_kib_median'] / 1024:5.1f} MB")
+    print("\nin process (criterion medians):")
+    print(f"  token issue {issue_ns / 1000:.2f} us, token verify {verify_ns / 1000:.2f} us, "
+          f"authorizer invoke {authorizer_ns / 1000:.2f} us, protected invoke {protected_ns / 1000:.2f} us")
+    print(f"  login {login['login_median_ms']:.2f} ms vs bare argon2 verify {login['bare_verify_median_ms']:.2f} ms "
+          f"({login['pairs']} interleaved pairs)")
+    print("\nstripped sizes: " + ", ".join(f"{n} {sizes[n] / MB:.2f} MB" for n in FUNCTIONS))
+    print("\nbudgets:")
+    for c in checks:
+        print(f"  {'PASS' if c['pass'] else 'FAIL'}  {c['budget']:<40} {c['measured']}")
+
+    summary = {
+        "machine": m,
+        "sizes_bytes": sizes,
+        "criterion_median_ns": {
+            "token/issue": issue_ns,
+            "token/verify": verify_ns,
+            "authorizer/invoke_json": authorizer_ns,
+            "protected/invoke_json": protected_ns,
+        },
+        "checks": checks,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    failed = [c for c in checks if not c["pass"]]
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} budgets met" + (" (see FAIL above)" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""HS256 verification side by side: our verifier, PyJWT and node's jsonwebtoken.
+
+All three verify the same token file (minted by our issuer), the same number of times after the
+same warm-up, each timing only its loop with its own monotonic clock. Rounds are interleaved
+(rust, python, node, then rotated) so machine noise hits all three alike; each implementation's
+median over the rounds is reported, with the speed-up of ours over the others.
+
+usage: verify_compare.py --verify-bench BIN --python PY --node-modules DIR --out FILE
+                         [--tokens 1000] [--count 100000] [--warmup 10000] [--rounds 5]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--verify-bench", required=True)
+    parser.add_argument("--python", required=True)
+    parser.add_argument("--node", default="node")
+    parser.add_argument("--node-modules", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--tokens", type=int, default=1000)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--warmup", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    token_file = out.with_name("tokens.txt")
+    tokens = subprocess.run([args.verify_bench, "mint", str(args.tokens)], check=True,
+                            capture_output=True, text=True).stdout
+    token_file.write_text(tokens, encoding="ascii")
+    params = json.loads(subprocess.run([args.verify_bench, "params"], check=True,
+                                       capture_output=True, text=True).stdout)
+    shape = [str(token_file), str(args.count), str(args.warmup)]
+    keys = [params["secret"], params["issuer"], params["audience"]]
+    commands = {
+        "rust": ([args.verify_bench, "verify", *shape], None),
+        "pyjwt": ([args.python, str(HERE / "verify_pyjwt.py"), *shape, *keys], None),
+        "node": ([args.node, str(HERE / "verify_node.js"), *shape, *keys],
+                 {**os.environ, "NODE_PATH": args.node_modules}),
+    }
+
+    results = {name: [] for name in commands}
+    names = list(commands)
+    for r in range(args.rounds):
+        for name in names[r % 3:] + names[:r % 3]:
+            cmd, env = commands[name]
+            done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+            results[name].append(json.loads(done.stdout))
+        print(f"\rverify: round {r + 1}/{args.rounds}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+
+    report = {"tokens": args.tokens, "count": args.count, "warmup": args.warmup, "rounds": args.rounds}
+    for name, runs in results.items():
+        report[name] = {
+            "impl": runs[0]["impl"],
+            "ns_per_op_median": statistics.median(r["ns_per_op"] for r in runs),
+            "ops_per_sec_median": statistics.median(r["ops_per_sec"] for r in runs),
+            "ns_per_op_all": [round(r["ns_per_op"], 1) for r in runs],
+        }
+    rust_ns = report["rust"]["ns_per_op_median"]
+    report["speedup_vs_pyjwt"] = report["pyjwt"]["ns_per_op_median"] / rust_ns
+    report["speedup_vs_node"] = report["node"]["ns_per_op_median"] / rust_ns
+    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+    print(f"{'verifier':<48} {'ops/s':>12} {'ns/op':>10} {'ours is':>9}")
+    for name in names:
+        row = report[name]
+        speedup = row["ns_per_op_median"] / rust_ns
+        print(f"{row['impl']:<48} {row['ops_per_sec_median']:>12,.0f} {row['ns_per_op_median']:>10,.0f} "
+              f"{speedup:>8.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
