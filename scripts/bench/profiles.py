@@ -8,7 +8,7 @@ target/). Timings are interleaved across variants in one run. Long: about two mi
 per variant for the authorizer; `--with token` adds an AWS SDK function's size (much longer).
 
 usage: python3 scripts/bench/profiles.py [--variants base,lto-thin,...] [--with token]
-       [--runs 20] [--rounds 5] [--out target/bench/profiles.json]
+       [--runs 20] [--rounds 5] [--out target/bench/profiles.json] [--build-only | --no-build]
 """
 
 import argparse
@@ -72,6 +72,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--out", default=str(ROOT / "target" / "bench" / "profiles.json"))
+    parser.add_argument("--build-only", action="store_true", help="build the variants, measure nothing")
+    parser.add_argument("--no-build", action="store_true", help="measure variants built before")
     args = parser.parse_args()
     variants = args.variants.split(",")
     target = Path(json.loads(subprocess.run(
@@ -80,8 +82,11 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    for v in variants:
-        build(v, ["authorizer", "benchmarks", *args.extra])
+    if not args.no_build:
+        for v in variants:
+            build(v, ["authorizer", "benchmarks", *args.extra])
+    if args.build_only:
+        return 0
     binary = lambda v, name: target / profile_name(v) / name  # noqa: E731
 
     results = {v: {"settings": {**BASE, **VARIANTS[v]}} for v in variants}

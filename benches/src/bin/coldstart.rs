@@ -448,10 +448,12 @@ fn serve_runtime_api(stream: TcpStream, invocations: &Mutex<Invocations>, tx: &m
                  lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n\
                  content-type: application/json\r\n"
             );
+            // Stamped before the write: stamped after, a preempted thread could stamp it after
+            // the function had already answered.
+            lock().sent_at.insert(id, Instant::now());
             if write_response(&mut writer, "200 OK", &headers, event.as_bytes()).is_err() {
                 return;
             }
-            lock().sent_at.insert(id, Instant::now());
         } else if request.method == "POST" && path.starts_with("/invocation/") {
             let (ok, id) = match path.strip_prefix("/invocation/") {
                 Some(rest) if rest.ends_with("/response") => (true, rest.trim_end_matches("/response")),
