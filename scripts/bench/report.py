@@ -54,7 +54,8 @@ def main() -> int:
 
     cold = json.loads((out / "coldstart.json").read_text())
     verify = json.loads((out / "verify.json").read_text())
-    login = json.loads((out / "login-ratio.json").read_text())
+    login_file = out / "login-ratio.json"
+    login = json.loads(login_file.read_text()) if login_file.exists() else None
     sizes = {name: stripped_size(target / "release" / name) for name in FUNCTIONS}
     authorizer_ns = criterion_median_ns(target, "authorizer", "invoke_json")
     verify_ns = criterion_median_ns(target, "token", "verify")
@@ -72,12 +73,15 @@ def main() -> int:
         ratio = cold[name]["init_ratio_to_hello"]
         check(f"{name} init <= 2x hello world", f"{ratio:.2f}x", ratio <= 2.0)
     check("authorizer warm in process <= 20 us", f"{authorizer_ns / 1000:.2f} us", authorizer_ns <= 20_000)
-    s = verify["speedup_vs_pyjwt"]
-    check("HS256 verify >= 10x PyJWT", f"{s:.1f}x", s >= 10)
-    s = verify["speedup_vs_node"]
-    check("HS256 verify >= 3x node jsonwebtoken", f"{s:.1f}x", s >= 3)
-    r = login["ratio"]
-    check("login <= 1.1x bare argon2 verify", f"{r:.3f}x", r <= 1.1)
+    for other, label, need in [("pyjwt", "PyJWT", 10), ("node", "node jsonwebtoken", 3)]:
+        s = verify[f"speedup_vs_{other}"]
+        cpu = verify.get(f"cpu_speedup_vs_{other}")
+        check(f"HS256 verify >= {need}x {label}", f"{s:.1f}x wall, {cpu:.1f}x CPU" if cpu else f"{s:.1f}x", s >= need)
+    if login:
+        r = login["ratio"]
+        check("login <= 1.1x bare argon2 verify", f"{r:.3f}x", r <= 1.1)
+    else:
+        check("login <= 1.1x bare argon2 verify", "not measured (no login-ratio.json)", False)
     check("authorizer stripped <= 3 MB", f"{sizes['authorizer'] / MB:.2f} MB", sizes["authorizer"] <= 3 * MB)
     for name in ["protected", "token", "users"]:
         check(f"{name} stripped <= 8 MB", f"{sizes[name] / MB:.2f} MB", sizes[name] <= 8 * MB)
@@ -96,8 +100,9 @@ def main() -> int:
     print("\nin process (criterion medians):")
     print(f"  token issue {issue_ns / 1000:.2f} us, token verify {verify_ns / 1000:.2f} us, "
           f"authorizer invoke {authorizer_ns / 1000:.2f} us, protected invoke {protected_ns / 1000:.2f} us")
-    print(f"  login {login['login_median_ms']:.2f} ms vs bare argon2 verify {login['bare_verify_median_ms']:.2f} ms "
-          f"({login['pairs']} interleaved pairs)")
+    if login:
+        print(f"  login {login['login_median_ms']:.2f} ms vs bare argon2 verify {login['bare_verify_median_ms']:.2f} ms "
+              f"({login['pairs']} interleaved pairs)")
     print("\nstripped sizes: " + ", ".join(f"{n} {sizes[n] / MB:.2f} MB" for n in FUNCTIONS))
     print("\nbudgets:")
     for c in checks:
