@@ -7,7 +7,8 @@
 #   ./scripts/bench.sh               everything
 #   ./scripts/bench.sh --profiles    also the release-profile study (scripts/bench/profiles.py; long)
 #
-# Settings: COLDSTART_RUNS (30), VERIFY_ROUNDS (5), LOGIN_PAIRS (30), BENCH_OUT_DIR (target/bench).
+# Settings: COLDSTART_RUNS (30), VERIFY_ROUNDS (5), VERIFY_COUNT (5000), LOGIN_PAIRS (30),
+# BENCH_OUT_DIR (target/bench).
 # Every network call goes to 127.0.0.1; every loop is bounded; it stops only processes it started.
 set -euo pipefail
 
