@@ -44,7 +44,7 @@ fi
 say "criterion: token issue/verify, authorizer, protected (cargo bench --bench requests)"
 cargo bench -p benchmarks --bench requests
 say "criterion: argon2 hash/verify, login vs bare argon2 (cargo bench --bench passwords)"
-BENCH_OUT_DIR=$OUT cargo bench -p benchmarks --bench passwords -- --pairs "${LOGIN_PAIRS:-30}"
+BENCH_OUT_DIR=$OUT LOGIN_PAIRS=${LOGIN_PAIRS:-30} cargo bench -p benchmarks --bench passwords
 
 # Each function on its own, as it is deployed: cargo unifies features across the packages of one
 # build, and the authorizer must be built with `shared` as it alone asks for it (no AWS SDK).

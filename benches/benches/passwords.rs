@@ -3,7 +3,7 @@
 //! verify of the same PHC string, and what building a `PasswordHasher` costs at cold start.
 //!
 //! After the criterion groups, the login and the bare verify are also timed in alternation
-//! (`--pairs`, default 30 pairs) so their ratio comes from the same moments of a noisy machine;
+//! (`LOGIN_PAIRS`, default 30 pairs) so their ratio comes from the same moments of a noisy machine;
 //! the ratio is printed, and written to `$BENCH_OUT_DIR/login-ratio.json` when that is set.
 
 // Benchmark set-up: a panic is the failure report.
@@ -158,10 +158,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` runs each bench once in test mode: skip the long comparison then.
     let test_mode = args.iter().any(|a| a == "--test");
-    let pairs = args
-        .iter()
-        .position(|a| a == "--pairs")
-        .and_then(|i| args.get(i + 1))
+    // From the environment: criterion refuses command-line arguments it does not know.
+    let pairs = std::env::var("LOGIN_PAIRS")
+        .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(30);
     let s = setup();
