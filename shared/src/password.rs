@@ -23,17 +23,17 @@ pub enum PasswordError {
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
-    /// A PHC string with the current parameters, checked when the user does not exist, so an
-    /// unknown username costs the same time as a wrong password.
-    dummy_hash: std::sync::Arc<str>,
 }
 
+/// Salt of the stand-in computation for unknown users; its output is thrown away.
+const DUMMY_SALT: &[u8] = b"unknown-user-dummy-salt";
+
 impl PasswordHasher {
+    /// Checks the parameters; no hashing happens here, so cold start pays nothing for it.
     pub fn new(config: &PasswordConfig) -> Result<Self, PasswordError> {
         let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
             .map_err(|e| PasswordError::Params(e.to_string()))?;
-        let dummy_hash = hash_blocking(&params, b"dummy password for unknown users")?.into();
-        Ok(Self { params, dummy_hash })
+        Ok(Self { params })
     }
 
     /// Hashes `password` to a PHC string with a fresh random salt.
@@ -42,21 +42,24 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(move || hash_blocking(&params, password.expose().as_bytes())).await?
     }
 
-    /// Checks `password` against `stored`, or against the dummy hash when `stored` is `None`
-    /// (the user does not exist), in which case the answer is always `false`.
+    /// Checks `password` against `stored`. When `stored` is `None` (the user does not exist) it
+    /// runs the same argon2id computation with the current parameters and a fixed salt, so an
+    /// unknown username costs the same time as a wrong password, and answers `false`.
     pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, PasswordError> {
-        let known = stored.is_some();
-        let phc = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matches = tokio::task::spawn_blocking(move || {
+        let params = self.params.clone();
+        tokio::task::spawn_blocking(move || {
+            let password = password.expose().as_bytes();
+            let Some(phc) = stored else {
+                let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+                Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                    .hash_password_into(password, DUMMY_SALT, &mut output)
+                    .map_err(|e| PasswordError::Hash(e.to_string()))?;
+                return Ok(false);
+            };
             let hash = PasswordHash::new(&phc).map_err(|_| PasswordError::CorruptHash)?;
-            Ok::<_, PasswordError>(
-                argon2()
-                    .verify_password(password.expose().as_bytes(), &hash)
-                    .is_ok(),
-            )
+            Ok(argon2().verify_password(password, &hash).is_ok())
         })
-        .await??;
-        Ok(known && matches)
+        .await?
     }
 }
 
