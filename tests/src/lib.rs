@@ -141,6 +141,15 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
     }
 }
 
+/// `token` with the first character of its signature changed: still well-formed base64url and the
+/// same length, but the signature no longer matches. (Changing the last character is not enough:
+/// it carries only four bits of the 256-bit MAC, so a substitute can decode to the same bytes.)
+pub fn tampered(token: &str) -> String {
+    let (signed, signature) = token.rsplit_once('.').expect("a JWT has a signature part");
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    format!("{signed}.{flipped}{}", &signature[1..])
+}
+
 /// A response body parsed as JSON (an empty body is `null`).
 pub fn body_json(response: &Response<Body>) -> Value {
     let bytes: &[u8] = response.body().as_ref();

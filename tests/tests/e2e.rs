@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{fixture, fixture_json, service_env};
+use integration_tests::{fixture, fixture_json, service_env, tampered};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -139,9 +139,7 @@ async fn protected_url_verifies_the_bearer_token_itself() {
 async fn no_token_or_a_tampered_one_is_401_and_unauthorized() {
     let lambda = Lambda::new();
     let (_, token) = signed_up_user(&lambda, &unique_name()).await;
-    let (head, signature) = token.rsplit_once('.').unwrap();
-    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
-    let tampered = format!("{head}.{flipped}{}", &signature[1..]);
+    let tampered = tampered(&token);
 
     let missing = lambda.url("GET", "protected", None, None).await;
     assert_eq!(
@@ -248,7 +246,7 @@ async fn logs_never_contain_passwords_tokens_or_the_secret() {
         400
     );
 
-    let tampered = format!("{}x", &token[..token.len() - 1]);
+    let tampered = tampered(&token);
     let basic = format!(
         "Basic {}",
         base64::Engine::encode(

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerResponse;
-use integration_tests::{Apps, body_json, fixture, fixture_json, request, with_body};
+use integration_tests::{Apps, body_json, fixture, fixture_json, request, tampered, with_body};
 use lambda_http::{Body, Response};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -482,7 +482,7 @@ mod protected_route {
     async fn invalid_tokens_are_401() {
         let apps = Apps::in_memory();
         let token = alice_token(&apps).await;
-        let tampered = format!("{}x", &token[..token.len() - 1]);
+        let tampered = tampered(&token);
         for event in [
             fixture_json("protected/expired-token.json", ""),
             fixture_json("protected/basic-auth.json", ""),
@@ -568,7 +568,7 @@ mod authorizer_fn {
     async fn every_invalid_token_fails_with_exactly_unauthorized() {
         let apps = Apps::in_memory();
         let token = alice_token(&apps).await;
-        let tampered = format!("{}A", &token[..token.len() - 1]);
+        let tampered = tampered(&token);
         let cases = [
             ("authorizer/expired.json", ""),
             ("authorizer/missing-token.json", ""),
