@@ -4,7 +4,8 @@
 //! `created_at`; `pk = "LOGIN#<lowercase name>#<window>"` with `failures` and `expires_at` (TTL).
 //! Sign-up is one `PutItem` with `attribute_not_exists(pk)`, so uniqueness holds under races;
 //! lookups are strongly consistent `GetItem`s. The endpoint comes from the SDK's own settings
-//! (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from [`StoreConfig`].
+//! (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from [`StoreConfig`]; the TLS roots
+//! from [`tls`].
 
 use std::collections::HashMap;
 
@@ -14,8 +15,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::tls::{self, TrustedRoots};
 use super::{CreateOutcome, LoginAttempts, StoreError, UserRecord, UserStore};
-use crate::config::{ConfigError, StoreConfig};
+use crate::config::{ConfigError, Env, StoreConfig};
 use crate::user::Username;
 
 /// The table's partition key attribute (a string). `template.yaml` defines the same.
@@ -52,10 +54,14 @@ impl DynamoUserStore {
         }
     }
 
-    /// Reads [`StoreConfig`] and the standard AWS settings from the environment.
+    /// Reads [`StoreConfig`] and the standard AWS settings from the environment; the SDK calls
+    /// go through [`tls::http_client`].
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = StoreConfig::from_env()?;
-        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(tls::http_client(TrustedRoots::for_endpoint(&Env)))
+            .load()
+            .await;
         Ok(Self::new(&sdk_config, &config))
     }
 

@@ -6,6 +6,8 @@
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod memory;
+#[cfg(feature = "dynamodb")]
+pub mod tls;
 
 use async_trait::async_trait;
 
