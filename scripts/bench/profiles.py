@@ -1,10 +1,12 @@
 """Release-profile study: what lto, codegen-units, strip, panic and opt-level do to the
 authorizer's size, its in-process verify time and its cold start (init), beside hello world.
 
-Each variant changes one setting of a fixed base (lto = "fat", codegen-units = 1, strip = true,
-panic = "unwind", opt-level = 3) and is built as its own cargo profile, defined on the command
-line with `--config` (so Cargo.toml is untouched and every variant keeps its own folder under
-target/). Timings are interleaved across variants in one run. Long: about two minutes of build
+Each variant changes one setting of the committed release profile (lto = "fat",
+codegen-units = 1, strip = true, panic = "unwind", opt-level = 3 for the workspace crates and
+"s" for dependencies, with argon2, blake2, hmac and sha2 back at 3) and is built as its own cargo
+profile, defined on the command line with `--config` (so Cargo.toml is untouched and every
+variant keeps its own folder under target/). Such a profile inherits release's per-package
+overrides; a named package's override wins over the variant's `package."*"` setting. Timings are interleaved across variants in one run. Long: about two minutes of build
 per variant for the authorizer; `--with token` adds an AWS SDK function's size (much longer).
 
 usage: python3 scripts/bench/profiles.py [--variants base,lto-thin,...] [--with token]
@@ -22,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = {"lto": '"fat"', "codegen-units": "1", "strip": "true", "panic": '"unwind"', "opt-level": "3"}
+BASE = {"lto": '"fat"', "codegen-units": "1", "strip": "true", "panic": '"unwind"', "opt-level": "3",
+        'package."*".opt-level': '"s"'}
 VARIANTS = {
     "base": {},
     "lto-off": {"lto": '"off"'},
@@ -30,8 +33,9 @@ VARIANTS = {
     "cgu16": {"codegen-units": "16"},
     "nostrip": {"strip": "false"},
     "abort": {"panic": '"abort"'},
-    "opt-s": {"opt-level": '"s"'},
-    "opt-z": {"opt-level": '"z"'},
+    "deps-3": {'package."*".opt-level': "3"},  # everything at 3
+    "all-s": {"opt-level": '"s"'},  # the workspace crates at "s" too
+    "deps-z": {'package."*".opt-level': '"z"'},
 }
 
 
