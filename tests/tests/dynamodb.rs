@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, Time
 use integration_tests::{Apps, body_json, service_env};
 use shared::StoreConfig;
 use shared::store::dynamodb::{DynamoUserStore, PARTITION_KEY};
-use shared::store::tls::{self, TrustedRoots};
+use shared::store::tls::{self, ProxyConfig, TrustedRoots};
 use shared::store::{LoginAttempts, UserStore};
 use shared::user::Username;
 use tokio::task::JoinSet;
@@ -22,7 +22,7 @@ const PASSWORD: &str = "correct horse battery staple";
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         // The functions' client as deployed (Amazon roots only; the emulator speaks plain HTTP).
-        .http_client(tls::http_client(TrustedRoots::Amazon))
+        .http_client(tls::http_client(TrustedRoots::Amazon, ProxyConfig::disabled()))
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::tls::{self, TrustedRoots};
+use super::tls::{self, ProxyConfig, TrustedRoots};
 use super::{CreateOutcome, LoginAttempts, StoreError, UserRecord, UserStore};
 use crate::config::{ConfigError, Env, StoreConfig};
 use crate::user::Username;
@@ -59,7 +59,10 @@ impl DynamoUserStore {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = StoreConfig::from_env()?;
         let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(tls::http_client(TrustedRoots::for_endpoint(&Env)))
+            .http_client(tls::http_client(
+                TrustedRoots::from_source(&Env),
+                ProxyConfig::from_env(),
+            ))
             .load()
             .await;
         Ok(Self::new(&sdk_config, &config))
