@@ -31,7 +31,7 @@ def main() -> int:
     parser.add_argument("--node-modules", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--tokens", type=int, default=1000)
-    parser.add_argument("--count", type=int, default=int(os.environ.get("VERIFY_COUNT", 5_000)))
+    parser.add_argument("--count", type=int, default=int(os.environ.get("VERIFY_COUNT", 20_000)))
     parser.add_argument("--warmup", type=int, default=int(os.environ.get("VERIFY_WARMUP", 1_000)))
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
