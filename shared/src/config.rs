@@ -37,8 +37,16 @@ impl<F: Fn(&str) -> Option<String>> Source for F {
 }
 
 /// A set but empty variable counts as unset, so `VAR=` in an env file falls back to the default.
-fn lookup(src: &dyn Source, var: &'static str) -> Option<String> {
+pub(crate) fn lookup(src: &dyn Source, var: &'static str) -> Option<String> {
     src.get(var).filter(|v| !v.trim().is_empty())
+}
+
+/// A [`Source`] holding exactly `vars`, for tests.
+#[cfg(test)]
+pub(crate) fn test_source(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: std::collections::HashMap<String, String> =
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k: &str| map.get(k).cloned()
 }
 
 fn required(src: &dyn Source, var: &'static str) -> Result<String, ConfigError> {
@@ -304,13 +312,8 @@ impl CorsConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::test_source as source;
     use super::*;
-    use std::collections::HashMap;
-
-    fn source(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k: &str| map.get(k).cloned()
-    }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

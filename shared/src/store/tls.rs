@@ -16,7 +16,7 @@ pub use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, Connector};
 
-use crate::config::Source;
+use crate::config::{Source, lookup};
 
 /// Amazon Root CA 1-4 and Starfield Services Root CA G2, with their fingerprints as comments.
 pub const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../../certs/amazon-trust-services.pem");
@@ -54,7 +54,7 @@ impl TrustedRoots {
     /// [`TrustedRoots::AmazonAndSystem`]. A plain-HTTP override (the local emulator) needs no
     /// roots and changes nothing.
     pub fn from_source(src: &dyn Source) -> Self {
-        let set = |var: &str| src.get(var).filter(|v| !v.trim().is_empty());
+        let set = |var| lookup(src, var);
         let region = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION"));
         let overrides_ignored =
             set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
@@ -123,14 +123,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     use super::*;
-
-    fn source(pairs: &[(&str, &str)]) -> impl Source {
-        let map: std::collections::HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |var: &str| map.get(var).cloned()
-    }
+    use crate::config::test_source as source;
 
     /// The published SHA-256 fingerprints (amazontrust.com/repository), in file order.
     const FINGERPRINTS: [&str; 5] = [
