@@ -22,81 +22,76 @@
 #![allow(clippy::expect_used)]
 
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::future::Future;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::PasswordHasher as _;
 use argon2::{Algorithm, Argon2, Params, Version};
 use benchmarks::{BENCH_SECRET, PASSWORD, Stats, USER_ID, USERNAME, mint_tokens};
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// How long one run may take before it is abandoned (a hung or crashed binary).
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const API_PREFIX: &str = "/2018-06-01/runtime";
 
+/// The function kinds, as the NAME of NAME=PATH (before any `@variant`).
+const KINDS: [&str; 5] = ["hello", "authorizer", "protected", "token", "users"];
+
+/// Cold-start benchmark: each `bootstrap` binary against a minimal Lambda Runtime API on
+/// 127.0.0.1, runs interleaved; prints a table and optionally writes JSON.
+#[derive(Debug, Parser)]
+#[command(name = "coldstart")]
 struct Options {
-    runs: usize,
+    /// Recorded runs of each binary, after one warm-up round.
+    #[arg(long, value_name = "N", default_value = "30")]
+    runs: NonZeroUsize,
+    /// Warm invocations after the first, in each run (none for `token` and `users`).
+    #[arg(long, value_name = "W", default_value_t = 100)]
     warm: usize,
+    /// The directory of the event fixtures.
+    #[arg(long, value_name = "DIR", default_value = "events")]
     events: PathBuf,
+    /// Where each binary's output is appended (`NAME.log`).
+    #[arg(long, value_name = "DIR", default_value = "target/bench/logs")]
     logs: PathBuf,
+    /// A JSON file for the results.
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// A binary to measure: NAME is hello, authorizer, protected, token or users, optionally
+    /// with an `@variant` suffix.
+    #[arg(value_name = "NAME=PATH", required = true, value_parser = binary)]
     binaries: Vec<(String, PathBuf)>,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        runs: 30,
-        warm: 100,
-        events: PathBuf::from("events"),
-        logs: PathBuf::from("target/bench/logs"),
-        out: None,
-        binaries: Vec::new(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
-            "--warm" => options.warm = value("--warm")?.parse().map_err(|e| format!("--warm: {e}"))?,
-            "--events" => options.events = value("--events")?.into(),
-            "--logs" => options.logs = value("--logs")?.into(),
-            "--out" => options.out = Some(value("--out")?.into()),
-            binary => {
-                let (name, path) = binary
-                    .split_once('=')
-                    .ok_or(format!("expected NAME=PATH, got {binary:?}"))?;
-                if !["hello", "authorizer", "protected", "token", "users"].contains(&kind(name)) {
-                    return Err(format!("unknown function name {name:?}"));
-                }
-                options.binaries.push((name.into(), path.into()));
-            }
-        }
+fn binary(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text
+        .split_once('=')
+        .ok_or(format!("expected NAME=PATH, got {text:?}"))?;
+    if !KINDS.contains(&kind(name)) {
+        return Err(format!("unknown function name {name:?}"));
     }
-    if options.binaries.is_empty() || options.runs == 0 {
-        return Err("give at least one NAME=PATH and --runs >= 1".into());
-    }
-    Ok(options)
+    Ok((name.into(), path.into()))
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args() {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("coldstart: {e}");
-            eprintln!(
-                "usage: coldstart [--runs N] [--warm W] [--events DIR] [--logs DIR] [--out FILE] NAME=PATH..."
-            );
-            return ExitCode::from(2);
-        }
-    };
-    match run_all(&options) {
+    match run_all(&Options::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("coldstart: {e}");
@@ -117,11 +112,16 @@ struct Sample {
 fn run_all(options: &Options) -> Result<(), String> {
     std::fs::create_dir_all(&options.logs)
         .map_err(|e| format!("creating {}: {e}", options.logs.display()))?;
-    let dynamodb_port = start_dynamodb_stub()?;
+    // Serves the Runtime API and the DynamoDB stub, one worker thread per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
+    let dynamodb_port = start_dynamodb_stub(&runtime)?;
     let mut samples: HashMap<&str, Vec<Sample>> = HashMap::new();
     let count = options.binaries.len();
     // Round 0 is a warm-up (page cache, CPU frequency) and is not recorded.
-    for round in 0..=options.runs {
+    for round in 0..=options.runs.get() {
         for k in 0..count {
             let (name, path) = &options.binaries[(round + k) % count];
             let warm = if ["token", "users"].contains(&kind(name)) {
@@ -129,7 +129,7 @@ fn run_all(options: &Options) -> Result<(), String> {
             } else {
                 options.warm
             };
-            let sample = run_once(name, path, options, dynamodb_port, warm)
+            let sample = run_once(&runtime, name, path, options, dynamodb_port, warm)
                 .map_err(|e| format!("{name} ({}), round {round}: {e}", path.display()))?;
             if round > 0 {
                 samples.entry(name.as_str()).or_default().push(sample);
@@ -271,7 +271,7 @@ fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'stati
     ]
 }
 
-/// What the Runtime API saw, sent from its connection threads to the run's driver.
+/// What the Runtime API saw, sent from its connection tasks to the run's driver.
 enum Seen {
     Next(Instant),
     Done {
@@ -290,6 +290,7 @@ struct Invocations {
 }
 
 fn run_once(
+    runtime: &Runtime,
     name: &str,
     path: &Path,
     options: &Options,
@@ -303,23 +304,12 @@ fn run_once(
             .collect(),
         sent_at: HashMap::new(),
     }));
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding the Runtime API: {e}"))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let (tx, rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let acceptor = {
-        let (stop, invocations) = (stop.clone(), invocations.clone());
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let (tx, invocations) = (tx.clone(), invocations.clone());
-                thread::spawn(move || serve_runtime_api(stream, &invocations, &tx));
-            }
-        })
-    };
+    let (server, port) = runtime
+        .block_on(serve(move |request| {
+            runtime_api(request, invocations.clone(), tx.clone())
+        }))
+        .map_err(|e| format!("binding the Runtime API: {e}"))?;
 
     let log_path = options.logs.join(format!("{}.log", name.replace('@', "-")));
     let log = File::options()
@@ -343,9 +333,8 @@ fn run_once(
     // Only the child this run started, by its own handle.
     let _ = child.kill();
     let _ = child.wait();
-    stop.store(true, Ordering::SeqCst);
-    let _ = TcpStream::connect(("127.0.0.1", port));
-    let _ = acceptor.join();
+    // Stops accepting and drops the open connections, a poll left waiting included.
+    server.abort();
     result.map(|mut sample| {
         sample.peak_rss_kib = peak_rss_kib;
         sample
@@ -423,65 +412,120 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn serve_runtime_api(stream: TcpStream, invocations: &Mutex<Invocations>, tx: &mpsc::Sender<Seen>) {
-    let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while let Ok(Some(request)) = read_request(&mut reader) {
-        let now = Instant::now();
-        let path = request.path.strip_prefix(API_PREFIX).unwrap_or("");
-        let lock = || invocations.lock().expect("no thread panics holding the lock");
-        if request.method == "GET" && path == "/invocation/next" {
-            let _ = tx.send(Seen::Next(now));
-            let Some((id, event)) = lock().pending.pop_front() else {
-                // Nothing more to invoke: leave the poll open, as Lambda does between events.
+/// An HTTP/1.1 server on 127.0.0.1 (an ephemeral port) answering every request with `answer`,
+/// until its task is aborted; its port.
+async fn serve<A, F>(answer: A) -> std::io::Result<(JoinHandle<()>, u16)>
+where
+    A: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let server = tokio::spawn(async move {
+        // Dropped with the task: aborting the server closes its connections too.
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let deadline_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() + 30_000);
-            let headers = format!(
-                "lambda-runtime-aws-request-id: {id}\r\nlambda-runtime-deadline-ms: {deadline_ms}\r\n\
-                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
-                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n\
-                 content-type: application/json\r\n"
-            );
-            // Stamped before the write: stamped after, a preempted thread could stamp it after
-            // the function had already answered.
-            lock().sent_at.insert(id, Instant::now());
-            if write_response(&mut writer, "200 OK", &headers, event.as_bytes()).is_err() {
-                return;
-            }
-        } else if request.method == "POST" && path.starts_with("/invocation/") {
-            let (ok, id) = match path.strip_prefix("/invocation/") {
-                Some(rest) if rest.ends_with("/response") => (true, rest.trim_end_matches("/response")),
-                Some(rest) => (false, rest.trim_end_matches("/error")),
-                None => (false, ""),
-            };
-            let round_trip = lock().sent_at.get(id).map(|sent| now - *sent);
-            let body = String::from_utf8_lossy(&request.body).into_owned();
-            let _ = tx.send(Seen::Done {
-                at: now,
-                ok,
-                round_trip,
-                body,
+            let _ = stream.set_nodelay(true);
+            let answer = answer.clone();
+            let service = service_fn(move |request| {
+                let response = answer(request);
+                async move { Ok::<_, Infallible>(response.await) }
             });
-            let _ = write_response(&mut writer, "202 Accepted", "", br#"{"status":"OK"}"#);
-        } else if request.method == "POST" && path == "/init/error" {
-            let _ = tx.send(Seen::InitError(
-                String::from_utf8_lossy(&request.body).into_owned(),
-            ));
-            let _ = write_response(&mut writer, "202 Accepted", "", br#"{"status":"OK"}"#);
-        } else {
-            let _ = write_response(&mut writer, "404 Not Found", "", b"{}");
+            connections.spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+            while connections.try_join_next().is_some() {}
         }
+    });
+    Ok((server, port))
+}
+
+fn respond(
+    status: StatusCode,
+    headers: &[(&'static str, String)],
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
+    response
+}
+
+async fn runtime_api(
+    request: Request<Incoming>,
+    invocations: Arc<Mutex<Invocations>>,
+    tx: mpsc::Sender<Seen>,
+) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let path = path.strip_prefix(API_PREFIX).unwrap_or("");
+    let lock = || invocations.lock().expect("no thread panics holding the lock");
+    if method == Method::GET && path == "/invocation/next" {
+        let _ = tx.send(Seen::Next(Instant::now()));
+        let Some((id, event)) = lock().pending.pop_front() else {
+            // Nothing more to invoke: leave the poll open, as Lambda does between events.
+            return std::future::pending().await;
+        };
+        let deadline_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() + 30_000);
+        let headers = [
+            ("lambda-runtime-aws-request-id", id.clone()),
+            ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
+            ),
+            (
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
+            ),
+            ("content-type", "application/json".into()),
+        ];
+        // Stamped before the response is written: stamped after, a preempted task could stamp
+        // it after the function had already answered.
+        lock().sent_at.insert(id, Instant::now());
+        return respond(StatusCode::OK, &headers, event);
+    }
+    // The whole request read, as the function's answer is only complete then.
+    let body = request.into_body().collect().await.map(|b| b.to_bytes());
+    let now = Instant::now();
+    let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+    let accepted = || respond(StatusCode::ACCEPTED, &[], r#"{"status":"OK"}"#);
+    if method == Method::POST && path.starts_with("/invocation/") {
+        let (ok, id) = match path.strip_prefix("/invocation/") {
+            Some(rest) if rest.ends_with("/response") => (true, rest.trim_end_matches("/response")),
+            Some(rest) => (false, rest.trim_end_matches("/error")),
+            None => (false, ""),
+        };
+        let round_trip = lock().sent_at.get(id).map(|sent| now - *sent);
+        let _ = tx.send(Seen::Done {
+            at: now,
+            ok,
+            round_trip,
+            body,
+        });
+        accepted()
+    } else if method == Method::POST && path == "/init/error" {
+        let _ = tx.send(Seen::InitError(body));
+        accepted()
+    } else {
+        respond(StatusCode::NOT_FOUND, &[], "{}")
     }
 }
 
-/// A DynamoDB stand-in on 127.0.0.1: `GetItem` finds the benchmark user, writes succeed.
-fn start_dynamodb_stub() -> Result<u16, String> {
+/// A DynamoDB stand-in on 127.0.0.1 for as long as `runtime` runs: `GetItem` finds the benchmark
+/// user, writes succeed.
+fn start_dynamodb_stub(runtime: &Runtime) -> Result<u16, String> {
     let params = Params::new(19_456, 2, 1, None).map_err(|e| e.to_string())?;
     let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(PASSWORD.as_bytes())
@@ -495,129 +539,34 @@ fn start_dynamodb_stub() -> Result<u16, String> {
         "created_at": {"N": "1767225600"},
     }})
     .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding the DynamoDB stub: {e}"))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let item: Arc<str> = item.into();
-    // Lives as long as the driver: it ends when the driver exits.
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let item = item.clone();
-            thread::spawn(move || serve_dynamodb(stream, &item));
-        }
-    });
+    let (_, port) = runtime
+        .block_on(serve(move |request| dynamodb(request, item.clone())))
+        .map_err(|e| format!("binding the DynamoDB stub: {e}"))?;
     Ok(port)
 }
 
-fn serve_dynamodb(stream: TcpStream, item: &str) {
-    let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
+async fn dynamodb(request: Request<Incoming>, item: Arc<str>) -> Response<Full<Bytes>> {
+    let target = request.headers().get("x-amz-target").cloned();
+    let target = target.as_ref().and_then(|t| t.to_str().ok()).unwrap_or_default();
+    let body = request.into_body().collect().await.map(|b| b.to_bytes());
+    let input: serde_json::Value = serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
+    let is_user = input["Key"]["pk"]["S"]
+        .as_str()
+        .is_some_and(|pk| pk.starts_with("USER#"));
+    let (status, body) = match target.rsplit('.').next() {
+        // The user, by name; any other key (a login-failure counter) is not there.
+        Some("GetItem") if is_user => (StatusCode::OK, item.to_string()),
+        Some("GetItem" | "PutItem" | "DeleteItem") => (StatusCode::OK, "{}".into()),
+        Some("UpdateItem") => (StatusCode::OK, r#"{"Attributes":{"attempts":{"N":"1"}}}"#.into()),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#.into(),
+        ),
     };
-    let mut reader = BufReader::new(stream);
-    while let Ok(Some(request)) = read_request(&mut reader) {
-        let target = request.header("x-amz-target").unwrap_or_default();
-        let input: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
-        let is_user = input["Key"]["pk"]["S"]
-            .as_str()
-            .is_some_and(|pk| pk.starts_with("USER#"));
-        let (status, body) = match target.rsplit('.').next() {
-            // The user, by name; any other key (a login-failure counter) is not there.
-            Some("GetItem") if is_user => ("200 OK", item),
-            Some("GetItem" | "PutItem" | "DeleteItem") => ("200 OK", "{}"),
-            Some("UpdateItem") => ("200 OK", r#"{"Attributes":{"failures":{"N":"1"}}}"#),
-            _ => (
-                "400 Bad Request",
-                r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#,
-            ),
-        };
-        let headers = "content-type: application/x-amz-json-1.0\r\nx-amzn-requestid: bench\r\n";
-        if write_response(&mut writer, status, headers, body.as_bytes()).is_err() {
-            let _ = writer.shutdown(Shutdown::Both);
-            return;
-        }
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    }
-}
-
-/// Reads one HTTP/1.1 request (content-length or chunked body); `None` at end of stream.
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "bad request line"));
-    };
-    let (method, path) = (method.to_owned(), path.to_owned());
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-    }
-    let mut request = Request {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-    };
-    if request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            request.body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(length) = request.header("content-length") {
-        let length: usize = length
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        request.body = vec![0; length];
-        reader.read_exact(&mut request.body)?;
-    }
-    Ok(Some(request))
-}
-
-fn write_response(writer: &mut TcpStream, status: &str, headers: &str, body: &[u8]) -> io::Result<()> {
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\ncontent-length: {}\r\n{headers}\r\n",
-        body.len()
-    )
-    .into_bytes();
-    response.extend_from_slice(body);
-    writer.write_all(&response)?;
-    writer.flush()
+    let headers = [
+        ("content-type", "application/x-amz-json-1.0".to_owned()),
+        ("x-amzn-requestid", "bench".to_owned()),
+    ];
+    respond(status, &headers, body)
 }

@@ -3,160 +3,94 @@
 //! the verdict cached per token for `ReauthorizeEvery` seconds.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerResponse;
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use regex_lite::Regex;
 use serde_json::{Map, Value};
+
+use crate::responses::GatewayError;
 
 /// A well-formed authorizer output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub principal_id: String,
-    statements: Vec<Statement>,
+    statements: Vec<IamPolicyStatement>,
     /// The context values, written out as strings as API Gateway hands them to the backend.
-    pub context: Vec<(String, String)>,
+    pub context: HashMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Statement {
-    allow: bool,
-    actions: Vec<String>,
-    resources: Vec<String>,
-}
-
-/// What the policy says about one method ARN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    /// A Deny statement covers the ARN.
-    ExplicitDeny,
-    /// No statement covers the ARN.
-    NotAllowed,
+/// Why API Gateway would refuse an authorizer's output (a 500).
+#[derive(Debug, thiserror::Error)]
+pub enum MalformedOutput {
+    #[error("not an authorizer response: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("no principalId")]
+    NoPrincipal,
+    #[error("context.{0} is not a string, number or boolean")]
+    NestedContext(String),
+    #[error("a policy statement has no Effect")]
+    NoEffect,
 }
 
 impl Verdict {
-    /// Reads an authorizer's output; `Err` says why API Gateway would refuse it (a 500).
-    pub fn parse(output: &[u8]) -> Result<Self, String> {
-        let output: Value = serde_json::from_slice(output).map_err(|e| format!("output is not JSON: {e}"))?;
-        let output = output.as_object().ok_or("output is not a JSON object")?;
-        let principal_id = match field(output, "principalId") {
-            Some(Value::String(id)) => id.clone(),
-            Some(other) => return Err(format!("principalId is not a string: {other}")),
-            None => return Err("no principalId".into()),
-        };
-        let policy = field(output, "policyDocument")
-            .and_then(Value::as_object)
-            .ok_or("no policyDocument object")?;
-        let statements = match field(policy, "Statement") {
-            Some(Value::Array(items)) => items.iter().map(Statement::parse).collect::<Result<_, _>>()?,
-            Some(one @ Value::Object(_)) => vec![Statement::parse(one)?],
-            _ => return Err("policyDocument has no Statement".into()),
-        };
-        let context = match field(output, "context") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(values)) => values
-                .iter()
-                .map(|(key, value)| match value {
-                    Value::String(s) => Ok((key.clone(), s.clone())),
-                    Value::Number(n) => Ok((key.clone(), n.to_string())),
-                    Value::Bool(b) => Ok((key.clone(), b.to_string())),
-                    other => Err(format!(
-                        "context.{key} is {other}: only strings, numbers and booleans are allowed"
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => return Err(format!("context is not an object: {other}")),
-        };
+    /// Reads an authorizer's output: `principalId`, `policyDocument` and a flat `context`.
+    pub fn parse(output: &[u8]) -> Result<Self, MalformedOutput> {
+        let output: Value = serde_json::from_slice(output)?;
+        // The event types default a missing Effect to Allow; API Gateway refuses it.
+        let statements = output
+            .pointer("/policyDocument/Statement")
+            .and_then(Value::as_array);
+        if statements.is_some_and(|all| all.iter().any(|s| s.get("Effect").is_none())) {
+            return Err(MalformedOutput::NoEffect);
+        }
+        let output: ApiGatewayCustomAuthorizerResponse<Option<Map<String, Value>>> =
+            serde_json::from_value(output)?;
+        let mut context = HashMap::new();
+        for (key, value) in output.context.unwrap_or_default() {
+            let text = match value {
+                Value::String(text) => text,
+                Value::Number(_) | Value::Bool(_) => value.to_string(),
+                _ => return Err(MalformedOutput::NestedContext(key)),
+            };
+            context.insert(key, text);
+        }
         Ok(Self {
-            principal_id,
-            statements,
+            principal_id: output.principal_id.ok_or(MalformedOutput::NoPrincipal)?,
+            statements: output.policy_document.statement,
             context,
         })
     }
 
-    /// Whether the policy lets `execute-api:Invoke` on `method_arn`; a Deny wins.
-    pub fn decide(&self, method_arn: &str) -> Decision {
-        let covering = |allow: bool| {
+    /// Whether the policy lets `execute-api:Invoke` on `method_arn`: a Deny covering it wins
+    /// (`ExplicitDeny`), and no statement covering it is `AccessDenied`.
+    pub fn decide(&self, method_arn: &str) -> Result<(), GatewayError> {
+        let covering = |effect: IamPolicyEffect| {
             self.statements.iter().any(|s| {
-                s.allow == allow
-                    && s.actions
+                s.effect == effect
+                    && s.action
                         .iter()
                         .any(|a| wildcard_match(&a.to_ascii_lowercase(), "execute-api:invoke"))
-                    && s.resources.iter().any(|r| wildcard_match(r, method_arn))
+                    && s.resource.iter().any(|r| wildcard_match(r, method_arn))
             })
         };
-        if covering(false) {
-            Decision::ExplicitDeny
-        } else if covering(true) {
-            Decision::Allow
+        if covering(IamPolicyEffect::Deny) {
+            Err(GatewayError::ExplicitDeny)
+        } else if covering(IamPolicyEffect::Allow) {
+            Ok(())
         } else {
-            Decision::NotAllowed
+            Err(GatewayError::AccessDenied)
         }
-    }
-}
-
-impl Statement {
-    fn parse(value: &Value) -> Result<Self, String> {
-        let statement = value.as_object().ok_or("a Statement is not an object")?;
-        let allow = match field(statement, "Effect").and_then(Value::as_str) {
-            Some(e) if e.eq_ignore_ascii_case("allow") => true,
-            Some(e) if e.eq_ignore_ascii_case("deny") => false,
-            other => return Err(format!("Statement Effect is {other:?}, not Allow or Deny")),
-        };
-        Ok(Self {
-            allow,
-            actions: strings(field(statement, "Action"), "Action")?,
-            resources: strings(field(statement, "Resource"), "Resource")?,
-        })
-    }
-}
-
-/// A key looked up as written, else case-insensitively.
-fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-}
-
-fn strings(value: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
-    match value {
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .ok_or(format!("a Statement {what} is not a string"))
-            })
-            .collect(),
-        _ => Err(format!("a Statement has no {what}")),
     }
 }
 
 /// IAM-style matching: `*` any run of characters (slashes and colons included), `?` one.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (pattern, text): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut p, mut t) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            backtrack = Some((p, t));
-            p += 1;
-        } else if let Some((star, matched)) = backtrack {
-            p = star + 1;
-            t = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
+    let pattern = regex_lite::escape(pattern);
+    let pattern = pattern.replace(r"\*", ".*").replace(r"\?", ".");
+    Regex::new(&format!("(?s)^{pattern}$")).is_ok_and(|re| re.is_match(text))
 }
 
 /// (authorizer, identity value) → (expiry, verdict).
@@ -170,10 +104,7 @@ pub struct VerdictCache {
 
 impl VerdictCache {
     pub fn get(&self, authorizer: &str, identity: &str) -> Option<Arc<Verdict>> {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let (expires, verdict) = entries.get(&(authorizer.to_owned(), identity.to_owned()))?;
         (Instant::now() < *expires).then(|| verdict.clone())
     }
@@ -184,10 +115,7 @@ impl VerdictCache {
             return;
         }
         let now = Instant::now();
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.retain(|_, (expires, _)| now < *expires);
         entries.insert((authorizer.to_owned(), identity.to_owned()), (now + ttl, verdict));
     }
@@ -203,7 +131,7 @@ mod tests {
 
     const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:api/v1/GET/items/42";
 
-    fn verdict(output: Value) -> Result<Verdict, String> {
+    fn verdict(output: Value) -> Result<Verdict, MalformedOutput> {
         Verdict::parse(output.to_string().as_bytes())
     }
 
@@ -244,17 +172,15 @@ mod tests {
             json!("arn:aws:execute-api:us-east-1:123456789012:api/v1/*/*"),
         ))
         .unwrap();
-        assert_eq!(v.decide(ARN), Decision::Allow);
+        assert_eq!(v.decide(ARN), Ok(()));
         assert_eq!(v.principal_id, "user-1");
-        let mut context = v.context.clone();
-        context.sort();
         assert_eq!(
-            context,
-            vec![
+            v.context,
+            HashMap::from([
                 ("admin".to_owned(), "false".to_owned()),
                 ("n".to_owned(), "7".to_owned()),
                 ("sub".to_owned(), "user-1".to_owned())
-            ]
+            ])
         );
     }
 
@@ -263,7 +189,7 @@ mod tests {
         let other = "arn:aws:execute-api:us-east-1:123456789012:api/v1/GET/other";
         assert_eq!(
             verdict(policy("Allow", json!([other]))).unwrap().decide(ARN),
-            Decision::NotAllowed
+            Err(GatewayError::AccessDenied)
         );
     }
 
@@ -274,19 +200,31 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"Action": ["execute-api:*"], "Effect": "Deny", "Resource": [ARN]}));
-        assert_eq!(verdict(output).unwrap().decide(ARN), Decision::ExplicitDeny);
+        let decision = verdict(output).unwrap().decide(ARN);
+        assert_eq!(decision, Err(GatewayError::ExplicitDeny));
     }
 
     #[test]
     fn malformed_outputs_are_refused() {
         let mut nested = policy("Allow", json!("*"));
         nested["context"]["claims"] = json!({"sub": "x"});
-        assert!(verdict(nested).unwrap_err().contains("context.claims"));
+        assert!(
+            verdict(nested)
+                .unwrap_err()
+                .to_string()
+                .contains("context.claims")
+        );
         let mut listed = policy("Allow", json!("*"));
         listed["context"]["roles"] = json!(["a"]);
         assert!(verdict(listed).is_err());
         assert!(verdict(json!({"policyDocument": {"Statement": []}})).is_err());
         assert!(verdict(policy("Maybe", json!("*"))).is_err());
+        let mut no_effect = policy("Allow", json!("*"));
+        no_effect["policyDocument"]["Statement"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("Effect");
+        assert!(matches!(verdict(no_effect), Err(MalformedOutput::NoEffect)));
         assert!(Verdict::parse(b"not json").is_err());
     }
 

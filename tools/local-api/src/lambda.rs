@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Invokes functions by name on one Lambda endpoint.
@@ -27,13 +28,23 @@ pub enum InvokeError {
     Endpoint(String),
 }
 
+/// Lambda's error document.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FunctionError {
+    #[serde(default)]
+    error_type: String,
+    error_message: String,
+}
+
 impl LambdaClient {
     /// `endpoint` is the base URL, e.g. `http://127.0.0.1:9000`; `timeout` bounds each
     /// invocation (API Gateway's integration limit is 29 s).
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).no_proxy().build()?;
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
         Ok(Self {
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            endpoint,
             timeout,
             http,
         })
@@ -42,14 +53,9 @@ impl LambdaClient {
     /// Invokes `function` synchronously with `payload`; the function's result on success.
     pub async fn invoke(&self, function: &str, payload: &Value) -> Result<Bytes, InvokeError> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.endpoint);
-        let response = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(payload.to_string())
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+        let request = self.http.post(url).header("content-type", "application/json");
+        let response = request.body(payload.to_string()).send().await;
+        let response = response.map_err(|e| self.transport(e))?;
         let status = response.status();
         // AWS answers 200 with X-Amz-Function-Error for a failed function; cargo lambda
         // watch answers a 5xx with the same JSON body.
@@ -58,25 +64,16 @@ impl LambdaClient {
         if status.is_success() && !flagged {
             return Ok(body);
         }
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(error) if error.get("errorMessage").is_some() || error.get("errorType").is_some() => {
-                let text = |key: &str| {
-                    error
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                Err(InvokeError::Function {
-                    error_type: text("errorType"),
-                    message: text("errorMessage"),
-                })
+        Err(match serde_json::from_slice::<FunctionError>(&body) {
+            Ok(error) => InvokeError::Function {
+                error_type: error.error_type,
+                message: error.error_message,
+            },
+            Err(_) => {
+                let start = String::from_utf8_lossy(&body[..body.len().min(200)]);
+                InvokeError::Endpoint(format!("HTTP {status}: {start}"))
             }
-            _ => Err(InvokeError::Endpoint(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            ))),
-        }
+        })
     }
 
     fn transport(&self, error: reqwest::Error) -> InvokeError {

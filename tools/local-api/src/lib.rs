@@ -7,6 +7,8 @@
 pub mod authorizer;
 pub mod gateway;
 pub mod lambda;
+pub mod proxy;
+pub mod responses;
 pub mod router;
 pub mod server;
 pub mod spec;

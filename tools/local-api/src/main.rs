@@ -1,150 +1,99 @@
 //! `local-api`: serves a SAM template's REST API on 127.0.0.1 in front of `cargo lambda watch`.
 //! Run `local-api --help` for the flags.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use local_api::{Gateway, LambdaClient, Options, serve, spec};
+use clap::Parser;
+use local_api::{ApiSpec, Gateway, LambdaClient, Options, serve, spec};
+use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "\
-local-api: a SAM template's REST API on 127.0.0.1, Lambda TOKEN authorizer in front,
-invoking the functions through the Lambda Invoke API of `cargo lambda watch`.
-
-Usage: local-api [flags]
-  --template PATH          the SAM template (default: template.yaml)
-  --host ADDR              address to listen on (default: 127.0.0.1)
-  --port N                 port to listen on (default: 3000)
-  --lambda-endpoint URL    the Lambda Invoke API (default: http://127.0.0.1:9000)
-  --parameter NAME=VALUE   a template parameter, over its Default (repeatable)
-  --function ID=BINARY     a function resource's cargo-lambda binary, over its
-                           Metadata.BuildProperties.Binary (repeatable)
-  --api ID                 which AWS::Serverless::Api, if the template has several
-  --api-id ID              the API id in ARNs and events (default: localapi01)
-  --region NAME            (default: us-east-1)
-  --account-id N           (default: 123456789012)
-  --timeout-seconds N      per invocation (default: 29, API Gateway's limit)
-";
-
+/// A SAM template's REST API on 127.0.0.1, Lambda TOKEN authorizer in front, invoking the
+/// functions through the Lambda Invoke API of `cargo lambda watch`.
+#[derive(Debug, Parser)]
+#[command(name = "local-api")]
 struct Args {
-    template: String,
-    listen: SocketAddr,
+    /// The SAM template.
+    #[arg(long, value_name = "PATH", default_value = "template.yaml")]
+    template: PathBuf,
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// The port to listen on.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    port: u16,
+    /// The Lambda Invoke API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9000")]
     lambda_endpoint: String,
-    timeout: Duration,
-    options: Options,
+    /// A template parameter, over its Default (repeatable).
+    #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = pair)]
+    parameters: Vec<(String, String)>,
+    /// A function resource's cargo-lambda binary, over its Metadata.BuildProperties.Binary
+    /// (repeatable).
+    #[arg(long = "function", value_name = "ID=BINARY", value_parser = pair)]
+    functions: Vec<(String, String)>,
+    /// Which AWS::Serverless::Api, if the template has several.
+    #[arg(long, value_name = "ID")]
+    api: Option<String>,
+    /// The API id in ARNs and events.
+    #[arg(long, value_name = "ID", default_value = "localapi01")]
+    api_id: String,
+    /// The region in ARNs, events and `AWS::Region`.
+    #[arg(long, value_name = "NAME", default_value = "us-east-1")]
+    region: String,
+    /// The account in ARNs, events and `AWS::AccountId`.
+    #[arg(long, value_name = "N", default_value = "123456789012")]
+    account_id: String,
+    /// The integration timeout per invocation (API Gateway's limit is 29).
+    #[arg(long, value_name = "N", default_value_t = 29)]
+    timeout_seconds: u64,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut template = "template.yaml".to_owned();
-    let mut host = "127.0.0.1".to_owned();
-    let mut port: u16 = 3000;
-    let mut lambda_endpoint = "http://127.0.0.1:9000".to_owned();
-    let mut timeout = 29;
-    let mut options = Options::default();
-    let pair = |value: String, flag: &str| -> Result<(String, String), String> {
-        value
-            .split_once('=')
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .ok_or(format!("{flag} takes NAME=VALUE, got {value:?}"))
-    };
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--template" => template = value,
-            "--host" => host = value,
-            "--port" => port = value.parse().map_err(|_| format!("--port {value}: not a port"))?,
-            "--lambda-endpoint" => lambda_endpoint = value,
-            "--parameter" => {
-                let (name, value) = pair(value, "--parameter")?;
-                options.parameters.insert(name, value);
-            }
-            "--function" => {
-                let (name, binary) = pair(value, "--function")?;
-                options.functions.insert(name, binary);
-            }
-            "--api" => options.api = Some(value),
-            "--api-id" => options.api_id = value,
-            "--region" => options.deployment.region = value,
-            "--account-id" => options.deployment.account_id = value,
-            "--timeout-seconds" => {
-                timeout = value
-                    .parse()
-                    .map_err(|_| format!("--timeout-seconds {value}: not a number"))?
-            }
-            other => return Err(format!("unknown flag {other}")),
+fn pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got {text:?}"))
+}
+
+impl Args {
+    fn options(&self) -> Options {
+        Options {
+            api: self.api.clone(),
+            parameters: self.parameters.iter().cloned().collect(),
+            functions: self.functions.iter().cloned().collect(),
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            api_id: self.api_id.clone(),
         }
     }
-    let listen = format!("{host}:{port}")
-        .parse()
-        .map_err(|_| format!("--host {host}: not an IP address"))?;
-    Ok(Some(Args {
-        template,
-        listen,
-        lambda_endpoint,
-        timeout: Duration::from_secs(timeout),
-        options,
-    }))
 }
 
-fn describe(api: &local_api::ApiSpec) -> String {
-    let mut lines = vec![format!(
-        "API {} (stage {}), {} route(s):",
-        api.logical_id,
-        api.stage,
-        api.routes.len()
-    )];
+/// The routes served, one line each, for the start-up log.
+fn describe(api: &ApiSpec) -> String {
+    let (id, stage, count) = (&api.logical_id, &api.stage, api.routes.len());
+    let mut lines = vec![format!("API {id} (stage {stage}), {count} route(s):")];
     for route in &api.routes {
-        let auth = match &route.authorizer {
-            Some(name) => match api.authorizers.get(name) {
-                Some(a) => format!(
-                    "authorizer {name} ({}, header {}, cache {}s)",
-                    a.function,
-                    a.header,
-                    a.ttl.as_secs()
-                ),
-                None => format!("authorizer {name}"),
-            },
-            None => "open".to_owned(),
-        };
-        lines.push(format!(
-            "  {:7} {:24} -> {:12} {auth}",
-            route.method, route.resource, route.function
-        ));
-    }
-    if let Some(cors) = &api.cors {
-        lines.push(format!(
-            "  OPTIONS preflights from Cors (origin {})",
-            cors.allow_origin
-        ));
+        let (method, resource, function) = (&route.method, &route.resource, &route.function);
+        let auth = route
+            .authorizer
+            .as_ref()
+            .map_or("open".into(), |a| format!("authorizer {a}"));
+        lines.push(format!("  {method:7} {resource:24} -> {function:12} {auth}"));
     }
     lines.join("\n")
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .init();
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("local-api: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args).await {
+    match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("local-api: {message}");
@@ -154,17 +103,19 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string(&args.template).map_err(|e| format!("reading {}: {e}", args.template))?;
-    let api = spec::load(&text, &args.options).map_err(|e| format!("{}: {e}", args.template))?;
-    let lambda = LambdaClient::new(&args.lambda_endpoint, args.timeout).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let template = args.template.display();
+    let text = std::fs::read_to_string(&args.template).map_err(|e| format!("reading {template}: {e}"))?;
+    let api = spec::load(&text, &args.options()).map_err(|e| format!("{template}: {e}"))?;
+    let timeout = Duration::from_secs(args.timeout_seconds);
+    let lambda = LambdaClient::new(&args.lambda_endpoint, timeout).map_err(|e| e.to_string())?;
+    let listen = SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("listening on {}: {e}", args.listen))?;
+        .map_err(|e| format!("listening on {listen}: {e}"))?;
     eprintln!("{}", describe(&api));
     eprintln!(
-        "local-api listening on http://{} (functions at {})",
-        args.listen, args.lambda_endpoint
+        "local-api listening on http://{listen} (functions at {})",
+        args.lambda_endpoint
     );
     serve(listener, Arc::new(Gateway::new(api, lambda)), shutdown()).await;
     Ok(())
@@ -172,24 +123,13 @@ async fn run(args: Args) -> Result<(), String> {
 
 /// Ctrl-C or SIGTERM.
 async fn shutdown() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+        },
+        Err(_) => drop(tokio::signal::ctrl_c().await),
     }
 }
 
@@ -199,10 +139,17 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
     use std::collections::HashMap;
 
-    fn args(list: &[&str]) -> Result<Option<Args>, String> {
-        parse_args(list.iter().map(|s| (*s).to_owned()))
+    fn args(list: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("local-api").chain(list.iter().copied()))
+    }
+
+    #[test]
+    fn the_flags_are_well_formed() {
+        Args::command().debug_assert();
     }
 
     #[test]
@@ -216,17 +163,26 @@ mod tests {
             "Fn=bin",
             "--lambda-endpoint",
             "http://x",
+            "--region",
+            "eu-west-1",
         ])
-        .unwrap()
         .unwrap();
-        assert_eq!(parsed.listen, "127.0.0.1:3100".parse().unwrap());
         assert_eq!(
-            parsed.options.parameters,
+            SocketAddr::new(parsed.host, parsed.port),
+            "127.0.0.1:3100".parse().unwrap()
+        );
+        let options = parsed.options();
+        assert_eq!(
+            options.parameters,
             HashMap::from([("A".to_owned(), "b=c".to_owned())])
         );
-        assert_eq!(parsed.options.functions["Fn"], "bin");
+        assert_eq!(options.functions["Fn"], "bin");
+        assert_eq!(options.region, "eu-west-1");
+        assert_eq!(options.account_id, "123456789012");
+        assert_eq!(options.api_id, "localapi01");
         assert_eq!(parsed.lambda_endpoint, "http://x");
-        assert_eq!(parsed.template, "template.yaml");
+        assert_eq!(parsed.template, PathBuf::from("template.yaml"));
+        assert_eq!(parsed.timeout_seconds, 29);
     }
 
     #[test]
@@ -235,6 +191,7 @@ mod tests {
         assert!(args(&["--port", "x"]).is_err());
         assert!(args(&["--nope", "1"]).is_err());
         assert!(args(&["--parameter", "novalue"]).is_err());
-        assert!(args(&["--help"]).unwrap().is_none());
+        assert!(args(&["--host", "localhost"]).is_err());
+        assert_eq!(args(&["--help"]).unwrap_err().kind(), ErrorKind::DisplayHelp);
     }
 }

@@ -9,84 +9,67 @@ pub type PathParameters = Vec<(String, String)>;
 /// Per-segment specificity: 2 literal, 1 `{var}`, 0 `{proxy+}`; compared in order.
 type Rank = Vec<u8>;
 
-/// What a request matched.
+/// The resource a request path matched.
 #[derive(Debug)]
-pub enum Match<'a> {
-    Route {
-        route: &'a Route,
-        path_parameters: PathParameters,
-    },
-    /// An `OPTIONS` request on a resource without an `OPTIONS` method, answered from `Cors`.
-    Preflight {
-        resource: &'a str,
-        /// The resource's methods, for `Access-Control-Allow-Methods`.
-        methods: Vec<String>,
-        path_parameters: PathParameters,
-    },
-    /// No resource, or no such method on it: API Gateway's 403 "Missing Authentication Token".
-    NotFound,
+pub struct Found<'a> {
+    pub resource: &'a str,
+    pub path_parameters: PathParameters,
+    /// `None`: the resource has no such method, API Gateway's 403 "Missing Authentication Token".
+    pub target: Option<Target<'a>>,
+}
+
+/// What answers the request on the resource.
+#[derive(Debug)]
+pub enum Target<'a> {
+    Route(&'a Route),
+    /// An `OPTIONS` request on a resource without an `OPTIONS` method, answered from `Cors`
+    /// with the resource's methods.
+    Preflight(Vec<String>),
 }
 
 /// Every method `ANY` stands for, in `Access-Control-Allow-Methods`.
 const ANY_METHODS: [&str; 7] = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
 
-/// Finds the route for `method` on `path` (already percent-decoded, without the query).
-pub fn find<'a>(spec: &'a ApiSpec, method: &str, path: &str) -> Match<'a> {
-    let trimmed = path.strip_prefix('/').unwrap_or(path);
+/// Finds the resource and route for `method` on `path` (percent-decoded, without the query);
+/// `None` if no resource matches.
+pub fn find<'a>(spec: &'a ApiSpec, method: &str, path: &str) -> Option<Found<'a>> {
     // API Gateway serves /users/ as /users.
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    let parts: Vec<&str> = if trimmed.is_empty() {
-        Vec::new()
-    } else {
-        trimmed.split('/').collect()
-    };
-
-    let mut best: Option<(Rank, &str, PathParameters)> = None;
-    for route in &spec.routes {
-        if best
-            .as_ref()
-            .is_some_and(|(_, resource, _)| *resource == route.resource)
-        {
-            continue;
-        }
-        if let Some((rank, parameters)) = match_segments(&route.segments, &parts)
-            && best.as_ref().is_none_or(|(best_rank, _, _)| rank > *best_rank)
-        {
-            best = Some((rank, &route.resource, parameters));
-        }
-    }
-    let Some((_, resource, path_parameters)) = best else {
-        return Match::NotFound;
-    };
+    let parts: Vec<&str> = trimmed.split('/').filter(|_| !trimmed.is_empty()).collect();
+    let matched = spec
+        .routes
+        .iter()
+        .filter_map(|r| Some((match_segments(&r.segments, &parts)?, r)));
+    let ((_, path_parameters), best) = matched.max_by(|(a, _), (b, _)| a.0.cmp(&b.0))?;
+    let resource = best.resource.as_str();
     let on_resource = || spec.routes.iter().filter(|r| r.resource == resource);
-    let exact = on_resource().find(|r| r.method == method);
     // SAM's Cors adds an OPTIONS method to every resource without one, and a method defined
     // on a resource wins over its ANY.
     let preflight = method == "OPTIONS" && spec.cors.is_some();
+    let exact = on_resource().find(|r| r.method == method);
     let route = exact.or_else(|| on_resource().find(|r| r.method == "ANY" && !preflight));
-    match route {
-        Some(route) => Match::Route {
-            route,
-            path_parameters,
-        },
+    let target = match route {
+        Some(route) => Some(Target::Route(route)),
         None if preflight => {
-            let mut methods: Vec<String> = on_resource()
-                .flat_map(|r| match r.method.as_str() {
-                    "ANY" => ANY_METHODS.iter().map(|m| (*m).to_owned()).collect(),
-                    m => vec![m.to_owned()],
-                })
-                .chain(["OPTIONS".to_owned()])
-                .collect();
+            let mut methods = vec!["OPTIONS".to_owned()];
+            for route in on_resource() {
+                match route.method.as_str() {
+                    "ANY" => methods.extend(ANY_METHODS.map(str::to_owned)),
+                    other => methods.push(other.to_owned()),
+                }
+            }
             methods.sort();
             methods.dedup();
-            Match::Preflight {
-                resource,
-                methods,
-                path_parameters,
-            }
+            Some(Target::Preflight(methods))
         }
-        None => Match::NotFound,
-    }
+        None => None,
+    };
+    Some(Found {
+        resource,
+        path_parameters,
+        target,
+    })
 }
 
 /// The per-segment rank of a match (higher is more specific) and the path parameters.

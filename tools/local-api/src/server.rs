@@ -7,15 +7,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming as Body;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::gateway::{Gateway, GatewayError, Incoming, MAX_BODY_BYTES, Outgoing};
+use crate::gateway::Gateway;
+use crate::responses::GatewayError;
+
+/// API Gateway's largest request payload.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// Serves `gateway` on `listener` until `shutdown` completes; connections already open are
 /// dropped then.
@@ -39,10 +43,8 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl 
                         let gateway = gateway.clone();
                         async move { Ok::<_, Infallible>(handle(&gateway, request, peer).await) }
                     });
-                    if let Err(error) = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                    {
+                    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    if let Err(error) = connection.await {
                         tracing::debug!(%error, "connection closed with an error");
                     }
                 });
@@ -52,52 +54,13 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl 
     }
 }
 
-async fn handle(gateway: &Gateway, request: Request<Body>, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn handle(gateway: &Gateway, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let body = Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map(|c| c.to_bytes());
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let incoming = Incoming {
-        method: parts.method.as_str().to_ascii_uppercase(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers,
-        body: body.as_ref().cloned().unwrap_or_default(),
-        source_ip: peer.ip().to_string(),
+    // Over API Gateway's limit (or a broken upload): REQUEST_TOO_LARGE.
+    let (body, refusal) = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(body) => (body.to_bytes(), None),
+        Err(_) => (Bytes::new(), Some(GatewayError::RequestTooLarge)),
     };
-    response(match body {
-        Ok(_) => gateway.handle(incoming).await,
-        // Over API Gateway's limit (or a broken upload).
-        Err(_) => gateway.refuse(incoming, GatewayError::REQUEST_TOO_LARGE).await,
-    })
-}
-
-fn response(outgoing: Outgoing) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(outgoing.body));
-    *response.status_mut() =
-        hyper::StatusCode::from_u16(outgoing.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
-    let headers = response.headers_mut();
-    for (name, value) in outgoing.headers {
-        match (
-            hyper::header::HeaderName::from_bytes(name.as_bytes()),
-            hyper::header::HeaderValue::from_str(&value),
-        ) {
-            (Ok(name), Ok(value)) => {
-                headers.append(name, value);
-            }
-            _ => tracing::warn!(header = %name, "dropped a response header that is not valid HTTP"),
-        }
-    }
-    response
+    let request = Request::from_parts(parts, body);
+    gateway.handle(request, peer.ip(), refusal).await.map(Full::new)
 }

@@ -2,13 +2,21 @@
 //! functions' `Api` events), TOKEN authorizers, `Cors`, `GatewayResponses` and
 //! `BinaryMediaTypes`, with each function named by its cargo-lambda binary.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Display;
+use std::str::FromStr;
 use std::time::Duration;
 
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use regex_lite::Regex;
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::template::{self, Deployment, Intrinsics, TemplateError, scalar_string};
+use crate::template::{self, Intrinsics, Result, invalid, scalar_string};
 
 /// How to read a template.
 #[derive(Debug, Clone)]
@@ -19,22 +27,22 @@ pub struct Options {
     pub parameters: HashMap<String, String>,
     /// Function logical id → cargo-lambda binary, over `Metadata.BuildProperties.Binary`.
     pub functions: HashMap<String, String>,
-    pub deployment: Deployment,
+    /// The region and account the template is pretended to be deployed in.
+    pub region: String,
+    pub account_id: String,
     /// The API id in ARNs and events (a deployed one is 10 lowercase letters and digits).
     pub api_id: String,
 }
 
 impl Default for Options {
+    /// Region `us-east-1`, account `123456789012`, API id `localapi01`.
     fn default() -> Self {
         Self {
             api: None,
             parameters: HashMap::new(),
             functions: HashMap::new(),
-            deployment: Deployment {
-                region: "us-east-1".into(),
-                account_id: "123456789012".into(),
-                stack_name: "local".into(),
-            },
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
             api_id: "localapi01".into(),
         }
     }
@@ -51,7 +59,9 @@ pub struct ApiSpec {
     pub account_id: String,
     pub routes: Vec<Route>,
     pub authorizers: HashMap<String, TokenAuthorizer>,
-    pub cors: Option<Cors>,
+    /// The headers the preflights that SAM's `Cors` generates answer (with the resource's
+    /// methods unless `AllowMethods` is set).
+    pub cors: Option<HeaderMap>,
     /// The authorizer in front of the preflights that `Cors` generates, if any.
     pub preflight_authorizer: Option<String>,
     pub gateway_responses: HashMap<String, GatewayResponse>,
@@ -85,7 +95,6 @@ pub enum Segment {
 /// A Lambda TOKEN authorizer.
 #[derive(Debug, Clone)]
 pub struct TokenAuthorizer {
-    pub name: String,
     /// The cargo-lambda function name.
     pub function: String,
     /// The identity source header (`Identity.Header`, default `Authorization`).
@@ -96,348 +105,185 @@ pub struct TokenAuthorizer {
     pub ttl: Duration,
 }
 
-/// SAM's `Cors` property: what its generated `OPTIONS` methods answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cors {
-    pub allow_origin: String,
-    pub allow_methods: Option<String>,
-    pub allow_headers: Option<String>,
-    pub max_age: Option<String>,
-    pub allow_credentials: bool,
-}
-
 /// One entry of `GatewayResponses`.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayResponse {
-    pub status: Option<u16>,
-    pub headers: Vec<(String, HeaderValue)>,
+    pub status: Option<StatusCode>,
+    pub headers: Vec<(HeaderName, HeaderSource)>,
     /// Content type → body template.
-    pub templates: Vec<(String, String)>,
+    pub templates: BTreeMap<String, String>,
 }
 
 /// Where a gateway response header's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderValue {
+pub enum HeaderSource {
     /// `'text'`
-    Static(String),
+    Static(HeaderValue),
     /// `method.request.header.<name>`
-    RequestHeader(String),
-    /// `method.request.querystring.<name>`
-    QueryString(String),
-    /// `method.request.path.<name>`
-    PathParameter(String),
-}
-
-/// Why a template cannot be served.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn invalid(message: impl Into<String>) -> SpecError {
-    SpecError::Invalid(message.into())
+    RequestHeader(HeaderName),
 }
 
 const IMPLICIT_API: &str = "ServerlessRestApi";
+const SERVERLESS_API: &str = "AWS::Serverless::Api";
+const SERVERLESS_FUNCTION: &str = "AWS::Serverless::Function";
 
 /// Reads the template text into the API to serve.
-pub fn load(text: &str, options: &Options) -> Result<ApiSpec, SpecError> {
+pub fn load(text: &str, options: &Options) -> Result<ApiSpec> {
     let template = template::parse(text)?;
-    let intrinsics = Intrinsics::new(&template, &options.parameters, &options.deployment)?;
-    let reader = Reader {
+    let intrinsics = Intrinsics::new(&template, options)?;
+    Loader {
         template: &template,
-        intrinsics: &intrinsics,
+        intrinsics,
         options,
-    };
-    reader.api()
+    }
+    .api()
 }
 
-struct Reader<'a> {
+struct Loader<'a> {
     template: &'a Value,
-    intrinsics: &'a Intrinsics,
+    intrinsics: Intrinsics,
     options: &'a Options,
 }
 
-/// An `Api` event of a function.
-struct ApiEvent {
-    api: String,
-    function: String,
-    name: String,
-    properties: Map<String, Value>,
+/// `what` and a JSON pointer under it, as a template location: `Api.Cors.AllowOrigin`.
+fn at(what: &str, pointer: &str) -> String {
+    format!("{what}{}", pointer.replace('/', "."))
 }
 
-impl Reader<'_> {
-    fn resources(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.template
-            .get("Resources")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|resources| resources.iter())
+impl<'a> Loader<'a> {
+    fn resource(&self, logical_id: &str, kind: &str) -> Option<&'a Value> {
+        let resource = self.template.get("Resources")?.get(logical_id)?;
+        (resource["Type"] == kind).then_some(resource)
     }
 
-    fn resource(&self, logical_id: &str) -> Option<&Value> {
-        self.template.get("Resources")?.get(logical_id)
+    /// The value at `pointer` in `from`, its intrinsic functions evaluated; the default if absent.
+    fn get<T: DeserializeOwned + Default>(&self, from: &Value, pointer: &str, what: &str) -> Result<T> {
+        let Some(found) = from.pointer(pointer) else {
+            return Ok(T::default());
+        };
+        let fail = |e: &dyn Display| invalid(format!("{}: {e}", at(what, pointer)));
+        let resolved = self.intrinsics.resolve(found).map_err(|e| fail(&e))?;
+        serde_json::from_value(resolved).map_err(|e| fail(&e))
     }
 
-    fn globals(&self, kind: &str) -> Map<String, Value> {
-        self.template
-            .get("Globals")
-            .and_then(|g| g.get(kind))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn resolve(&self, value: &Value, what: &str) -> Result<Value, SpecError> {
-        self.intrinsics
-            .resolve(value)
-            .map_err(|e| invalid(format!("{what}: {e}")))
-    }
-
-    fn resolve_string(&self, value: &Value, what: &str) -> Result<String, SpecError> {
-        self.intrinsics
-            .resolve_string(value)
-            .map_err(|e| invalid(format!("{what}: {e}")))
-    }
-
-    /// Every `Type: Api` event of every function.
-    fn api_events(&self) -> Result<Vec<ApiEvent>, SpecError> {
-        let mut events = Vec::new();
-        for (logical_id, resource) in self.resources() {
-            if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
-                continue;
-            }
-            let Some(function_events) = resource.pointer("/Properties/Events").and_then(Value::as_object)
-            else {
-                continue;
-            };
-            for (name, event) in function_events {
-                if event.get("Type").and_then(Value::as_str) != Some("Api") {
-                    continue;
-                }
-                let properties = event
-                    .get("Properties")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                let api = match properties.get("RestApiId") {
-                    None => IMPLICIT_API.to_owned(),
-                    Some(Value::Object(o)) if o.contains_key("Ref") => o["Ref"]
-                        .as_str()
-                        .ok_or_else(|| {
-                            invalid(format!("{logical_id}.Events.{name}.RestApiId: Ref of a non-name"))
-                        })?
-                        .to_owned(),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => {
-                        return Err(invalid(format!(
-                            "{logical_id}.Events.{name}.RestApiId: expected !Ref <Api>, got {other}"
-                        )));
-                    }
-                };
-                events.push(ApiEvent {
-                    api,
-                    function: logical_id.clone(),
-                    name: name.clone(),
-                    properties,
-                });
-            }
-        }
-        Ok(events)
+    /// A number or boolean at `pointer`, which CloudFormation may also write as a string.
+    fn parse<T: FromStr>(&self, from: &Value, pointer: &str, what: &str) -> Result<Option<T>> {
+        let Some(found) = self.get::<Option<Value>>(from, pointer, what)? else {
+            return Ok(None);
+        };
+        let parsed = scalar_string(&found).and_then(|text| text.parse().ok());
+        let fail = || invalid(format!("{}: not a valid value: {found}", at(what, pointer)));
+        parsed.map(Some).ok_or_else(fail)
     }
 
     /// The cargo-lambda function name of a function resource.
-    fn binary(&self, logical_id: &str) -> Result<String, SpecError> {
-        if let Some(binary) = self.options.functions.get(logical_id) {
-            return Ok(binary.clone());
-        }
-        let resource = self
-            .resource(logical_id)
-            .ok_or_else(|| invalid(format!("no resource named {logical_id}")))?;
-        resource
-            .pointer("/Metadata/BuildProperties/Binary")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "{logical_id} has no Metadata.BuildProperties.Binary: pass --function {logical_id}=<binary>"
-                ))
-            })
+    fn binary(&self, id: &str) -> Result<String> {
+        let pointer = format!("/Resources/{id}/Metadata/BuildProperties/Binary");
+        let declared = || self.template.pointer(&pointer)?.as_str().map(str::to_owned);
+        let binary = self.options.functions.get(id).cloned().or_else(declared);
+        let hint = format!("{id} has no Metadata.BuildProperties.Binary: pass --function {id}=<binary>");
+        binary.ok_or_else(|| invalid(hint))
     }
 
-    fn api(&self) -> Result<ApiSpec, SpecError> {
-        let events = self.api_events()?;
-        let mut apis: BTreeSet<String> = events.iter().map(|e| e.api.clone()).collect();
-        for (logical_id, resource) in self.resources() {
-            if resource.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Api") {
-                apis.insert(logical_id.clone());
+    fn api(&self) -> Result<ApiSpec> {
+        // Every function's `Api` events (API, function, location, properties), and the APIs.
+        let (mut events, mut apis) = (Vec::new(), BTreeSet::new());
+        let resources = self.template.get("Resources").and_then(Value::as_object);
+        for (id, resource) in resources.into_iter().flatten() {
+            if resource["Type"] == SERVERLESS_API {
+                apis.insert(id.clone());
+            }
+            let declared = resource.pointer("/Properties/Events").and_then(Value::as_object);
+            for (name, event) in declared.into_iter().flatten() {
+                if resource["Type"] != SERVERLESS_FUNCTION || event["Type"] != "Api" {
+                    continue;
+                }
+                let (location, properties) = (format!("{id}.Events.{name}"), &event["Properties"]);
+                let api = match self.get::<Option<Value>>(properties, "/RestApiId", &location)? {
+                    None => Value::from(IMPLICIT_API),
+                    Some(api) => api.get("Ref").cloned().unwrap_or(api),
+                };
+                let Value::String(api) = api else {
+                    return Err(invalid(format!("{location}.RestApiId is not !Ref <Api>")));
+                };
+                apis.insert(api.clone());
+                events.push((api, id, location, properties));
             }
         }
-        let chosen = match &self.options.api {
-            Some(api) if apis.contains(api) => api.clone(),
-            Some(api) => {
-                return Err(invalid(format!(
-                    "--api {api}: the template has no such API ({apis:?})"
-                )));
-            }
-            None if apis.len() == 1 => apis.iter().next().cloned().unwrap_or_default(),
-            None if apis.is_empty() => return Err(invalid("the template has no API and no Api event")),
-            None => {
-                return Err(invalid(format!(
-                    "the template has several APIs: choose one with --api ({apis:?})"
-                )));
-            }
+        let chosen = match (&self.options.api, apis.len()) {
+            (Some(api), _) if apis.contains(api) => api.clone(),
+            (None, 1) => apis.pop_first().unwrap_or_default(),
+            (Some(api), _) => return Err(invalid(format!("--api {api}: no such API in {apis:?}"))),
+            (None, 0) => return Err(invalid("the template has no API and no Api event")),
+            (None, _) => return Err(invalid(format!("several APIs, choose one with --api: {apis:?}"))),
         };
-
-        let mut properties = self.globals("Api");
-        let explicit = chosen != IMPLICIT_API || self.resource(&chosen).is_some();
-        if explicit {
-            let resource = self
-                .resource(&chosen)
-                .ok_or_else(|| invalid(format!("events refer to {chosen}, which is not a resource")))?;
-            if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Api") {
-                return Err(invalid(format!(
-                    "{chosen} is not an AWS::Serverless::Api (only SAM APIs are read)"
-                )));
-            }
-            if let Some(own) = resource.get("Properties").and_then(Value::as_object) {
-                properties.extend(own.clone());
-            }
+        let resource = self.resource(&chosen, SERVERLESS_API);
+        if resource.is_none() && chosen != IMPLICIT_API {
+            return Err(invalid(format!("{chosen} is not an {SERVERLESS_API} resource")));
         }
-        let stage = match properties.get("StageName") {
-            Some(stage) => self.resolve_string(stage, &format!("{chosen}.StageName"))?,
-            None if !explicit => "Prod".to_owned(),
+        let object = |value: Option<&Value>| value.and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut properties = object(self.template.pointer("/Globals/Api"));
+        properties.extend(object(resource.and_then(|r| r.get("Properties"))));
+        let properties = &Value::Object(properties);
+        let stage = match self.get(properties, "/StageName", &chosen)? {
+            Some(stage) => stage,
+            None if resource.is_none() => "Prod".to_owned(),
             None => return Err(invalid(format!("{chosen} has no StageName"))),
         };
-
-        let auth = properties
-            .get("Auth")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let default_authorizer = match auth.get("DefaultAuthorizer") {
-            None => None,
-            Some(name) => Some(self.resolve_string(name, &format!("{chosen}.Auth.DefaultAuthorizer"))?),
-        };
-        let add_default_to_preflight = match auth.get("AddDefaultAuthorizerToCorsPreflight") {
-            None => true,
-            Some(v) => self.resolve(v, "AddDefaultAuthorizerToCorsPreflight")? != Value::Bool(false),
-        };
-        let declared = auth
-            .get("Authorizers")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let default_authorizer: Option<String> = self.get(properties, "/Auth/DefaultAuthorizer", &chosen)?;
+        let to_preflight = self.parse(properties, "/Auth/AddDefaultAuthorizerToCorsPreflight", &chosen)?;
+        let to_preflight = to_preflight.unwrap_or(true);
 
         let mut routes = Vec::new();
-        let mut used = BTreeSet::new();
-        for event in events.iter().filter(|e| e.api == chosen) {
-            let what = format!("{}.Events.{}", event.function, event.name);
-            let path = self.resolve_string(
-                event
-                    .properties
-                    .get("Path")
-                    .ok_or_else(|| invalid(format!("{what} has no Path")))?,
-                &format!("{what}.Path"),
-            )?;
-            let method = self
-                .resolve_string(
-                    event
-                        .properties
-                        .get("Method")
-                        .ok_or_else(|| invalid(format!("{what} has no Method")))?,
-                    &format!("{what}.Method"),
-                )?
-                .to_ascii_uppercase();
-            let method = if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
-                "ANY".into()
-            } else {
-                method
+        for (_, function, what, properties) in events.iter().filter(|e| e.0 == chosen) {
+            let required = |field: &str| -> Result<String> {
+                let value: Option<String> = self.get(properties, &format!("/{field}"), what)?;
+                value.ok_or_else(|| invalid(format!("{what} has no {field}")))
             };
-            let explicit_authorizer = match event.properties.get("Auth").and_then(|a| a.get("Authorizer")) {
-                Some(name) => Some(self.resolve_string(name, &format!("{what}.Auth.Authorizer"))?),
-                None => None,
-            };
-            let authorizer = match explicit_authorizer {
+            let (resource, method) = (required("Path")?, required("Method")?.to_ascii_uppercase());
+            let authorizer = match self.get::<Option<String>>(properties, "/Auth/Authorizer", what)? {
                 Some(name) if name == "NONE" => None,
-                Some(name) => Some(name),
-                None if method == "OPTIONS" && !add_default_to_preflight => None,
-                None => default_authorizer.clone(),
+                None if method == "OPTIONS" && !to_preflight => None,
+                named => named.or_else(|| default_authorizer.clone()),
             };
-            if let Some(name) = &authorizer {
-                used.insert(name.clone());
-            }
             routes.push(Route {
-                segments: parse_path(&path).map_err(|e| invalid(format!("{what}.Path: {e}")))?,
-                resource: path,
+                segments: parse_path(&resource).map_err(|e| invalid(format!("{what}.Path: {e}")))?,
+                resource,
                 method,
-                function: self.binary(&event.function)?,
+                function: self.binary(function)?,
                 authorizer,
             });
         }
-        let mut seen = BTreeSet::new();
-        for route in &routes {
-            if !seen.insert((route.resource.clone(), route.method.clone())) {
-                return Err(invalid(format!(
-                    "{} {} is defined twice",
-                    route.method, route.resource
-                )));
-            }
-        }
 
-        let cors = match properties.get("Cors") {
-            None => None,
-            Some(cors) => Some(self.cors(cors, &chosen)?),
-        };
-        let preflight_authorizer = match (&cors, add_default_to_preflight) {
-            (Some(_), true) => default_authorizer.clone(),
-            _ => None,
-        };
-        if let Some(name) = &preflight_authorizer {
-            used.insert(name.clone());
-        }
-
+        let cors = self.cors(properties, &chosen)?;
+        let preflight_authorizer = default_authorizer.filter(|_| cors.is_some() && to_preflight);
         let mut authorizers = HashMap::new();
-        for name in used {
-            let definition = declared.get(&name).ok_or_else(|| {
-                if name == "AWS_IAM" {
-                    invalid("AWS_IAM authorization is not emulated")
-                } else {
-                    invalid(format!("{chosen}.Auth.Authorizers has no {name}"))
-                }
+        let used = routes.iter().filter_map(|r| r.authorizer.as_ref());
+        for name in used.chain(&preflight_authorizer) {
+            let definition = properties.pointer(&format!("/Auth/Authorizers/{name}"));
+            let definition = definition.ok_or_else(|| match name.as_str() {
+                "AWS_IAM" => invalid("AWS_IAM authorization is not emulated"),
+                _ => invalid(format!("{chosen}.Auth.Authorizers has no {name}")),
             })?;
-            authorizers.insert(name.clone(), self.authorizer(&name, definition)?);
+            authorizers.insert(name.clone(), self.authorizer(name, definition)?);
         }
-
-        let gateway_responses = match properties.get("GatewayResponses") {
-            None => HashMap::new(),
-            Some(responses) => self.gateway_responses(responses, &chosen)?,
-        };
-        let binary_media_types = match properties.get("BinaryMediaTypes") {
-            None => Vec::new(),
-            Some(types) => match self.resolve(types, &format!("{chosen}.BinaryMediaTypes"))? {
-                Value::Array(items) => items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(|t| t.replace("~1", "/").to_ascii_lowercase())
-                    .collect(),
-                other => {
-                    return Err(invalid(format!(
-                        "{chosen}.BinaryMediaTypes is not a list: {other}"
-                    )));
-                }
-            },
-        };
+        let mut gateway_responses = HashMap::new();
+        let declared = properties.pointer("/GatewayResponses").and_then(Value::as_object);
+        for (kind, definition) in declared.into_iter().flatten() {
+            let what = format!("{chosen}.GatewayResponses.{kind}");
+            gateway_responses.insert(kind.clone(), self.gateway_response(definition, &what)?);
+        }
+        let mut binary_media_types: Vec<String> = self.get(properties, "/BinaryMediaTypes", &chosen)?;
+        for media_type in &mut binary_media_types {
+            *media_type = media_type.replace("~1", "/").to_ascii_lowercase();
+        }
 
         Ok(ApiSpec {
             logical_id: chosen,
             api_id: self.options.api_id.clone(),
             stage,
-            region: self.options.deployment.region.clone(),
-            account_id: self.options.deployment.account_id.clone(),
+            region: self.options.region.clone(),
+            account_id: self.options.account_id.clone(),
             routes,
             authorizers,
             cors,
@@ -447,194 +293,104 @@ impl Reader<'_> {
         })
     }
 
-    fn authorizer(&self, name: &str, definition: &Value) -> Result<TokenAuthorizer, SpecError> {
-        let what = format!("authorizer {name}");
+    fn authorizer(&self, name: &str, definition: &Value) -> Result<TokenAuthorizer> {
+        let what = &format!("authorizer {name}");
+        let payload: Option<String> = self.get(definition, "/FunctionPayloadType", what)?;
         if definition.get("UserPoolArn").is_some() {
             return Err(invalid(format!("{what}: Cognito authorizers are not emulated")));
         }
-        let payload = match definition.get("FunctionPayloadType") {
-            Some(v) => self.resolve_string(v, &format!("{what}.FunctionPayloadType"))?,
-            None => "TOKEN".into(),
-        };
-        if payload != "TOKEN" {
+        if let Some(payload) = payload.filter(|p| p != "TOKEN") {
             return Err(invalid(format!(
                 "{what}: {payload} authorizers are not emulated, only TOKEN ones"
             )));
         }
-        let arn = definition
-            .get("FunctionArn")
-            .ok_or_else(|| invalid(format!("{what} has no FunctionArn")))?;
-        let function = self.function_of_arn(arn, &what)?;
-        let identity = definition.get("Identity").cloned().unwrap_or(Value::Null);
-        let header = match identity.get("Header") {
-            Some(v) => self.resolve_string(v, &format!("{what}.Identity.Header"))?,
-            None => "Authorization".into(),
-        };
-        let validation = match identity.get("ValidationExpression") {
-            None => None,
-            Some(v) => {
-                let expression = self.resolve_string(v, &format!("{what}.Identity.ValidationExpression"))?;
-                // API Gateway matches the whole value, as Java's Pattern.matches does.
-                Some(
-                    Regex::new(&format!("^(?:{expression})$"))
-                        .map_err(|e| invalid(format!("{what}.Identity.ValidationExpression: {e}")))?,
-                )
-            }
-        };
-        let ttl = match identity.get("ReauthorizeEvery") {
-            None => 300,
-            Some(v) => self
-                .resolve_string(v, &format!("{what}.Identity.ReauthorizeEvery"))?
-                .parse::<u64>()
-                .ok()
-                .filter(|s| *s <= 3600)
-                .ok_or_else(|| invalid(format!("{what}.Identity.ReauthorizeEvery: 0 to 3600 seconds")))?,
-        };
+        let arn: Option<Value> = self.get(definition, "/FunctionArn", what)?;
+        let arn = arn.ok_or_else(|| invalid(format!("{what} has no FunctionArn")))?;
+        let expression: Option<String> = self.get(definition, "/Identity/ValidationExpression", what)?;
+        // API Gateway matches the whole value, as Java's Pattern.matches does.
+        let validation = expression.map(|e| Regex::new(&format!("^(?:{e})$"))).transpose();
+        let validation =
+            validation.map_err(|e| invalid(format!("{what}.Identity.ValidationExpression: {e}")))?;
+        let header: Option<String> = self.get(definition, "/Identity/Header", what)?;
+        let ttl = self.parse(definition, "/Identity/ReauthorizeEvery", what)?;
         Ok(TokenAuthorizer {
-            name: name.into(),
-            function,
-            header,
+            function: self.function_of_arn(&arn, what)?,
+            header: header.unwrap_or_else(|| "Authorization".into()),
             validation,
-            ttl: Duration::from_secs(ttl),
+            ttl: Duration::from_secs(ttl.unwrap_or(300)),
         })
     }
 
-    /// The function an authorizer's `FunctionArn` names: `!GetAtt Fn.Arn`, `!Ref Fn`, a
-    /// `!Sub` with `${Fn.Arn}`, or a literal ARN (its function name is used as is).
-    fn function_of_arn(&self, arn: &Value, what: &str) -> Result<String, SpecError> {
-        let logical_id = match arn {
-            Value::Object(o) if o.contains_key("Fn::GetAtt") => {
-                o["Fn::GetAtt"].get(0).and_then(Value::as_str).map(str::to_owned)
-            }
-            Value::Object(o) if o.contains_key("Ref") => o["Ref"].as_str().map(str::to_owned),
-            Value::Object(o) if o.contains_key("Fn::Sub") => {
-                // The first ${Fn.Arn} or ${Fn} naming a function resource.
-                let text = o["Fn::Sub"].as_str().unwrap_or_default();
-                text.split("${")
-                    .skip(1)
-                    .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
-                    .map(|name| name.strip_suffix(".Arn").unwrap_or(name))
-                    .find(|id| {
-                        self.resource(id)
-                            .and_then(|r| r.get("Type"))
-                            .and_then(Value::as_str)
-                            == Some("AWS::Serverless::Function")
-                    })
-                    .map(str::to_owned)
-            }
-            Value::String(literal) => {
-                let name = literal
-                    .rsplit_once(":function:")
-                    .map(|(_, n)| n)
-                    .unwrap_or(literal);
-                let name = name.split(':').next().unwrap_or(name);
-                return Ok(self
-                    .options
-                    .functions
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| name.to_owned()));
-            }
-            _ => None,
-        };
-        let logical_id =
-            logical_id.ok_or_else(|| invalid(format!("{what}.FunctionArn: cannot tell the function")))?;
-        self.binary(&logical_id)
+    /// The function an authorizer's `FunctionArn` names: `!GetAtt Fn.Arn`, or a `!Sub` with
+    /// `${Fn.Arn}` or `${Fn}`.
+    fn function_of_arn(&self, arn: &Value, what: &str) -> Result<String> {
+        let sub = arn.get("Fn::Sub").and_then(Value::as_str).unwrap_or_default();
+        let in_sub = sub.split("${").skip(1).filter_map(|rest| rest.split_once('}'));
+        let in_sub = in_sub.map(|(name, _)| name.trim_end_matches(".Arn"));
+        let get_att = arn.pointer("/Fn::GetAtt/0").and_then(Value::as_str);
+        let mut named = get_att.into_iter().chain(in_sub);
+        let id = named.find(|id| self.resource(id, SERVERLESS_FUNCTION).is_some());
+        self.binary(id.ok_or_else(|| invalid(format!("{what}.FunctionArn: cannot tell the function")))?)
     }
 
-    fn cors(&self, cors: &Value, api: &str) -> Result<Cors, SpecError> {
-        let what = format!("{api}.Cors");
-        let cors = self.resolve(cors, &what)?;
-        let quoted = |v: Option<&Value>, field: &str| -> Result<Option<String>, SpecError> {
-            match v {
-                None => Ok(None),
-                Some(v) => {
-                    let text =
-                        scalar_string(v).ok_or_else(|| invalid(format!("{what}.{field}: not a string")))?;
-                    unquote(&text).map(|s| Some(s.to_owned())).ok_or_else(|| {
-                        invalid(format!("{what}.{field}: a value in single quotes, got {text}"))
-                    })
-                }
-            }
+    fn cors(&self, properties: &Value, api: &str) -> Result<Option<HeaderMap>> {
+        let Some(cors) = self.get::<Option<Value>>(properties, "/Cors", api)? else {
+            return Ok(None);
         };
-        Ok(match &cors {
-            Value::String(_) => Cors {
-                allow_origin: quoted(Some(&cors), "")?.unwrap_or_default(),
-                allow_methods: None,
-                allow_headers: None,
-                max_age: None,
-                allow_credentials: false,
-            },
-            Value::Object(o) => Cors {
-                allow_origin: quoted(o.get("AllowOrigin"), "AllowOrigin")?
-                    .ok_or_else(|| invalid(format!("{what} has no AllowOrigin")))?,
-                allow_methods: quoted(o.get("AllowMethods"), "AllowMethods")?,
-                allow_headers: quoted(o.get("AllowHeaders"), "AllowHeaders")?,
-                max_age: quoted(o.get("MaxAge"), "MaxAge")?,
-                allow_credentials: o.get("AllowCredentials") == Some(&Value::Bool(true)),
-            },
-            other => {
-                return Err(invalid(format!(
-                    "{what}: expected a string or a map, got {other}"
-                )));
-            }
-        })
-    }
-
-    fn gateway_responses(
-        &self,
-        responses: &Value,
-        api: &str,
-    ) -> Result<HashMap<String, GatewayResponse>, SpecError> {
-        let responses = responses
-            .as_object()
-            .ok_or_else(|| invalid(format!("{api}.GatewayResponses is not a map")))?;
-        let mut out = HashMap::new();
-        for (kind, definition) in responses {
-            let what = format!("{api}.GatewayResponses.{kind}");
-            let status = match definition.get("StatusCode") {
-                None => None,
-                Some(v) => Some(
-                    self.resolve_string(v, &format!("{what}.StatusCode"))?
-                        .parse::<u16>()
-                        .ok()
-                        .filter(|s| (100..600).contains(s))
-                        .ok_or_else(|| invalid(format!("{what}.StatusCode is not an HTTP status")))?,
-                ),
+        let (what, mut headers) = (&format!("{api}.Cors"), HeaderMap::new());
+        for (pointer, name) in [
+            (
+                if cors.is_string() { "" } else { "/AllowOrigin" },
+                ACCESS_CONTROL_ALLOW_ORIGIN,
+            ),
+            ("/AllowMethods", ACCESS_CONTROL_ALLOW_METHODS),
+            ("/AllowHeaders", ACCESS_CONTROL_ALLOW_HEADERS),
+            ("/MaxAge", ACCESS_CONTROL_MAX_AGE),
+        ] {
+            let Some(text) = self.get::<Option<String>>(&cors, pointer, what)? else {
+                continue;
             };
-            let mut headers = Vec::new();
-            if let Some(map) = definition
-                .pointer("/ResponseParameters/Headers")
-                .and_then(Value::as_object)
-            {
-                for (name, value) in map {
-                    let value =
-                        self.resolve_string(value, &format!("{what}.ResponseParameters.Headers.{name}"))?;
-                    headers.push((
-                        name.clone(),
-                        header_value(&value).map_err(|e| invalid(format!("{what}: {name}: {e}")))?,
-                    ));
-                }
-            }
-            let mut templates = Vec::new();
-            if let Some(map) = definition.get("ResponseTemplates").and_then(Value::as_object) {
-                for (content_type, body) in map {
-                    templates.push((
-                        content_type.clone(),
-                        self.resolve_string(body, &format!("{what}.ResponseTemplates"))?,
-                    ));
-                }
-            }
-            out.insert(
-                kind.clone(),
-                GatewayResponse {
-                    status,
-                    headers,
-                    templates,
-                },
-            );
+            let value = unquote(&text).and_then(|text| HeaderValue::try_from(text).ok());
+            let fail = || {
+                invalid(format!(
+                    "{}: a value in single quotes, got {text}",
+                    at(what, pointer)
+                ))
+            };
+            headers.insert(name, value.ok_or_else(fail)?);
         }
-        Ok(out)
+        if self.parse(&cors, "/AllowCredentials", what)?.unwrap_or(false) {
+            headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        }
+        if !headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
+            return Err(invalid(format!("{what} has no AllowOrigin")));
+        }
+        Ok(Some(headers))
+    }
+
+    fn gateway_response(&self, definition: &Value, what: &str) -> Result<GatewayResponse> {
+        let status = match self.parse::<u16>(definition, "/StatusCode", what)? {
+            None => None,
+            Some(status @ 100..600) => StatusCode::from_u16(status).ok(),
+            Some(_) => return Err(invalid(format!("{what}.StatusCode is not an HTTP status"))),
+        };
+        let mut headers = Vec::new();
+        let declared: BTreeMap<String, String> = self.get(definition, "/ResponseParameters/Headers", what)?;
+        for (name, expression) in declared {
+            let fail = || {
+                invalid(format!(
+                    "{what}.{name}: {expression:?} is not emulated or not valid"
+                ))
+            };
+            let header = HeaderName::try_from(&name).map_err(|_| fail())?;
+            headers.push((header, header_source(&expression).ok_or_else(fail)?));
+        }
+        let templates = self.get(definition, "/ResponseTemplates", what)?;
+        Ok(GatewayResponse {
+            status,
+            headers,
+            templates,
+        })
     }
 }
 
@@ -642,56 +398,37 @@ fn unquote(text: &str) -> Option<&str> {
     text.strip_prefix('\'').and_then(|t| t.strip_suffix('\''))
 }
 
-/// A gateway response header's mapping expression.
-fn header_value(expression: &str) -> Result<HeaderValue, String> {
+/// A gateway response header's mapping expression, if emulated: `'static'` or
+/// `method.request.header.<name>`.
+fn header_source(expression: &str) -> Option<HeaderSource> {
     if let Some(text) = unquote(expression) {
-        return Ok(HeaderValue::Static(text.to_owned()));
+        return HeaderValue::try_from(text).ok().map(HeaderSource::Static);
     }
-    type Source = (&'static str, fn(String) -> HeaderValue);
-    let sources: [Source; 3] = [
-        ("method.request.header.", HeaderValue::RequestHeader),
-        ("method.request.querystring.", HeaderValue::QueryString),
-        ("method.request.path.", HeaderValue::PathParameter),
-    ];
-    for (prefix, make) in sources {
-        if let Some(name) = expression.strip_prefix(prefix) {
-            return Ok(make(name.to_owned()));
-        }
-    }
-    Err(format!(
-        "{expression:?}: only 'static', method.request.header.*, .querystring.* and .path.* are emulated"
-    ))
+    let name = expression.strip_prefix("method.request.header.")?;
+    HeaderName::try_from(name).ok().map(HeaderSource::RequestHeader)
 }
 
 /// Splits a resource path into segments.
 pub fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
-    let trimmed = path
-        .strip_prefix('/')
-        .ok_or_else(|| format!("{path:?} does not start with /"))?;
-    if trimmed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let parts: Vec<&str> = trimmed.split('/').collect();
-    let last = parts.len() - 1;
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| {
-            if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if let Some(name) = name.strip_suffix('+') {
-                    if i != last {
-                        return Err(format!("{path:?}: a greedy {{{name}+}} must be the last segment"));
-                    }
-                    return Ok(Segment::Greedy(name.to_owned()));
+    let Some(trimmed) = path.strip_prefix('/') else {
+        return Err(format!("{path:?} does not start with /"));
+    };
+    let parts: Vec<&str> = trimmed.split('/').filter(|_| !trimmed.is_empty()).collect();
+    let mut segments = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        segments.push(match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => match name.strip_suffix('+') {
+                Some(name) if i + 1 < parts.len() => {
+                    return Err(format!("{path:?}: {{{name}+}} is not last"));
                 }
-                Ok(Segment::Variable(name.to_owned()))
-            } else if part.is_empty() {
-                Err(format!("{path:?} has an empty segment"))
-            } else {
-                Ok(Segment::Literal((*part).to_owned()))
-            }
-        })
-        .collect()
+                Some(name) => Segment::Greedy(name.to_owned()),
+                None => Segment::Variable(name.to_owned()),
+            },
+            None if part.is_empty() => return Err(format!("{path:?} has an empty segment")),
+            None => Segment::Literal((*part).to_owned()),
+        });
+    }
+    Ok(segments)
 }
 
 #[cfg(test)]
@@ -718,11 +455,14 @@ mod tests {
 
     #[test]
     fn header_mapping_expressions() {
-        assert_eq!(header_value("'*'").unwrap(), HeaderValue::Static("*".into()));
         assert_eq!(
-            header_value("method.request.header.Origin").unwrap(),
-            HeaderValue::RequestHeader("Origin".into())
+            header_source("'*'").unwrap(),
+            HeaderSource::Static(HeaderValue::from_static("*"))
         );
-        assert!(header_value("stageVariables.x").is_err());
+        assert_eq!(
+            header_source("method.request.header.Origin").unwrap(),
+            HeaderSource::RequestHeader(http::header::ORIGIN)
+        );
+        assert!(header_source("stageVariables.x").is_none());
     }
 }
