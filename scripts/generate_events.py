@@ -73,14 +73,19 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# The test key of shared/src/test_util.rs (TEST_SECRET): the expired token is signed with it, so
+# the tests prove it fails on its expiry and not on its signature.
+TEST_SECRET = b"integration-test-secret-0123456789abcdef"
+
+
 def expired_token():
-    """A real HS256 token that expired in 2020, signed with a throwaway key: rejected twice over."""
+    """A real HS256 token signed with the test key, issued for 15 minutes in 2020."""
     header = {"typ": "at+jwt", "alg": "HS256", "kid": "v1"}
     claims = {"iss": "jwt-auth", "aud": "jwt-auth-api", "sub": USER_ID, "username": "alice",
               "iat": 1577836800, "nbf": 1577836800, "exp": 1577837700, "jti": "expired", "token_use": "access"}
     msg = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + \
         b64url(json.dumps(claims, separators=(",", ":")).encode())
-    sig = hmac.new(b"throwaway-key-not-used-anywhere-0123456789", msg.encode(), hashlib.sha256).digest()
+    sig = hmac.new(TEST_SECRET, msg.encode(), hashlib.sha256).digest()
     return msg + "." + b64url(sig)
 
 
@@ -114,8 +119,11 @@ FIXTURES = {
 
 # API Gateway puts the authorizer's principalId and context into the backend's event.
 with_context = proxy("GET", "/protected", None, {"Authorization": "Bearer ${TOKEN}"})
+# Context values arrive as strings; exp is the token's expiry (here 2100-01-01), which the
+# function checks because API Gateway may serve a cached verdict for longer.
 with_context["requestContext"]["authorizer"] = {
-    "principalId": USER_ID, "sub": USER_ID, "username": "alice", "integrationLatency": 12,
+    "principalId": USER_ID, "sub": USER_ID, "username": "alice", "exp": "4102444800",
+    "integrationLatency": 12,
 }
 FIXTURES["protected/authorizer-context.json"] = with_context
 

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use benchmarks::{USERNAME, mint_tokens, token_config};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use integration_tests::{Apps, body_json, fixture};
+use integration_tests::{Apps, fixture, sign_up};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::{TokenIssuer, TokenVerifier};
 
@@ -70,8 +70,8 @@ fn authorizer(c: &mut Criterion) {
 fn protected(c: &mut Criterion) {
     let rt = runtime();
     let apps = Apps::in_memory();
-    let created = rt.block_on(apps.sign_up(USERNAME, "correct horse battery staple"));
-    let user_id = body_json(&created)["id"].as_str().unwrap().to_owned();
+    let created = rt.block_on(sign_up(&apps, USERNAME, benchmarks::PASSWORD));
+    let user_id = created.body["id"].as_str().unwrap().to_owned();
     let token = apps.issuer.issue_access(&user_id, USERNAME).unwrap().token;
     let event_json = fixture("protected/bearer.json", &token);
     let first = rt.block_on(protected::handle(

@@ -1,29 +1,21 @@
-//! Helpers shared by the benchmark binaries: the benchmark signing configuration, token
-//! minting, and the median/percentile arithmetic the reports use. Not part of the service.
+//! Helpers shared by the benchmark binaries: the benchmark signing configuration (the test key
+//! of `shared::test_util`), token minting, and the median/percentile arithmetic the reports use. Not part of the service.
 
 use std::time::Duration;
 
-use shared::{TokenConfig, TokenIssuer};
+use shared::TokenIssuer;
 
-/// The HS256 secret every benchmark signs and verifies with (48 bytes; benchmarks only).
-pub const BENCH_SECRET: &str = "benchmark-only-secret-0123456789abcdefghijklmnop";
-/// The claims the functions expect by default (`JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_KEY_ID`).
-pub const ISSUER: &str = "jwt-auth";
-pub const AUDIENCE: &str = "jwt-auth-api";
-pub const KEY_ID: &str = "v1";
+pub use shared::test_util::{AUDIENCE, ISSUER, KEY_ID, PASSWORD, token_config};
+
+/// The HS256 secret every benchmark signs and verifies with (`JWT_SECRET`): the test key.
+pub const BENCH_SECRET: &str = match std::str::from_utf8(shared::test_util::TEST_SECRET) {
+    Ok(secret) => secret,
+    Err(_) => panic!("the test secret is UTF-8"),
+};
 
 /// The user the benchmark tokens are minted for, and the fake store's only user.
 pub const USER_ID: &str = "5b8f3c1e-2a47-4d1b-9c3e-7f0a6d2b4e91";
 pub const USERNAME: &str = "alice";
-/// The password in `events/token/valid.json`.
-pub const PASSWORD: &str = "correct horse battery staple";
-
-/// The token configuration the functions would read from an environment holding
-/// `JWT_SECRET=BENCH_SECRET` and nothing else (so every other setting is its default).
-pub fn token_config() -> TokenConfig {
-    let source = |var: &str| (var == "JWT_SECRET").then(|| BENCH_SECRET.to_owned());
-    TokenConfig::from_source(&source).expect("the benchmark secret is a valid JWT_SECRET")
-}
 
 /// `count` fresh access tokens for [`USER_ID`], as the token function issues them.
 pub fn mint_tokens(count: usize) -> Vec<String> {

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 
 use authorizer::{App, AuthorizerError, authorize};
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
+use aws_lambda_events::iam::IamPolicyEffect;
 use libfuzzer_sys::fuzz_target;
 
 static APP: LazyLock<App> = LazyLock::new(|| App { verifier: common::verifier() });
@@ -18,9 +19,9 @@ fuzz_target!(|data: &[u8]| {
     match authorize(&APP, &event) {
         Ok(response) => {
             let statement = &response.policy_document.statement[0];
-            assert_eq!(statement.effect, "Allow");
-            assert!(statement.resource.ends_with("/*/*"));
-            assert_eq!(response.principal_id, response.context.sub);
+            assert_eq!(statement.effect, IamPolicyEffect::Allow);
+            assert!(statement.resource.iter().all(|r| r.ends_with("/*/*")));
+            assert_eq!(response.principal_id.as_deref(), Some(response.context.sub.as_str()));
         }
         Err(AuthorizerError::Unauthorized | AuthorizerError::InvalidMethodArn) => {}
     }

@@ -41,7 +41,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(claims.exp + 5 >= now, "accepted an expired token");
         assert!(claims.nbf <= now + 5, "accepted a token not yet valid");
         assert!(claims.iat <= now + 5, "accepted a token issued in the future");
-        assert_eq!((claims.iss.as_str(), claims.aud.as_str()), ("jwt-auth", "jwt-auth-api"));
+        assert_eq!(claims.iss, "jwt-auth");
+        assert!(claims.aud.contains("jwt-auth-api"));
+        assert!(claims.exp.saturating_sub(claims.iat) <= 900 + 5, "accepted a token living too long");
         assert!(!claims.sub.is_empty() && !claims.username.is_empty());
     }
 });

@@ -6,8 +6,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TokenConfig;
@@ -31,11 +34,55 @@ pub enum TokenUse {
     Refresh,
 }
 
+/// The `aud` claim: one audience or several (RFC 7519 §4.1.3). Issued as one string; a token
+/// listing several is accepted when ours is among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor;
+        impl<'de> Visitor<'de> for AudienceVisitor {
+            type Value = Audience;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Audience, E> {
+                Ok(Audience::One(value.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut many = Vec::new();
+                while let Some(one) = seq.next_element::<String>()? {
+                    many.push(one);
+                }
+                Ok(Audience::Many(many))
+            }
+        }
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
 /// The claims of an access token. Every field is required when verifying.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     /// The user id.
     pub sub: String,
     pub username: String,
@@ -47,7 +94,7 @@ pub struct Claims {
     pub token_use: TokenUse,
 }
 
-/// A freshly issued token, with its lifetime in seconds.
+/// A freshly issued token, with its lifetime in seconds. `Debug` never shows the token.
 pub struct IssuedToken {
     pub token: String,
     pub expires_in: u64,
@@ -116,7 +163,7 @@ impl TokenIssuer {
         let expires_in = self.ttl.as_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             sub: user_id.to_owned(),
             username: username.to_owned(),
             iat: now,
@@ -143,6 +190,8 @@ pub enum VerifyError {
     Malformed,
     #[error("token header is invalid")]
     BadHeader,
+    #[error("token header has a critical extension (crit) this verifier does not support")]
+    CriticalHeader,
     #[error("token algorithm is not {ALGORITHM:?}")]
     Algorithm,
     #[error("token type is not {ACCESS_TOKEN_TYP}")]
@@ -157,6 +206,8 @@ pub enum VerifyError {
     NotYetValid,
     #[error("token was issued in the future")]
     IssuedInFuture,
+    #[error("token lifetime (exp - iat) is longer than the configured access-token lifetime")]
+    Lifetime,
     #[error("token issuer is wrong")]
     Issuer,
     #[error("token audience is wrong")]
@@ -167,11 +218,22 @@ pub enum VerifyError {
     WrongUse(TokenUse),
 }
 
+/// The header fields the verifier decides on, read before the signature is checked.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    typ: Option<String>,
+    kid: Option<String>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
 /// Verifies access tokens against a set of keys looked up by `kid`. Build once at cold start.
 pub struct TokenVerifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
     leeway: u64,
+    /// The longest `exp - iat` accepted: the configured access-token lifetime plus the leeway.
+    max_lifetime: u64,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -181,6 +243,7 @@ impl std::fmt::Debug for TokenVerifier {
             .field("iss", &self.validation.iss)
             .field("aud", &self.validation.aud)
             .field("leeway", &self.leeway)
+            .field("max_lifetime", &self.max_lifetime)
             .finish_non_exhaustive()
     }
 }
@@ -202,7 +265,13 @@ impl TokenVerifier {
             keys,
             validation,
             leeway: config.leeway.as_secs(),
+            max_lifetime: config.access_ttl.as_secs() + config.leeway.as_secs(),
         })
+    }
+
+    /// The clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    pub fn leeway(&self) -> u64 {
+        self.leeway
     }
 
     /// Verifies `token` as an access token and returns its claims.
@@ -219,8 +288,15 @@ impl TokenVerifier {
             return Err(VerifyError::Malformed);
         }
 
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::BadHeader)?;
-        if header.alg != ALGORITHM {
+        let header: RawHeader = URL_SAFE_NO_PAD
+            .decode(segments[0])
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(VerifyError::BadHeader)?;
+        if header.crit.is_some() {
+            return Err(VerifyError::CriticalHeader);
+        }
+        if header.alg != "HS256" {
             return Err(VerifyError::Algorithm);
         }
         if !header.typ.as_deref().is_some_and(is_access_typ) {
@@ -247,6 +323,9 @@ impl TokenVerifier {
 
         if claims.iat > jsonwebtoken::get_current_timestamp() + self.leeway {
             return Err(VerifyError::IssuedInFuture);
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
+            return Err(VerifyError::Lifetime);
         }
         if claims.token_use != TokenUse::Access {
             return Err(VerifyError::WrongUse(claims.token_use));
@@ -278,59 +357,23 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SigningSecret;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use crate::test_util::{TEST_SECRET, header, mint, mint_raw, token_config};
     use serde_json::{Value, json};
-
-    const SECRET: &[u8] = b"unit-test-secret-0123456789abcdef-0123";
-
-    fn config() -> TokenConfig {
-        TokenConfig {
-            secret: SigningSecret::new("JWT_SECRET", SECRET.to_vec()).unwrap(),
-            key_id: "v1".into(),
-            issuer: "https://issuer.test".into(),
-            audience: "api.test".into(),
-            access_ttl: Duration::from_secs(900),
-            leeway: Duration::from_secs(5),
-        }
-    }
 
     fn now() -> u64 {
         jsonwebtoken::get_current_timestamp()
     }
 
     fn valid_claims() -> Value {
-        let now = now();
-        json!({
-            "iss": "https://issuer.test", "aud": "api.test", "sub": "user-1", "username": "alice",
-            "iat": now, "nbf": now, "exp": now + 600, "jti": "j1", "token_use": "access"
-        })
+        crate::test_util::claims("user-1", "alice", now())
     }
 
-    fn header(alg: &str) -> Value {
-        json!({"alg": alg, "typ": "at+jwt", "kid": "v1"})
-    }
-
-    /// Signs arbitrary JSON header and claims with HMAC, the way an attacker holding a key would.
-    fn mint(header: &Value, claims: &Value, secret: &[u8]) -> String {
-        let alg = match header["alg"].as_str() {
-            Some("HS384") => Algorithm::HS384,
-            Some("HS512") => Algorithm::HS512,
-            _ => Algorithm::HS256,
-        };
-        let msg = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let sig = jsonwebtoken::crypto::sign(msg.as_bytes(), &EncodingKey::from_secret(secret).unwrap(), alg)
-            .unwrap();
-        format!("{msg}.{sig}")
+    fn ours(header: &Value, claims: &Value) -> String {
+        mint(header, claims, TEST_SECRET)
     }
 
     fn verify(token: &str) -> Result<Claims, VerifyError> {
-        TokenVerifier::new(&config()).unwrap().verify_access(token)
+        TokenVerifier::new(&token_config()).unwrap().verify_access(token)
     }
 
     fn with(mut claims: Value, key: &str, value: Value) -> Value {
@@ -343,18 +386,22 @@ mod tests {
         claims
     }
 
-    #[test]
-    fn issued_token_round_trips_through_the_verifier() {
-        let issued = TokenIssuer::new(&config())
+    fn issued() -> IssuedToken {
+        TokenIssuer::new(&token_config())
             .unwrap()
             .issue_access("user-1", "alice")
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn issued_token_round_trips_through_the_verifier() {
+        let issued = issued();
         let claims = verify(&issued.token).unwrap();
         assert_eq!(claims, issued.claims);
         assert_eq!(claims.sub, "user-1");
         assert_eq!(claims.username, "alice");
-        assert_eq!(claims.iss, "https://issuer.test");
-        assert_eq!(claims.aud, "api.test");
+        assert_eq!(claims.iss, "jwt-auth");
+        assert_eq!(claims.aud, Audience::One("jwt-auth-api".into()));
         assert_eq!(claims.exp - claims.iat, 900);
         assert_eq!(claims.nbf, claims.iat);
         assert_eq!(claims.token_use, TokenUse::Access);
@@ -362,44 +409,38 @@ mod tests {
     }
 
     #[test]
-    fn issued_token_header_is_hs256_at_jwt_with_kid() {
-        let issued = TokenIssuer::new(&config())
-            .unwrap()
-            .issue_access("user-1", "alice")
-            .unwrap();
-        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+    fn issued_token_header_is_hs256_at_jwt_with_kid_and_aud_is_a_string() {
+        let token = issued().token;
+        let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::HS256);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.kid.as_deref(), Some("v1"));
+        let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+        let payload: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(payload["aud"], "jwt-auth-api");
     }
 
     #[test]
     fn each_token_gets_a_unique_jti() {
-        let issuer = TokenIssuer::new(&config()).unwrap();
-        let a = issuer.issue_access("u", "alice").unwrap().claims.jti;
-        let b = issuer.issue_access("u", "alice").unwrap().claims.jti;
-        assert_ne!(a, b);
+        assert_ne!(issued().claims.jti, issued().claims.jti);
     }
 
     #[test]
     fn debug_output_never_shows_the_token() {
-        let issued = TokenIssuer::new(&config())
-            .unwrap()
-            .issue_access("user-1", "alice")
-            .unwrap();
+        let issued = issued();
         assert!(!format!("{issued:?}").contains(&issued.token));
     }
 
     #[test]
     fn hand_minted_valid_token_is_accepted() {
-        assert!(verify(&mint(&header("HS256"), &valid_claims(), SECRET)).is_ok());
+        assert!(verify(&ours(&header("HS256"), &valid_claims())).is_ok());
     }
 
     #[test]
     fn expired_token_fails() {
         let claims = with(valid_claims(), "exp", json!(now() - 60));
         assert_eq!(
-            verify(&mint(&header("HS256"), &claims, SECRET)),
+            verify(&ours(&header("HS256"), &claims)),
             Err(VerifyError::Expired)
         );
     }
@@ -407,14 +448,14 @@ mod tests {
     #[test]
     fn expired_within_leeway_is_ok() {
         let claims = with(valid_claims(), "exp", json!(now() - 2));
-        assert!(verify(&mint(&header("HS256"), &claims, SECRET)).is_ok());
+        assert!(verify(&ours(&header("HS256"), &claims)).is_ok());
     }
 
     #[test]
     fn nbf_in_the_future_fails() {
         let claims = with(valid_claims(), "nbf", json!(now() + 120));
         assert_eq!(
-            verify(&mint(&header("HS256"), &claims, SECRET)),
+            verify(&ours(&header("HS256"), &claims)),
             Err(VerifyError::NotYetValid)
         );
     }
@@ -423,34 +464,76 @@ mod tests {
     fn iat_in_the_future_beyond_leeway_fails() {
         let claims = with(valid_claims(), "iat", json!(now() + 120));
         assert_eq!(
-            verify(&mint(&header("HS256"), &claims, SECRET)),
+            verify(&ours(&header("HS256"), &claims)),
             Err(VerifyError::IssuedInFuture)
         );
     }
 
     #[test]
+    fn lifetime_longer_than_the_configured_ttl_plus_leeway_fails() {
+        let iat = now();
+        let at_limit = with(valid_claims(), "exp", json!(iat + 900 + 5));
+        assert!(verify(&ours(&header("HS256"), &at_limit)).is_ok());
+        let beyond = with(valid_claims(), "exp", json!(iat + 900 + 6));
+        assert_eq!(
+            verify(&ours(&header("HS256"), &beyond)),
+            Err(VerifyError::Lifetime)
+        );
+        let year = with(valid_claims(), "exp", json!(iat + 365 * 86_400));
+        assert_eq!(verify(&ours(&header("HS256"), &year)), Err(VerifyError::Lifetime));
+    }
+
+    #[test]
     fn wrong_issuer_fails() {
         let claims = with(valid_claims(), "iss", json!("https://evil.test"));
-        assert_eq!(
-            verify(&mint(&header("HS256"), &claims, SECRET)),
-            Err(VerifyError::Issuer)
-        );
+        assert_eq!(verify(&ours(&header("HS256"), &claims)), Err(VerifyError::Issuer));
     }
 
     #[test]
     fn wrong_audience_fails() {
         let claims = with(valid_claims(), "aud", json!("other-api"));
         assert_eq!(
-            verify(&mint(&header("HS256"), &claims, SECRET)),
+            verify(&ours(&header("HS256"), &claims)),
             Err(VerifyError::Audience)
         );
+    }
+
+    #[test]
+    fn audience_array_containing_ours_is_accepted() {
+        let claims = with(valid_claims(), "aud", json!(["other-api", "jwt-auth-api"]));
+        let verified = verify(&ours(&header("HS256"), &claims)).unwrap();
+        assert!(verified.aud.contains("jwt-auth-api"));
+        assert_eq!(
+            verified.aud,
+            Audience::Many(vec!["other-api".into(), "jwt-auth-api".into()])
+        );
+    }
+
+    #[test]
+    fn audience_array_without_ours_fails() {
+        for aud in [json!(["a", "b"]), json!([]), json!(["jwt-auth-api-2"])] {
+            let claims = with(valid_claims(), "aud", aud.clone());
+            assert_eq!(
+                verify(&ours(&header("HS256"), &claims)),
+                Err(VerifyError::Audience),
+                "{aud}"
+            );
+        }
+    }
+
+    #[test]
+    fn audience_of_another_type_fails() {
+        for aud in [json!(7), json!([7]), json!({"aud": "jwt-auth-api"}), Value::Null] {
+            let claims = with(valid_claims(), "aud", aud.clone());
+            assert!(verify(&ours(&header("HS256"), &claims)).is_err(), "{aud}");
+        }
     }
 
     #[test]
     fn other_hmac_algorithms_fail_even_when_signed_with_the_right_secret() {
         for alg in ["HS384", "HS512"] {
             assert_eq!(
-                verify(&mint(&header(alg), &valid_claims(), SECRET)),
+                verify(&ours(&header(alg), &valid_claims())),
                 Err(VerifyError::Algorithm),
                 "{alg}"
             );
@@ -460,7 +543,7 @@ mod tests {
     #[test]
     fn alg_none_fails_in_every_casing() {
         for alg in ["none", "None", "NONE", "nOnE"] {
-            let h = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "at+jwt", "kid": "v1"}).to_string());
+            let h = URL_SAFE_NO_PAD.encode(header(alg).to_string());
             let p = URL_SAFE_NO_PAD.encode(valid_claims().to_string());
             for token in [format!("{h}.{p}."), format!("{h}.{p}.c2ln")] {
                 assert!(verify(&token).is_err(), "{alg}: {token}");
@@ -480,12 +563,21 @@ mod tests {
 
     #[test]
     fn tampered_payload_fails() {
-        let token = mint(&header("HS256"), &valid_claims(), SECRET);
+        let token = ours(&header("HS256"), &valid_claims());
         let (h, rest) = token.split_once('.').unwrap();
         let (_, sig) = rest.split_once('.').unwrap();
         let forged = URL_SAFE_NO_PAD.encode(with(valid_claims(), "sub", json!("admin")).to_string());
         assert_eq!(
             verify(&format!("{h}.{forged}.{sig}")),
+            Err(VerifyError::Signature)
+        );
+    }
+
+    #[test]
+    fn tampered_signature_fails() {
+        let token = ours(&header("HS256"), &valid_claims());
+        assert_eq!(
+            verify(&crate::test_util::tampered(&token)),
             Err(VerifyError::Signature)
         );
     }
@@ -503,7 +595,7 @@ mod tests {
             "username",
             "token_use",
         ] {
-            let token = mint(&header("HS256"), &without(valid_claims(), claim), SECRET);
+            let token = ours(&header("HS256"), &without(valid_claims(), claim));
             assert!(verify(&token).is_err(), "missing {claim} was accepted");
         }
     }
@@ -513,7 +605,7 @@ mod tests {
         for claim in ["exp", "nbf"] {
             let claims = with(valid_claims(), claim, json!((now() + 600).to_string()));
             assert!(
-                verify(&mint(&header("HS256"), &claims, SECRET)).is_err(),
+                verify(&ours(&header("HS256"), &claims)).is_err(),
                 "{claim} as string"
             );
         }
@@ -523,7 +615,7 @@ mod tests {
     fn refresh_token_is_not_an_access_token() {
         let claims = with(valid_claims(), "token_use", json!("refresh"));
         assert_eq!(
-            verify(&mint(&header("HS256"), &claims, SECRET)),
+            verify(&ours(&header("HS256"), &claims)),
             Err(VerifyError::WrongUse(TokenUse::Refresh))
         );
     }
@@ -531,7 +623,15 @@ mod tests {
     #[test]
     fn token_with_plain_jwt_typ_fails() {
         let h = json!({"alg": "HS256", "typ": "JWT", "kid": "v1"});
-        assert_eq!(verify(&mint(&h, &valid_claims(), SECRET)), Err(VerifyError::Type));
+        assert_eq!(verify(&ours(&h, &valid_claims())), Err(VerifyError::Type));
+    }
+
+    #[test]
+    fn typ_compares_as_a_media_type() {
+        for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+            let h = json!({"alg": "HS256", "typ": typ, "kid": "v1"});
+            assert!(verify(&ours(&h, &valid_claims())).is_ok(), "{typ}");
+        }
     }
 
     #[test]
@@ -540,24 +640,16 @@ mod tests {
             json!({"alg": "HS256", "typ": "at+jwt", "kid": "../../dev/null"}),
             json!({"alg": "HS256", "typ": "at+jwt"}),
         ] {
-            assert_eq!(
-                verify(&mint(&h, &valid_claims(), SECRET)),
-                Err(VerifyError::UnknownKey)
-            );
+            assert_eq!(verify(&ours(&h, &valid_claims())), Err(VerifyError::UnknownKey));
         }
     }
 
-    /// Signs raw JSON text, for payloads `serde_json::Value` cannot express.
-    fn mint_raw(payload: &str) -> String {
-        let msg = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header("HS256").to_string()),
-            URL_SAFE_NO_PAD.encode(payload)
-        );
-        let key = EncodingKey::from_secret(SECRET).unwrap();
-        format!(
-            "{msg}.{}",
-            jsonwebtoken::crypto::sign(msg.as_bytes(), &key, Algorithm::HS256).unwrap()
+    fn mint_payload(payload: &str) -> String {
+        mint_raw(
+            &header("HS256").to_string(),
+            payload,
+            Algorithm::HS256,
+            TEST_SECRET,
         )
     }
 
@@ -565,20 +657,35 @@ mod tests {
     fn duplicate_claims_fail() {
         let claims = valid_claims().to_string();
         let payload = format!("{},\"sub\":\"admin\"}}", claims.trim_end_matches('}'));
-        assert!(verify(&mint_raw(&payload)).is_err());
+        assert!(verify(&mint_payload(&payload)).is_err());
     }
 
     #[test]
     fn payload_that_is_not_an_object_fails() {
         for payload in ["[]", "42", "\"sub\"", "null"] {
-            assert!(verify(&mint_raw(payload)).is_err(), "{payload}");
+            assert!(verify(&mint_payload(payload)).is_err(), "{payload}");
         }
     }
 
     #[test]
-    fn unknown_crit_header_fails() {
-        let h = json!({"alg": "HS256", "typ": "at+jwt", "kid": "v1", "crit": ["exp"], "exp": 1});
-        assert!(verify(&mint(&h, &valid_claims(), SECRET)).is_err());
+    fn header_that_is_not_a_json_object_fails_as_a_bad_header() {
+        for h in ["not json", "[]", "{\"typ\":\"at+jwt\"}"] {
+            let token = mint_raw(h, &valid_claims().to_string(), Algorithm::HS256, TEST_SECRET);
+            assert_eq!(verify(&token), Err(VerifyError::BadHeader), "{h}");
+        }
+    }
+
+    #[test]
+    fn any_crit_header_fails_as_an_unsupported_critical_extension() {
+        for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!("x")] {
+            let h =
+                json!({"alg": "HS256", "typ": "at+jwt", "kid": "v1", "crit": crit, "exp": 1, "b64": true});
+            assert_eq!(
+                verify(&ours(&h, &valid_claims())),
+                Err(VerifyError::CriticalHeader),
+                "{crit}"
+            );
+        }
     }
 
     #[test]
@@ -603,7 +710,7 @@ mod tests {
 
     #[test]
     fn wrong_segment_counts_and_alphabets_fail() {
-        let token = mint(&header("HS256"), &valid_claims(), SECRET);
+        let token = ours(&header("HS256"), &valid_claims());
         for bad in [
             String::new(),
             "abc".into(),

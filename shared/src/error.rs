@@ -3,10 +3,11 @@
 //! The `Display` text is what the client sees in `{"msg": ...}`: short and safe. Causes are
 //! kept as `source()` and logged for 5xx only.
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 use crate::password::PasswordError;
 use crate::store::StoreError;
+use crate::user::{InvalidPassword, InvalidUsername};
 
 /// Message for an unknown user and a wrong password alike.
 pub const BAD_CREDENTIALS: &str = "Bad username or password";
@@ -16,12 +17,17 @@ pub enum ApiError {
     /// The request is malformed; the text says what to fix.
     #[error("{0}")]
     BadRequest(String),
+    #[error(transparent)]
+    InvalidUsername(#[from] InvalidUsername),
+    #[error(transparent)]
+    InvalidPassword(#[from] InvalidPassword),
     #[error("Request body must be at most {max} bytes")]
     PayloadTooLarge { max: usize },
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// The route serves only `allow` (and `OPTIONS` preflights).
     #[error("Method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: Method },
     #[error("{BAD_CREDENTIALS}")]
     BadCredentials,
     #[error("Missing Authorization header")]
@@ -45,7 +51,9 @@ impl ApiError {
     /// The HTTP status of each error; nowhere else decides one.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidUsername(_) | Self::InvalidPassword(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -67,7 +75,7 @@ impl ApiError {
             Self::InvalidToken | Self::UserGone => {
                 header("www-authenticate", "Bearer error=\"invalid_token\"")
             }
-            Self::MethodNotAllowed { allow } => header("allow", allow),
+            Self::MethodNotAllowed { allow } => header("allow", &format!("{allow}, OPTIONS")),
             Self::StoreUnavailable(_) => header("retry-after", "1"),
             Self::TooManyAttempts { retry_after } => header("retry-after", &retry_after.to_string()),
             _ => vec![],
@@ -95,9 +103,11 @@ mod tests {
     fn every_error_has_its_status() {
         let cases = [
             (ApiError::BadRequest("x".into()), 400),
+            (ApiError::InvalidUsername(InvalidUsername::Length), 400),
+            (ApiError::InvalidPassword(InvalidPassword::TooShort), 400),
             (ApiError::PayloadTooLarge { max: 1 }, 413),
             (ApiError::UnsupportedMediaType, 415),
-            (ApiError::MethodNotAllowed { allow: "POST" }, 405),
+            (ApiError::MethodNotAllowed { allow: Method::POST }, 405),
             (ApiError::BadCredentials, 401),
             (ApiError::MissingToken, 401),
             (ApiError::InvalidToken, 401),
@@ -112,6 +122,14 @@ mod tests {
         ];
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn allow_header_names_the_routes_method_and_options() {
+        for (method, allow) in [(Method::GET, "GET, OPTIONS"), (Method::POST, "POST, OPTIONS")] {
+            let headers = ApiError::MethodNotAllowed { allow: method }.headers();
+            assert_eq!(headers, vec![("allow", allow.to_owned())]);
         }
     }
 

@@ -53,6 +53,7 @@ impl Responder {
             response
         });
         self.add_cors(request_headers, response.headers_mut());
+        tracing::trace!(status = response.status().as_u16(), "response ready");
         response
     }
 
@@ -63,28 +64,25 @@ impl Responder {
         F: FnOnce(&'r Request) -> Fut,
         Fut: std::future::Future<Output = Result<Response<Body>, ApiError>>,
     {
-        let allow = if method == Method::GET {
-            "GET, OPTIONS"
-        } else {
-            "POST, OPTIONS"
-        };
         if req.method() == Method::OPTIONS {
-            return self.preflight(req.headers(), allow);
+            return self.preflight(req.headers(), &method);
         }
         let result = if req.method() == method {
             route(req).await
         } else {
-            Err(ApiError::MethodNotAllowed { allow })
+            Err(ApiError::MethodNotAllowed { allow: method })
         };
         self.finish(req.headers(), result)
     }
 
-    /// The answer to a CORS preflight (`OPTIONS`) for a route that accepts `methods`.
-    fn preflight(&self, request_headers: &HeaderMap, methods: &'static str) -> Response<Body> {
+    /// The answer to a CORS preflight (`OPTIONS`) for a route that accepts `method`.
+    fn preflight(&self, request_headers: &HeaderMap, method: &Method) -> Response<Body> {
         let mut response = empty(StatusCode::NO_CONTENT);
         let headers = response.headers_mut();
-        if self.add_cors(request_headers, headers) {
-            headers.insert("access-control-allow-methods", HeaderValue::from_static(methods));
+        if self.add_cors(request_headers, headers)
+            && let Ok(methods) = HeaderValue::from_str(&format!("{method}, OPTIONS"))
+        {
+            headers.insert("access-control-allow-methods", methods);
             headers.insert(
                 "access-control-allow-headers",
                 HeaderValue::from_static("authorization, content-type"),
@@ -115,7 +113,7 @@ impl Responder {
     }
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -188,40 +186,63 @@ impl std::fmt::Debug for Credentials {
 
 const NOT_AN_OBJECT: &str = "Request body must be a JSON object with \"username\" and \"password\"";
 
+/// The members of a JSON object in document order, repeated names kept, so that unknown and
+/// duplicate fields are found here rather than by reading serde's error messages.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+            type Value = Members;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
 /// Parses the credentials body of `POST /users` and `POST /token`. Every failure is a 4xx
 /// whose message names the field, never echoing a value.
 pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Raw {
-        username: Option<Value>,
-        password: Option<Value>,
-    }
     let bytes = json_bytes(req)?;
-    // serde also reads a struct from a JSON array, by position: only an object will do here.
-    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| {
-        let msg = match e.classify() {
-            serde_json::error::Category::Data => {
-                let text = e.to_string();
-                if text.starts_with("unknown field") {
-                    "Request body may contain only \"username\" and \"password\""
-                } else if text.starts_with("duplicate field") {
-                    "Request body has a duplicate field"
-                } else {
-                    NOT_AN_OBJECT
-                }
-            }
-            _ => "Request body is not valid JSON",
-        };
-        ApiError::BadRequest(msg.into())
+    let Members(members) = serde_json::from_slice(bytes).map_err(|_| {
+        // Refused as soon as it is not an object: say "not an object" only if it is JSON at all.
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        ApiError::BadRequest(if is_json {
+            NOT_AN_OBJECT.into()
+        } else {
+            "Request body is not valid JSON".into()
+        })
     })?;
-    if !is_object {
-        return Err(ApiError::BadRequest(NOT_AN_OBJECT.into()));
+    let (mut username, mut password) = (None, None);
+    for (name, value) in members {
+        let slot = match name.as_str() {
+            "username" => &mut username,
+            "password" => &mut password,
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "Request body may contain only \"username\" and \"password\"".into(),
+                ));
+            }
+        };
+        if slot.replace(value).is_some() {
+            return Err(ApiError::BadRequest("Request body has a duplicate field".into()));
+        }
     }
     Ok(Credentials {
-        username: string_field("username", raw.username)?,
-        password: string_field("password", raw.password)?,
+        username: string_field("username", username)?,
+        password: string_field("password", password)?,
     })
 }
 
@@ -281,6 +302,7 @@ mod tests {
     fn bodies_that_are_not_credentials_objects_are_400_with_a_message() {
         let cases = [
             ("{not json", "Request body is not valid JSON"),
+            ("[1, 2", "Request body is not valid JSON"),
             (
                 "[]",
                 "Request body must be a JSON object with \"username\" and \"password\"",

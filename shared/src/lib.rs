@@ -1,11 +1,14 @@
 //! The core shared by the auth functions: configuration, token issuing and verification,
-//! password hashing, the user store, the error type and HTTP helpers.
+//! password hashing, the user store, the login limit, the error type, HTTP helpers and logging.
 //!
-//! Without features it holds only what the authorizer needs (config and tokens: no AWS SDK,
-//! no HTTP stack). `api` adds the HTTP side; `dynamodb` adds the DynamoDB store.
+//! Without features it holds only what the authorizer needs (config, tokens, logging: no AWS
+//! SDK, no HTTP stack). `api` adds the HTTP side; `dynamodb` adds the DynamoDB store;
+//! `test-util` adds fixtures for tests, benchmarks and fuzzing (never in a Lambda binary).
 
 pub mod claims;
+pub mod clock;
 pub mod config;
+pub mod logging;
 
 #[cfg(feature = "api")]
 pub mod error;
@@ -16,7 +19,14 @@ pub mod password;
 #[cfg(feature = "api")]
 pub mod store;
 #[cfg(feature = "api")]
+pub mod throttle;
+#[cfg(feature = "api")]
 pub mod user;
 
-pub use claims::{Claims, KeyError, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token};
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+
+pub use claims::{
+    Audience, Claims, KeyError, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token,
+};
 pub use config::{ConfigError, CorsConfig, LoginThrottleConfig, PasswordConfig, StoreConfig, TokenConfig};

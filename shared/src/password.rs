@@ -1,4 +1,5 @@
-//! argon2id password hashing on a blocking thread, with a dummy check for unknown users.
+//! argon2id password hashing on a blocking thread, with a dummy check for unknown users and
+//! an upgrade of hashes made with other parameters when their password is next proven right.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -44,8 +45,14 @@ impl PasswordHasher {
 
     /// Checks `password` against `stored`. When `stored` is `None` (the user does not exist) it
     /// runs the same argon2id computation with the current parameters and a fixed salt, so an
-    /// unknown username costs the same time as a wrong password, and answers `false`.
-    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, PasswordError> {
+    /// unknown username costs the same time as a wrong password, and answers [`Check::Wrong`].
+    ///
+    /// A right password whose hash was made with other parameters (or another argon2 variant)
+    /// is hashed again with the configured ones, in the same blocking task, and the new PHC
+    /// string is returned for the caller to store (OWASP's upgrade on login): after a change of
+    /// `ARGON2_*`, each user's hash moves to the new cost at their next login, so known and
+    /// unknown names soon cost the same again.
+    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<Check, PasswordError> {
         let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
             let password = password.expose().as_bytes();
@@ -54,13 +61,45 @@ impl PasswordHasher {
                 Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
                     .hash_password_into(password, DUMMY_SALT, &mut output)
                     .map_err(|e| PasswordError::Hash(e.to_string()))?;
-                return Ok(false);
+                return Ok(Check::Wrong);
             };
             let hash = PasswordHash::new(&phc).map_err(|_| PasswordError::CorruptHash)?;
-            Ok(argon2().verify_password(password, &hash).is_ok())
+            if argon2().verify_password(password, &hash).is_err() {
+                return Ok(Check::Wrong);
+            }
+            let rehash = if made_with(&hash, &params) {
+                None
+            } else {
+                Some(hash_blocking(&params, password)?)
+            };
+            Ok(Check::Right { rehash })
         })
         .await?
     }
+}
+
+/// The outcome of a password check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Wrong password, or no such user.
+    Wrong,
+    /// The password is right. `rehash` is a new hash with the configured parameters when the
+    /// stored one was made with others.
+    Right { rehash: Option<String> },
+}
+
+/// Whether `hash` is argon2id v1.3 with exactly `params` (memory, passes, lanes, output length).
+fn made_with(hash: &PasswordHash, params: &Params) -> bool {
+    let Ok(stored) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm.as_str() == "argon2id"
+        && hash.version == Some(0x13)
+        && stored.m_cost() == params.m_cost()
+        && stored.t_cost() == params.t_cost()
+        && stored.p_cost() == params.p_cost()
+        && stored.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+            == params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)
 }
 
 fn argon2() -> Argon2<'static> {
@@ -77,15 +116,10 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, PasswordErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::CHEAP_ARGON2;
 
-    /// Cheap parameters: these tests check behaviour, not cost.
     fn hasher() -> PasswordHasher {
-        PasswordHasher::new(&PasswordConfig {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap()
+        PasswordHasher::new(&CHEAP_ARGON2).unwrap()
     }
 
     fn pw(s: &str) -> Password {
@@ -103,8 +137,14 @@ mod tests {
     async fn right_password_verifies_and_wrong_one_does_not() {
         let h = hasher();
         let phc = h.hash(pw("correct horse")).await.unwrap();
-        assert!(h.verify(pw("correct horse"), Some(phc.clone())).await.unwrap());
-        assert!(!h.verify(pw("correct horsf"), Some(phc)).await.unwrap());
+        assert_eq!(
+            h.verify(pw("correct horse"), Some(phc.clone())).await.unwrap(),
+            Check::Right { rehash: None }
+        );
+        assert_eq!(
+            h.verify(pw("correct horsf"), Some(phc)).await.unwrap(),
+            Check::Wrong
+        );
     }
 
     #[tokio::test]
@@ -117,13 +157,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_user_never_verifies_even_with_the_dummy_password() {
-        let h = hasher();
-        assert!(
-            !h.verify(pw("dummy password for unknown users"), None)
-                .await
-                .unwrap()
+    async fn a_hash_made_with_other_parameters_is_rehashed_with_the_configured_ones() {
+        let old = PasswordHasher::new(&PasswordConfig {
+            memory_kib: 2048,
+            ..CHEAP_ARGON2
+        })
+        .unwrap();
+        let phc = old.hash(pw("correct horse")).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=2048,t=1,p=1$"), "{phc}");
+
+        let current = hasher();
+        let Check::Right { rehash: Some(new) } = current
+            .verify(pw("correct horse"), Some(phc.clone()))
+            .await
+            .unwrap()
+        else {
+            panic!("a right password with old parameters must be rehashed")
+        };
+        assert!(new.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{new}");
+        assert_eq!(
+            current.verify(pw("correct horse"), Some(new)).await.unwrap(),
+            Check::Right { rehash: None }
         );
+        // A wrong password never yields a new hash.
+        assert_eq!(
+            current.verify(pw("wrong"), Some(phc)).await.unwrap(),
+            Check::Wrong
+        );
+    }
+
+    #[tokio::test]
+    async fn another_argon2_variant_is_rehashed_as_argon2id() {
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse")
+        .unwrap()
+        .to_string();
+        assert!(argon2i.starts_with("$argon2i$"), "{argon2i}");
+        let Check::Right { rehash: Some(new) } =
+            hasher().verify(pw("correct horse"), Some(argon2i)).await.unwrap()
+        else {
+            panic!("an argon2i hash must be upgraded")
+        };
+        assert!(new.starts_with("$argon2id$"), "{new}");
     }
 
     #[tokio::test]

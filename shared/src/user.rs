@@ -11,22 +11,42 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 /// Longest password, in bytes: bounds the work one request can make argon2 do.
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
+/// Why a username was refused; the text is shown to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidUsername {
+    #[error("username must be {USERNAME_MIN} to {USERNAME_MAX} characters")]
+    Length,
+    #[error(
+        "username may contain only ASCII letters, digits, '.', '_' and '-', and must start with a letter or digit"
+    )]
+    Characters,
+}
+
+/// Why a password was refused; the text is shown to the client and never holds the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPassword {
+    #[error("password must not be empty")]
+    Empty,
+    #[error("password must be at least {PASSWORD_MIN_CHARS} characters")]
+    TooShort,
+    #[error("password must be at most {PASSWORD_MAX_BYTES} bytes")]
+    TooLong,
+}
+
 /// A username: 3 to 32 ASCII letters, digits, `.`, `_` or `-`, starting with a letter or digit.
 /// Unique case-insensitively: `Alice` and `alice` are the same user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidUsername> {
         let len = raw.chars().count();
         if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
-            return Err(format!(
-                "username must be {USERNAME_MIN} to {USERNAME_MAX} characters"
-            ));
+            return Err(InvalidUsername::Length);
         }
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if !raw.chars().all(allowed) || !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err("username may contain only ASCII letters, digits, '.', '_' and '-', and must start with a letter or digit".into());
+            return Err(InvalidUsername::Characters);
         }
         Ok(Self(raw.to_owned()))
     }
@@ -47,23 +67,21 @@ pub struct Password(SecretString);
 
 impl Password {
     /// For sign-up: enforces the length policy.
-    pub fn parse_new(raw: String) -> Result<Self, String> {
+    pub fn parse_new(raw: String) -> Result<Self, InvalidPassword> {
         let password = Self::parse_existing(raw)?;
         if password.expose().chars().count() < PASSWORD_MIN_CHARS {
-            return Err(format!(
-                "password must be at least {PASSWORD_MIN_CHARS} characters"
-            ));
+            return Err(InvalidPassword::TooShort);
         }
         Ok(password)
     }
 
     /// For login: any non-empty password within the size bound is checked against the hash.
-    pub fn parse_existing(raw: String) -> Result<Self, String> {
+    pub fn parse_existing(raw: String) -> Result<Self, InvalidPassword> {
         if raw.is_empty() {
-            return Err("password must not be empty".into());
+            return Err(InvalidPassword::Empty);
         }
         if raw.len() > PASSWORD_MAX_BYTES {
-            return Err(format!("password must be at most {PASSWORD_MAX_BYTES} bytes"));
+            return Err(InvalidPassword::TooLong);
         }
         Ok(Self(raw.into()))
     }
@@ -91,11 +109,11 @@ mod tests {
     }
 
     #[test]
-    fn usernames_outside_the_rules_are_rejected() {
+    fn usernames_outside_the_rules_are_rejected_with_the_reason() {
+        for bad in ["", "ab", &"x".repeat(33)] {
+            assert_eq!(Username::parse(bad), Err(InvalidUsername::Length), "{bad:?}");
+        }
         for bad in [
-            "",
-            "ab",
-            &"x".repeat(33),
             "björn",
             "名前名前",
             "a b",
@@ -104,7 +122,7 @@ mod tests {
             "al/ice",
             "al\u{0}ice",
         ] {
-            assert!(Username::parse(bad).is_err(), "{bad:?}");
+            assert_eq!(Username::parse(bad), Err(InvalidUsername::Characters), "{bad:?}");
         }
     }
 
@@ -114,23 +132,36 @@ mod tests {
         assert_eq!(Username::parse("Alice").unwrap().as_str(), "Alice");
     }
 
+    fn refusal(result: Result<Password, InvalidPassword>) -> Option<InvalidPassword> {
+        result.err()
+    }
+
     #[test]
     fn new_passwords_need_eight_characters_and_fit_in_1024_bytes() {
-        assert!(Password::parse_new("1234567".into()).is_err());
-        assert!(Password::parse_new("12345678".into()).is_ok());
-        assert!(
-            Password::parse_new("ééééééé".into()).is_err(),
+        use InvalidPassword::*;
+        assert_eq!(refusal(Password::parse_new("1234567".into())), Some(TooShort));
+        assert_eq!(refusal(Password::parse_new("12345678".into())), None);
+        assert_eq!(
+            refusal(Password::parse_new("ééééééé".into())),
+            Some(TooShort),
             "7 characters, 14 bytes"
         );
-        assert!(Password::parse_new("x".repeat(1024)).is_ok());
-        assert!(Password::parse_new("x".repeat(1025)).is_err());
+        assert_eq!(refusal(Password::parse_new("x".repeat(1024))), None);
+        assert_eq!(refusal(Password::parse_new("x".repeat(1025))), Some(TooLong));
+        assert_eq!(refusal(Password::parse_new(String::new())), Some(Empty));
     }
 
     #[test]
     fn existing_passwords_only_need_to_be_non_empty_and_bounded() {
-        assert!(Password::parse_existing("short".into()).is_ok());
-        assert!(Password::parse_existing(String::new()).is_err());
-        assert!(Password::parse_existing("x".repeat(1025)).is_err());
+        assert_eq!(refusal(Password::parse_existing("short".into())), None);
+        assert_eq!(
+            refusal(Password::parse_existing(String::new())),
+            Some(InvalidPassword::Empty)
+        );
+        assert_eq!(
+            refusal(Password::parse_existing("x".repeat(1025))),
+            Some(InvalidPassword::TooLong)
+        );
     }
 
     #[test]

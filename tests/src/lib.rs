@@ -1,37 +1,37 @@
-//! Helpers for the integration and end-to-end tests: fixtures from `events/`, apps wired to
-//! the in-memory store with cheap argon2 parameters, and the services `./dev test` starts.
+//! The helpers every test suite (and the benchmarks) use: the `events/` fixtures, the four
+//! functions wired in process to one store, one HTTP client, and the flows a client runs
+//! (sign up, log in, call the protected route) over any of three transports: in process, the
+//! functions' URLs under `cargo lambda watch`, or the local API in front of them.
 
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use lambda_http::{Body, Request, Response};
-use serde_json::Value;
-use shared::config::SigningSecret;
+use serde_json::{Value, json};
+use shared::clock::Clock;
 use shared::http::Responder;
 use shared::password::PasswordHasher;
 use shared::store::memory::MemoryUserStore;
 use shared::store::{LoginAttempts, UserStore};
-use shared::{PasswordConfig, TokenConfig, TokenIssuer, TokenVerifier};
+use shared::test_util::{CHEAP_ARGON2, FixedClock, PASSWORD, token_config};
+use shared::throttle::LoginThrottle;
+use shared::{LoginThrottleConfig, TokenIssuer, TokenVerifier};
 
-/// The secret the in-process apps sign with. Tests only.
-pub const TEST_SECRET: &[u8] = b"integration-test-secret-0123456789abcdef";
+pub use shared::test_util;
 
-/// Cheap argon2 parameters: the handler tests check behaviour, not cost.
-pub const CHEAP_ARGON2: PasswordConfig = PasswordConfig {
-    memory_kib: 1024,
-    iterations: 1,
-    parallelism: 1,
-};
-
-/// The default limit, in day-long windows so no test straddles a window boundary.
-pub const TEST_THROTTLE: shared::LoginThrottleConfig = shared::LoginThrottleConfig {
+/// The default login limit: 5 attempts per 15-minute window, on the apps' fixed clock.
+pub const TEST_THROTTLE: LoginThrottleConfig = LoginThrottleConfig {
     max_failures: 5,
-    window: Duration::from_secs(86_400),
+    window: Duration::from_secs(900),
 };
+
+// --- fixtures --------------------------------------------------------------------------------
 
 /// The `events/` folder at the workspace root.
 pub fn events_dir() -> PathBuf {
@@ -55,27 +55,180 @@ pub fn request(event: &Value) -> Request {
     lambda_http::request::from_str(&event.to_string()).expect("fixture is a valid API Gateway event")
 }
 
-/// `fixture` with its body replaced by `body` (sent as plain text).
+/// `event` with its body replaced by `body` (sent as plain text).
 pub fn with_body(mut event: Value, body: &str) -> Value {
     event["body"] = Value::String(body.into());
     event["isBase64Encoded"] = Value::Bool(false);
     event
 }
 
-pub fn token_config() -> TokenConfig {
-    TokenConfig {
-        secret: SigningSecret::new("JWT_SECRET", TEST_SECRET.to_vec()).expect("test secret is long enough"),
-        key_id: "v1".into(),
-        issuer: "jwt-auth".into(),
-        audience: "jwt-auth-api".into(),
-        access_ttl: Duration::from_secs(900),
-        leeway: Duration::from_secs(5),
+/// A response body parsed as JSON (an empty body is `null`, a body that is not JSON a string).
+pub fn body_json(response: &Response<Body>) -> Value {
+    parse_body(response.body().as_ref())
+}
+
+fn parse_body(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into()))
+}
+
+/// A username no other test in this run uses.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A variable that `./dev test` sets for the tests that need a running service. Missing means
+/// the service is not there: the test fails and says how to run it, it is never skipped.
+pub fn service_env(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: this test needs the services that `./dev test` starts (moto, cargo lambda watch, the local API)")
+    })
+}
+
+// --- requests and answers ----------------------------------------------------------------------
+
+/// One HTTP request, as a client sends it to the API.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    /// The API's path (`/users`, `/token`, `/protected`), without the stage.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+impl Call {
+    pub fn new(method: Method, path: &str) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(path: &str) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    /// A `POST` of `body` as `application/json`.
+    pub fn post_json(path: &str, body: &Value) -> Self {
+        Self::new(Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: String) -> Self {
+        self.body = Some(body);
+        self
     }
 }
 
-/// The four functions' apps, sharing one store.
+/// What the API answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The body as JSON (`null` when empty, a string when not JSON).
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error body's `msg`.
+    pub fn msg(&self) -> &str {
+        self.body["msg"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no msg in {self:?}"))
+    }
+}
+
+impl From<Response<Body>> for Answer {
+    fn from(response: Response<Body>) -> Self {
+        Self {
+            status: response.status().as_u16(),
+            body: body_json(&response),
+            headers: response.headers().clone(),
+        }
+    }
+}
+
+/// Something that answers the API's routes: the functions in process, under `cargo lambda
+/// watch`, or behind the local API.
+pub trait Api: Sync {
+    fn call(&self, call: Call) -> impl Future<Output = Answer> + Send;
+}
+
+/// `{"username", "password"}`.
+pub fn credentials(username: &str, password: &str) -> Value {
+    json!({"username": username, "password": password})
+}
+
+pub async fn sign_up(api: &impl Api, username: &str, password: &str) -> Answer {
+    api.call(Call::post_json("/users", &credentials(username, password)))
+        .await
+}
+
+pub async fn login(api: &impl Api, username: &str, password: &str) -> Answer {
+    api.call(Call::post_json("/token", &credentials(username, password)))
+        .await
+}
+
+/// `GET /protected` with `authorization` as the `Authorization` header, if any.
+pub async fn protected(api: &impl Api, authorization: Option<&str>) -> Answer {
+    let mut call = Call::get("/protected");
+    if let Some(value) = authorization {
+        call = call.header("authorization", value);
+    }
+    api.call(call).await
+}
+
+/// A user that signed up with [`PASSWORD`] and logged in.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+}
+
+impl User {
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+}
+
+/// Signs up a user with a fresh name and logs in, asserting both answers.
+pub async fn signed_up_user(api: &impl Api) -> User {
+    let name = unique_name("user");
+    let created = sign_up(api, &name, PASSWORD).await;
+    assert_eq!(created.status, 201, "sign-up: {created:?}");
+    let token = login(api, &name, PASSWORD).await;
+    assert_eq!(token.status, 200, "login: {token:?}");
+    assert_eq!(token.body["token_type"], "Bearer");
+    assert_eq!(token.body["user_id"], created.body["id"]);
+    User {
+        id: created.body["id"].as_str().unwrap().to_owned(),
+        name,
+        token: token.body["token"].as_str().unwrap().to_owned(),
+    }
+}
+
+// --- in process -----------------------------------------------------------------------------
+
+/// The four functions' apps, sharing one store, with cheap argon2 and a fixed clock.
 pub struct Apps<S = MemoryUserStore> {
     pub store: Arc<S>,
+    pub clock: Arc<FixedClock>,
     pub users: users::App,
     pub token: token::App,
     pub protected: protected::App,
@@ -90,11 +243,14 @@ impl Apps<MemoryUserStore> {
 }
 
 impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
+    /// The apps on `store`, with the clock standing at the current time.
     pub fn with_store(store: Arc<S>) -> Self {
+        let clock = Arc::new(FixedClock::at(jsonwebtoken::get_current_timestamp()));
         let dyn_store: Arc<dyn UserStore> = store.clone();
         let hasher = PasswordHasher::new(&CHEAP_ARGON2).expect("cheap argon2 parameters are valid");
         let verifier = || TokenVerifier::new(&token_config()).expect("test key is valid");
         let issuer = || TokenIssuer::new(&token_config()).expect("test key is valid");
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
         Self {
             users: users::App {
                 store: dyn_store.clone(),
@@ -103,8 +259,7 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
             },
             token: token::App {
                 store: dyn_store.clone(),
-                attempts: store.clone(),
-                throttle: TEST_THROTTLE,
+                throttle: LoginThrottle::new(TEST_THROTTLE, store.clone(), dyn_clock.clone()),
                 hasher,
                 issuer: issuer(),
                 responder: Responder::default(),
@@ -113,56 +268,190 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
                 store: dyn_store,
                 verifier: verifier(),
                 responder: Responder::default(),
+                clock: dyn_clock,
             },
             authorizer: authorizer::App { verifier: verifier() },
             issuer: issuer(),
+            clock,
             store,
         }
     }
 
-    pub async fn sign_up(&self, username: &str, password: &str) -> Response<Body> {
-        let event = with_body(
-            fixture_json("users/valid.json", ""),
-            &serde_json::json!({"username": username, "password": password}).to_string(),
-        );
-        users::handle(&self.users, request(&event))
+    /// The event API Gateway would send for `call`, built on a real event of `events/`.
+    pub fn event(call: &Call) -> Value {
+        let mut event = fixture_json("users/valid.json", "");
+        let mut headers = serde_json::Map::new();
+        let mut multi = serde_json::Map::new();
+        for (name, value) in &call.headers {
+            headers.insert(name.clone(), json!(value));
+            multi
+                .entry(name.clone())
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .expect("multiValueHeaders holds lists")
+                .push(json!(value));
+        }
+        event["httpMethod"] = json!(call.method.as_str());
+        event["path"] = json!(call.path);
+        event["resource"] = json!(call.path);
+        event["requestContext"]["httpMethod"] = json!(call.method.as_str());
+        event["requestContext"]["resourcePath"] = json!(call.path);
+        event["headers"] = Value::Object(headers);
+        event["multiValueHeaders"] = Value::Object(multi);
+        event["body"] = call.body.as_ref().map_or(Value::Null, |b| json!(b));
+        event["isBase64Encoded"] = json!(false);
+        event
+    }
+}
+
+impl<S: UserStore + LoginAttempts + 'static> Api for Apps<S> {
+    async fn call(&self, call: Call) -> Answer {
+        let event = request(&Self::event(&call));
+        let response = match call.path.as_str() {
+            "/users" => users::handle(&self.users, event).await,
+            "/token" => token::handle(&self.token, event).await,
+            "/protected" => protected::handle(&self.protected, event).await,
+            other => panic!("no function serves {other}"),
+        };
+        response.expect("the handlers are infallible").into()
+    }
+}
+
+// --- over HTTP --------------------------------------------------------------------------------
+
+/// The one HTTP client of the suites: bounded, never through a proxy.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// A client whose requests fail after `timeout`: a request that hangs is a failure.
+    pub fn new(timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .no_proxy()
+            .build()
+            .expect("an HTTP client");
+        Self { client }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<String>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("an HTTP method");
+        let mut request = self.client.request(method, url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request
+            .send()
             .await
-            .expect("infallible")
-    }
-
-    pub async fn login(&self, username: &str, password: &str) -> Response<Body> {
-        let event = with_body(
-            fixture_json("token/valid.json", ""),
-            &serde_json::json!({"username": username, "password": password}).to_string(),
-        );
-        token::handle(&self.token, request(&event))
+            .unwrap_or_else(|e| panic!("{url}: no answer: {e}"));
+        let status = response.status().as_u16();
+        let mut headers = HeaderMap::new();
+        for (name, value) in response.headers() {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_str().as_bytes()),
+                HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        let bytes = response
+            .bytes()
             .await
-            .expect("infallible")
+            .unwrap_or_else(|e| panic!("{url}: body: {e}"));
+        Answer {
+            status,
+            headers,
+            body: parse_body(&bytes),
+        }
     }
 }
 
-/// `token` with the first character of its signature changed: still well-formed base64url and the
-/// same length, but the signature no longer matches. (Changing the last character is not enough:
-/// it carries only four bits of the 256-bit MAC, so a substitute can decode to the same bytes.)
-pub fn tampered(token: &str) -> String {
-    let (signed, signature) = token.rsplit_once('.').expect("a JWT has a signature part");
-    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
-    format!("{signed}.{flipped}{}", &signature[1..])
+/// Where the routes are served over HTTP.
+#[derive(Debug, Clone, Copy)]
+pub enum Layout {
+    /// The local API (API Gateway as deployed): `<base>/users`.
+    Gateway,
+    /// `cargo lambda watch`'s function URLs: `<base>/lambda-url/users/`.
+    FunctionUrls,
 }
 
-/// A response body parsed as JSON (an empty body is `null`).
-pub fn body_json(response: &Response<Body>) -> Value {
-    let bytes: &[u8] = response.body().as_ref();
-    if bytes.is_empty() {
-        return Value::Null;
+/// The API over HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpApi {
+    pub base: String,
+    pub layout: Layout,
+    pub http: Http,
+}
+
+impl HttpApi {
+    /// The local API that `./dev test` starts (`TEST_API_ENDPOINT`).
+    pub fn local_api() -> Self {
+        Self {
+            base: service_env("TEST_API_ENDPOINT"),
+            layout: Layout::Gateway,
+            http: Http::new(Duration::from_secs(60)),
+        }
     }
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("body is not JSON ({e}): {bytes:?}"))
+
+    /// The functions' URLs under the `cargo lambda watch` that `./dev test` starts.
+    pub fn function_urls() -> Self {
+        Self {
+            base: service_env("TEST_LAMBDA_ENDPOINT"),
+            layout: Layout::FunctionUrls,
+            http: Http::new(Duration::from_secs(60)),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        match self.layout {
+            Layout::Gateway => format!("{}{path}", self.base),
+            Layout::FunctionUrls => format!("{}/lambda-url/{}/", self.base, path.trim_matches('/')),
+        }
+    }
 }
 
-/// A variable that `./dev test` sets for the tests that need a running service. Missing means
-/// the service is not there: the test fails and says how to run it, it is never skipped.
-pub fn service_env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: this test needs the services that `./dev test` starts (moto, cargo lambda watch)")
-    })
+impl Api for HttpApi {
+    async fn call(&self, call: Call) -> Answer {
+        self.http
+            .send(call.method, &self.url(&call.path), &call.headers, call.body)
+            .await
+    }
+}
+
+/// `cargo lambda watch`'s Lambda Invoke API, as API Gateway invokes the authorizer and the
+/// functions.
+#[derive(Debug, Clone)]
+pub struct Invoker {
+    pub base: String,
+    pub http: Http,
+}
+
+impl Invoker {
+    pub fn from_env() -> Self {
+        Self {
+            base: service_env("TEST_LAMBDA_ENDPOINT"),
+            http: Http::new(Duration::from_secs(60)),
+        }
+    }
+
+    /// Invokes `function` with `event`; the answer's body is the function's output (or its
+    /// error, `{"errorType", "errorMessage"}`).
+    pub async fn invoke(&self, function: &str, event: &Value) -> Answer {
+        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
+        let headers = [("content-type".to_owned(), "application/json".to_owned())];
+        self.http
+            .send(Method::POST, &url, &headers, Some(event.to_string()))
+            .await
+    }
 }

@@ -4,9 +4,12 @@
 //! The policy covers `<api>/<stage>/*/*` because API Gateway caches it per token and reuses it
 //! on every route; one naming only `methodArn` would deny the other routes for the cache TTL.
 
-use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::{TokenConfig, TokenVerifier, bearer_token};
 
 /// The verifier, built once at cold start.
@@ -46,37 +49,20 @@ impl From<AuthorizerError> for Diagnostic {
     }
 }
 
-/// The authorizer's answer, in the shape API Gateway expects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthorizerResponse {
-    pub principal_id: String,
-    pub policy_document: PolicyDocument,
-    /// Flat string values only: API Gateway answers 500 to nested ones.
-    pub context: AuthorizerContext,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PolicyDocument {
-    pub version: &'static str,
-    pub statement: Vec<Statement>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Statement {
-    pub action: &'static str,
-    pub effect: &'static str,
-    pub resource: String,
-}
-
-/// Handed to the backend as `requestContext.authorizer.sub` and `.username`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Handed to the backend in `requestContext.authorizer` (API Gateway writes every value out as
+/// a string). Flat scalars only: API Gateway answers 500 to a nested value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizerContext {
+    /// The user id, as `principalId`.
     pub sub: String,
     pub username: String,
+    /// The token's expiry (unix seconds): API Gateway reuses a cached Allow until
+    /// `ReauthorizeEvery` ends, so the backend refuses the verdict after this time.
+    pub exp: u64,
 }
+
+/// The authorizer's answer, in the shape API Gateway reads.
+pub type AuthorizerResponse = ApiGatewayCustomAuthorizerResponse<AuthorizerContext>;
 
 /// The Lambda handler.
 pub async fn handle(
@@ -108,21 +94,23 @@ pub fn authorize(
             tracing::error!(method_arn = ?event.method_arn, "cannot derive the stage ARN");
             AuthorizerError::InvalidMethodArn
         })?;
-    Ok(AuthorizerResponse {
-        principal_id: claims.sub.clone(),
-        policy_document: PolicyDocument {
-            version: "2012-10-17",
-            statement: vec![Statement {
-                action: "execute-api:Invoke",
-                effect: "Allow",
-                resource,
-            }],
-        },
-        context: AuthorizerContext {
-            sub: claims.sub,
-            username: claims.username,
-        },
-    })
+    Ok(allow(resource, claims.sub, claims.username, claims.exp))
+}
+
+/// An Allow of `execute-api:Invoke` on `resource` for `sub`.
+fn allow(resource: String, sub: String, username: String, exp: u64) -> AuthorizerResponse {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".into()];
+    statement.effect = IamPolicyEffect::Allow;
+    statement.resource = vec![resource];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".into());
+    policy.statement = vec![statement];
+    let mut response = AuthorizerResponse::default();
+    response.principal_id = Some(sub.clone());
+    response.policy_document = policy;
+    response.context = AuthorizerContext { sub, username, exp };
+    response
 }
 
 /// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<verb>/<path>` →

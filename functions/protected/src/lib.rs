@@ -1,9 +1,11 @@
 //! `GET /protected`: answers the caller's `{id, username}`.
 //!
 //! Behind API Gateway the identity comes from the authorizer's context in
-//! `requestContext.authorizer`, which clients cannot forge. Without that context (a function
-//! URL under `cargo lambda watch`, a direct invoke) the Bearer token is verified here with the
-//! same verifier, so the route is never open. Either way the user must still exist.
+//! `requestContext.authorizer`, which API Gateway writes and clients cannot forge; the verdict is
+//! refused once the token's `exp` (in that context) has passed, since API Gateway may serve a
+//! cached Allow for longer. Without that context (a function URL under `cargo lambda watch`, a
+//! direct invoke) the Bearer token is verified here with the same verifier, so the route is
+//! never open. Either way the user must still exist.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::clock::{Clock, SystemClock};
 use shared::error::ApiError;
 use shared::http::{Responder, json};
 use shared::store::UserStore;
@@ -26,6 +29,7 @@ pub struct App {
     pub store: Arc<dyn UserStore>,
     pub verifier: TokenVerifier,
     pub responder: Responder,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The 200 body.
@@ -42,6 +46,7 @@ impl App {
             store: Arc::new(DynamoUserStore::from_env().await?),
             verifier: TokenVerifier::new(&TokenConfig::from_env()?)?,
             responder: Responder::new(CorsConfig::from_env()?),
+            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -60,7 +65,7 @@ async fn whoami(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     // The name may have been deleted and taken again: the id must match too.
     let user = app
         .store
-        .find_by_username(&username)
+        .find_profile(&username)
         .await?
         .filter(|user| user.id == caller.id)
         .ok_or(ApiError::UserGone)?;
@@ -78,17 +83,7 @@ fn identify(app: &App, req: &Request) -> Result<Caller, ApiError> {
     if let Some(RequestContext::ApiGatewayV1(context)) = req.request_context_ref() {
         let fields = &context.authorizer.fields;
         if let Some(principal) = fields.get("principalId").and_then(Value::as_str) {
-            let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
-            return match (text("sub"), text("username")) {
-                (Some(sub), Some(username)) if sub == principal => Ok(Caller {
-                    id: sub.to_owned(),
-                    username: username.to_owned(),
-                }),
-                _ => {
-                    tracing::warn!("authorizer context lacks a matching sub and username");
-                    Err(ApiError::InvalidToken)
-                }
-            };
+            return from_verdict(app, principal, fields);
         }
     }
     let header = req.headers().get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
@@ -104,5 +99,36 @@ fn identify(app: &App, req: &Request) -> Result<Caller, ApiError> {
     Ok(Caller {
         id: claims.sub,
         username: claims.username,
+    })
+}
+
+/// The caller named by the authorizer's context: `sub` matching `principalId`, `username`, and
+/// an `exp` not yet passed (API Gateway writes context values as strings).
+fn from_verdict(
+    app: &App,
+    principal: &str,
+    fields: &std::collections::HashMap<String, Value>,
+) -> Result<Caller, ApiError> {
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let exp = match fields.get("exp") {
+        Some(Value::String(s)) => s.parse::<u64>().ok(),
+        Some(Value::Number(n)) => n.as_u64(),
+        _ => None,
+    };
+    let (Some(sub), Some(username), Some(exp)) = (text("sub"), text("username"), exp) else {
+        tracing::warn!("authorizer context lacks sub, username or exp");
+        return Err(ApiError::InvalidToken);
+    };
+    if sub != principal {
+        tracing::warn!("authorizer context sub differs from principalId");
+        return Err(ApiError::InvalidToken);
+    }
+    if exp + app.verifier.leeway() < app.clock.now() {
+        tracing::info!(exp, "authorizer verdict outlived its token");
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(Caller {
+        id: sub.to_owned(),
+        username: username.to_owned(),
     })
 }

@@ -1,10 +1,11 @@
 //! `POST /token`: login. Verifies the password and answers 200 with a signed access token.
 //! An unknown user and a wrong password get the same 401 body, after the same argon2 work.
 //!
-//! Brute-force protection: failed logins are counted per username, whether it exists or not,
-//! in fixed windows of `LOGIN_WINDOW_SECONDS`. After `LOGIN_MAX_FAILURES` failures in a window
-//! the route answers 429 with `Retry-After` (the rest of the window) without checking the
-//! password; a successful login clears the count.
+//! Brute-force protection ([`LoginThrottle`]): each attempt is reserved before the password is
+//! checked, so at most `LOGIN_MAX_FAILURES` passwords per username are checked in a window,
+//! however many requests arrive at once; then 429 with `Retry-After`. A right password clears
+//! the count, and a hash made with other argon2 parameters is replaced by one with the
+//! configured parameters.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,31 +13,44 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::clock::SystemClock;
 use shared::error::ApiError;
 use shared::http::{Responder, credentials, json};
-use shared::password::PasswordHasher;
+use shared::password::{Check, PasswordHasher};
+use shared::store::UserStore;
 use shared::store::dynamodb::DynamoUserStore;
-use shared::store::{LoginAttempts, UserStore};
+use shared::throttle::LoginThrottle;
 use shared::user::{Password, Username};
 use shared::{CorsConfig, LoginThrottleConfig, PasswordConfig, TokenConfig, TokenIssuer};
 
 /// Everything a login needs, built once at cold start.
 pub struct App {
     pub store: Arc<dyn UserStore>,
-    pub attempts: Arc<dyn LoginAttempts>,
-    pub throttle: LoginThrottleConfig,
+    pub throttle: LoginThrottle,
     pub hasher: PasswordHasher,
     pub issuer: TokenIssuer,
     pub responder: Responder,
 }
 
 /// The 200 body (the OAuth 2.0 token response's `token_type` and `expires_in`, RFC 6749 §5.1).
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// `Debug` never shows the token.
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenResponse {
     pub token: String,
     pub user_id: String,
     pub token_type: String,
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token", &"[redacted]")
+            .field("user_id", &self.user_id)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 impl App {
@@ -45,8 +59,7 @@ impl App {
         let store = Arc::new(DynamoUserStore::from_env().await?);
         Ok(Self {
             store: store.clone(),
-            attempts: store,
-            throttle: LoginThrottleConfig::from_env()?,
+            throttle: LoginThrottle::new(LoginThrottleConfig::from_env()?, store, Arc::new(SystemClock)),
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
             issuer: TokenIssuer::new(&TokenConfig::from_env()?)?,
             responder: Responder::new(CorsConfig::from_env()?),
@@ -64,40 +77,27 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
 
 async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let input = credentials(req)?;
-    let password = Password::parse_existing(input.password).map_err(ApiError::BadRequest)?;
+    let password = Password::parse_existing(input.password)?;
     // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400.
     // Nothing is counted for it either: no password can ever match it.
     let Ok(username) = Username::parse(&input.username) else {
         app.hasher.verify(password, None).await?;
         return Err(ApiError::BadCredentials);
     };
-    let key = username.key();
-    let now = jsonwebtoken::get_current_timestamp();
-    let window_secs = app.throttle.window.as_secs();
-    let window = now / window_secs;
-    let window_end = (window + 1) * window_secs;
-    let failures = app.attempts.failures(&key, window).await?;
-    if failures >= app.throttle.max_failures {
-        tracing::warn!(failures, "login refused: too many failures in this window");
-        return Err(ApiError::TooManyAttempts {
-            retry_after: window_end - now,
-        });
-    }
+    let attempt = app.throttle.reserve(&username.key()).await?;
 
     let user = app.store.find_by_username(&username).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = app.hasher.verify(password, stored_hash).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        let failures = app
-            .attempts
-            .record_failure(&key, window, window_end + window_secs)
-            .await?;
-        tracing::info!(failures, "login failed");
+    let check = app.hasher.verify(password, stored_hash).await?;
+    let (Some(user), Check::Right { rehash }) = (user, check) else {
+        tracing::info!(attempt = attempt.number, "login failed");
         return Err(ApiError::BadCredentials);
     };
-    if failures > 0 {
-        app.attempts.clear_failures(&key, window).await?;
+    app.throttle.succeeded(attempt).await;
+    if let Some(new_hash) = rehash {
+        upgrade_hash(app, &username, &user.password_hash, &new_hash).await;
     }
+
     let issued = app
         .issuer
         .issue_access(&user.id, &user.username)
@@ -112,4 +112,14 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             expires_in: issued.expires_in,
         },
     ))
+}
+
+/// Stores the hash made with the configured argon2 parameters in place of `current`; best
+/// effort: the login succeeds whatever happens here, and the next login tries again.
+async fn upgrade_hash(app: &App, username: &Username, current: &str, new_hash: &str) {
+    match app.store.replace_password_hash(username, current, new_hash).await {
+        Ok(true) => tracing::info!("password rehashed with the configured argon2 parameters"),
+        Ok(false) => tracing::info!("password not rehashed: it changed meanwhile"),
+        Err(error) => tracing::warn!(%error, "could not store the rehashed password"),
+    }
 }

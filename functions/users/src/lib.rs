@@ -50,8 +50,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
 
 async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let input = credentials(req)?;
-    let username = Username::parse(&input.username).map_err(ApiError::BadRequest)?;
-    let password = Password::parse_new(input.password).map_err(ApiError::BadRequest)?;
+    let username = Username::parse(&input.username)?;
+    let password = Password::parse_new(input.password)?;
     let user = UserRecord {
         id: uuid::Uuid::new_v4().to_string(),
         username: username.as_str().to_owned(),

@@ -4,7 +4,7 @@ use lambda_http::{run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let app = users::App::from_env().await?;
     run(service_fn(|req| users::handle(&app, req))).await
 }

@@ -1,11 +1,13 @@
-//! The DynamoDB [`UserStore`]: one item per user, keyed by the case-folded username.
+//! The DynamoDB [`UserStore`] and [`LoginAttempts`]: one table, items by key prefix.
 //!
 //! Items: `pk = "USER#<lowercase name>"` with `user_id`, `username`, `password_hash`,
-//! `created_at`; `pk = "LOGIN#<lowercase name>#<window>"` with `failures` and `expires_at` (TTL).
-//! Sign-up is one `PutItem` with `attribute_not_exists(pk)`, so uniqueness holds under races;
-//! lookups are strongly consistent `GetItem`s. The endpoint comes from the SDK's own settings
-//! (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from [`StoreConfig`]; the TLS roots
-//! from [`tls`].
+//! `created_at`; `pk = "LOGIN#<lowercase name>#<window>"` with `attempts` and `expires_at` (TTL).
+//! Every state change is one conditional write: sign-up a `PutItem` with
+//! `attribute_not_exists(pk)`, so uniqueness holds under races; a login-attempt reservation an
+//! `UpdateItem` that adds one only while the count is under the limit; a password rehash an
+//! `UpdateItem` on the hash it replaces. Lookups are strongly consistent `GetItem`s. The endpoint
+//! comes from the SDK's own settings (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from
+//! [`StoreConfig`]; the TLS roots from [`tls`].
 
 use std::collections::HashMap;
 
@@ -16,7 +18,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::tls::{self, ProxyConfig, TrustedRoots};
-use super::{CreateOutcome, LoginAttempts, StoreError, UserRecord, UserStore};
+use super::{CreateOutcome, LoginAttempts, Reservation, StoreError, UserProfile, UserRecord, UserStore};
 use crate::config::{ConfigError, Env, StoreConfig};
 use crate::user::Username;
 
@@ -26,8 +28,13 @@ pub const PARTITION_KEY: &str = "pk";
 /// The table's TTL attribute (unix seconds). `template.yaml` enables TTL on it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-const USER_PREFIX: &str = "USER#";
-const LOGIN_PREFIX: &str = "LOGIN#";
+/// Key prefix of user items, `USER#<lowercase name>`.
+pub const USER_PREFIX: &str = "USER#";
+/// Key prefix of login-attempt counters, `LOGIN#<lowercase name>#<window>`.
+pub const LOGIN_PREFIX: &str = "LOGIN#";
+
+/// The counter attribute of a `LOGIN#` item.
+pub const ATTEMPTS_ATTRIBUTE: &str = "attempts";
 
 #[derive(Debug, Clone)]
 pub struct DynamoUserStore {
@@ -89,13 +96,12 @@ where
     move |e| StoreError(anyhow::Error::new(e).context(operation))
 }
 
-fn failures_attr(item: Option<&HashMap<String, AttributeValue>>) -> Result<u32, StoreError> {
-    match item.and_then(|item| item.get("failures")) {
-        None => Ok(0),
+fn count_attr(item: Option<&HashMap<String, AttributeValue>>) -> Result<u32, StoreError> {
+    match item.and_then(|item| item.get(ATTEMPTS_ATTRIBUTE)) {
         Some(AttributeValue::N(n)) => n
             .parse()
             .map_err(|_| StoreError(anyhow!("login attempts item has a non-integer count"))),
-        Some(_) => Err(StoreError(anyhow!("login attempts item has a non-number count"))),
+        _ => Err(StoreError(anyhow!("login attempts item has no count"))),
     }
 }
 
@@ -160,46 +166,107 @@ impl UserStore for DynamoUserStore {
         .map_err(StoreError)?;
         Ok(Some(record))
     }
-}
 
-#[async_trait]
-impl LoginAttempts for DynamoUserStore {
-    async fn failures(&self, username_key: &str, window: u64) -> Result<u32, StoreError> {
+    async fn find_profile(&self, username: &Username) -> Result<Option<UserProfile>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, login_key(username_key, window))
+            .key(PARTITION_KEY, user_key(&username.key()))
+            .projection_expression("user_id, username")
             .consistent_read(true)
             .send()
             .await
-            .map_err(unavailable("GetItem login attempts"))?;
-        failures_attr(output.item.as_ref())
+            .map_err(unavailable("GetItem user profile"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let profile = (|| {
+            Ok::<_, anyhow::Error>(UserProfile {
+                id: string_attr(&item, "user_id")?,
+                username: string_attr(&item, "username")?,
+            })
+        })()
+        .context("malformed user item")
+        .map_err(StoreError)?;
+        Ok(Some(profile))
     }
 
-    async fn record_failure(
+    async fn replace_password_hash(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&username.key()))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :current")
+            .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
+            .expression_attribute_values(":current", AttributeValue::S(current.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let err = err.into_service_error();
+                if err.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(StoreError(
+                        anyhow::Error::new(err).context("UpdateItem password hash"),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for DynamoUserStore {
+    async fn reserve(
         &self,
         username_key: &str,
         window: u64,
+        limit: u32,
         expires_at: u64,
-    ) -> Result<u32, StoreError> {
-        let output = self
+    ) -> Result<Reservation, StoreError> {
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, login_key(username_key, window))
-            .update_expression("ADD failures :one SET #ttl = :expires_at")
+            .update_expression("ADD #attempts :one SET #ttl = :expires_at")
+            .condition_expression("attribute_not_exists(#attempts) OR #attempts < :limit")
+            .expression_attribute_names("#attempts", ATTEMPTS_ATTRIBUTE)
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
             .expression_attribute_values(":expires_at", AttributeValue::N(expires_at.to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
-            .await
-            .map_err(unavailable("UpdateItem login attempts"))?;
-        failures_attr(output.attributes.as_ref())
+            .await;
+        match result {
+            Ok(output) => Ok(Reservation::Reserved {
+                attempt: count_attr(output.attributes.as_ref())?,
+            }),
+            Err(err) => {
+                let err = err.into_service_error();
+                if err.is_conditional_check_failed_exception() {
+                    Ok(Reservation::LimitReached)
+                } else {
+                    Err(StoreError(
+                        anyhow::Error::new(err).context("UpdateItem login attempts"),
+                    ))
+                }
+            }
+        }
     }
 
-    async fn clear_failures(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
+    async fn clear(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)

@@ -1,19 +1,38 @@
-//! An in-memory [`UserStore`] for tests and benchmarks: same contract, no network.
+//! An in-memory store for tests and benchmarks (feature `test-util`): the same contracts as the
+//! DynamoDB store, no network, and switches to make any call fail.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use super::{CreateOutcome, LoginAttempts, StoreError, UserRecord, UserStore};
+use super::{CreateOutcome, LoginAttempts, Reservation, StoreError, UserProfile, UserRecord, UserStore};
 use crate::user::Username;
 
-/// Users keyed by case-folded name. Can be switched to fail every call, to test 503 paths.
+/// Which calls a switched-off store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// Every call.
+    All,
+    /// Only `LoginAttempts::reserve`.
+    Reserve,
+    /// Only `LoginAttempts::clear`.
+    Clear,
+}
+
+/// Users keyed by case-folded name, and login-attempt counts.
 #[derive(Debug, Default)]
 pub struct MemoryUserStore {
     users: Mutex<HashMap<String, UserRecord>>,
-    failures: Mutex<HashMap<(String, u64), u32>>,
-    unavailable: std::sync::atomic::AtomicBool,
+    attempts: Mutex<HashMap<(String, u64), u32>>,
+    fail_all: AtomicBool,
+    fail_reserve: AtomicBool,
+    fail_clear: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryUserStore {
@@ -21,41 +40,56 @@ impl MemoryUserStore {
         Self::default()
     }
 
-    /// Makes every later call fail with [`StoreError`] (or succeed again with `false`).
-    pub fn set_unavailable(&self, unavailable: bool) {
-        self.unavailable
-            .store(unavailable, std::sync::atomic::Ordering::SeqCst);
+    /// Makes `calls` fail with [`StoreError`] (or succeed again with `false`).
+    pub fn set_failing(&self, calls: Calls, failing: bool) {
+        let switch = match calls {
+            Calls::All => &self.fail_all,
+            Calls::Reserve => &self.fail_reserve,
+            Calls::Clear => &self.fail_clear,
+        };
+        switch.store(failing, Ordering::SeqCst);
     }
 
     /// Number of stored users.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.users).len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UserRecord>> {
-        self.users
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The stored record of `username`, as the store holds it.
+    pub fn user(&self, username: &str) -> Option<UserRecord> {
+        lock(&self.users).get(&username.to_ascii_lowercase()).cloned()
     }
 
-    fn check_available(&self) -> Result<(), StoreError> {
-        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+    /// Attempts counted for `username_key` in `window`.
+    pub fn attempts(&self, username_key: &str, window: u64) -> u32 {
+        lock(&self.attempts)
+            .get(&(username_key.to_owned(), window))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn check(&self, also: &AtomicBool) -> Result<(), StoreError> {
+        if self.fail_all.load(Ordering::SeqCst) || also.load(Ordering::SeqCst) {
             return Err(StoreError(anyhow::anyhow!("memory store switched off")));
         }
         Ok(())
+    }
+
+    fn check_all(&self) -> Result<(), StoreError> {
+        self.check(&self.fail_all)
     }
 }
 
 #[async_trait]
 impl UserStore for MemoryUserStore {
     async fn create(&self, user: &UserRecord) -> Result<CreateOutcome, StoreError> {
-        self.check_available()?;
+        self.check_all()?;
         let key = user.username.to_ascii_lowercase();
-        let mut users = self.lock();
+        let mut users = lock(&self.users);
         if users.contains_key(&key) {
             return Ok(CreateOutcome::UsernameTaken);
         }
@@ -64,48 +98,58 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError> {
-        self.check_available()?;
-        Ok(self.lock().get(&username.key()).cloned())
+        self.check_all()?;
+        Ok(lock(&self.users).get(&username.key()).cloned())
+    }
+
+    async fn find_profile(&self, username: &Username) -> Result<Option<UserProfile>, StoreError> {
+        self.check_all()?;
+        Ok(lock(&self.users).get(&username.key()).map(|u| UserProfile {
+            id: u.id.clone(),
+            username: u.username.clone(),
+        }))
+    }
+
+    async fn replace_password_hash(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.check_all()?;
+        let mut users = lock(&self.users);
+        match users.get_mut(&username.key()) {
+            Some(user) if user.password_hash == current => {
+                user.password_hash = new.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
 #[async_trait]
 impl LoginAttempts for MemoryUserStore {
-    async fn failures(&self, username_key: &str, window: u64) -> Result<u32, StoreError> {
-        self.check_available()?;
-        let failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(failures
-            .get(&(username_key.to_owned(), window))
-            .copied()
-            .unwrap_or(0))
-    }
-
-    async fn record_failure(
+    async fn reserve(
         &self,
         username_key: &str,
         window: u64,
+        limit: u32,
         _expires_at: u64,
-    ) -> Result<u32, StoreError> {
-        self.check_available()?;
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = failures.entry((username_key.to_owned(), window)).or_insert(0);
+    ) -> Result<Reservation, StoreError> {
+        self.check(&self.fail_reserve)?;
+        let mut attempts = lock(&self.attempts);
+        let count = attempts.entry((username_key.to_owned(), window)).or_insert(0);
+        if *count >= limit {
+            return Ok(Reservation::LimitReached);
+        }
         *count += 1;
-        Ok(*count)
+        Ok(Reservation::Reserved { attempt: *count })
     }
 
-    async fn clear_failures(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
-        self.check_available()?;
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures.remove(&(username_key.to_owned(), window));
+    async fn clear(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
+        self.check(&self.fail_clear)?;
+        lock(&self.attempts).remove(&(username_key.to_owned(), window));
         Ok(())
     }
 }

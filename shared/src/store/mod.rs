@@ -1,10 +1,11 @@
 //! The store boundary: object-safe traits per capability (users, login attempts), each with a
-//! DynamoDB implementation and an in-memory one.
+//! DynamoDB implementation and, for tests and benchmarks only, an in-memory one.
 //!
 //! `Ok(None)` means "no such user"; `Err` is only ever an infrastructure failure.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 #[cfg(feature = "dynamodb")]
 pub mod tls;
@@ -34,6 +35,13 @@ impl std::fmt::Debug for UserRecord {
     }
 }
 
+/// What the protected route may read of a user: no password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    pub id: String,
+    pub username: String,
+}
+
 /// What happened to a sign-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -53,26 +61,46 @@ pub trait UserStore: Send + Sync {
     /// produce exactly one `Created`.
     async fn create(&self, user: &UserRecord) -> Result<CreateOutcome, StoreError>;
 
-    /// The user with this name (case-insensitively), or `None`.
+    /// The user with this name (case-insensitively), password hash included, or `None`.
     async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The id and name of the user with this name, read without the password hash.
+    async fn find_profile(&self, username: &Username) -> Result<Option<UserProfile>, StoreError>;
+
+    /// Replaces the password hash with `new` only while it is still `current` (one conditional
+    /// write): `false` when it changed meanwhile or the user is gone, and nothing was written.
+    async fn replace_password_hash(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
 }
 
-/// Failed-login counters for brute-force protection, in fixed windows numbered
-/// `unix time / window length`. Counts are atomic: concurrent failures are never lost.
+/// The answer to a login-attempt reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Counted: this is attempt number `attempt` of the window.
+    Reserved { attempt: u32 },
+    /// The window already holds the limit; nothing was written.
+    LimitReached,
+}
+
+/// Login-attempt counters for brute-force protection, per username key in fixed windows numbered
+/// `unix time / window length`.
 #[async_trait]
 pub trait LoginAttempts: Send + Sync {
-    /// Failures recorded for `username_key` in `window` (0 when none).
-    async fn failures(&self, username_key: &str, window: u64) -> Result<u32, StoreError>;
-
-    /// Adds one failure and returns the new count. The record may be deleted after `expires_at`
-    /// (unix seconds).
-    async fn record_failure(
+    /// Counts one more attempt for `username_key` in `window` if fewer than `limit` are counted,
+    /// in one conditional write, so concurrent callers can never reserve more than `limit`. The
+    /// record may be deleted after `expires_at` (unix seconds).
+    async fn reserve(
         &self,
         username_key: &str,
         window: u64,
+        limit: u32,
         expires_at: u64,
-    ) -> Result<u32, StoreError>;
+    ) -> Result<Reservation, StoreError>;
 
-    /// Forgets the failures of `window` (after a successful login).
-    async fn clear_failures(&self, username_key: &str, window: u64) -> Result<(), StoreError>;
+    /// Forgets the attempts of `window` (after a successful login).
+    async fn clear(&self, username_key: &str, window: u64) -> Result<(), StoreError>;
 }

@@ -1,0 +1,358 @@
+//! The functions against the DynamoDB emulator (moto) that `./dev test` starts, and the store's
+//! behaviour when DynamoDB cannot be reached. Many concurrent tasks stand for the many function
+//! instances Lambda runs at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, TimeToLiveStatus};
+use integration_tests::test_util::PASSWORD;
+use integration_tests::{Apps, login, protected, service_env, sign_up, signed_up_user, unique_name};
+use shared::StoreConfig;
+use shared::store::dynamodb::{
+    ATTEMPTS_ATTRIBUTE, DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX,
+};
+use shared::store::tls::{self, ProxyConfig, TrustedRoots};
+use shared::store::{UserRecord, UserStore};
+use shared::user::Username;
+use tokio::task::JoinSet;
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        // The functions' client as deployed (Amazon roots only; the emulator speaks plain HTTP).
+        .http_client(tls::http_client(TrustedRoots::Amazon, ProxyConfig::disabled()))
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .load()
+        .await
+}
+
+fn store_config(table: &str, attempt_ms: u64, operation_ms: u64) -> StoreConfig {
+    StoreConfig {
+        table: table.into(),
+        connect_timeout: Duration::from_millis(attempt_ms),
+        attempt_timeout: Duration::from_millis(attempt_ms),
+        operation_timeout: Duration::from_millis(operation_ms),
+    }
+}
+
+/// The store on the emulator's table, with the default timeouts.
+async fn moto_store() -> DynamoUserStore {
+    let sdk = sdk_config(&service_env("TEST_DYNAMODB_ENDPOINT")).await;
+    DynamoUserStore::new(
+        &sdk,
+        &store_config(&service_env("TEST_USERS_TABLE"), 1_000, 3_000),
+    )
+}
+
+async fn moto_apps() -> Apps<DynamoUserStore> {
+    Apps::with_store(Arc::new(moto_store().await))
+}
+
+async fn moto_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(&service_env("TEST_DYNAMODB_ENDPOINT")).await)
+}
+
+/// The item under `key` as the table holds it.
+async fn item(key: String) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    moto_client()
+        .await
+        .get_item()
+        .table_name(service_env("TEST_USERS_TABLE"))
+        .key(PARTITION_KEY, AttributeValue::S(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+/// The login attempts counted for `name` in the apps' current window.
+async fn attempts(apps: &Apps<DynamoUserStore>, name: &str) -> u32 {
+    let window = apps.token.throttle.current_window();
+    let key = format!("{LOGIN_PREFIX}{}#{window}", name.to_ascii_lowercase());
+    item(key).await.map_or(0, |item| {
+        item[ATTEMPTS_ATTRIBUTE].as_n().unwrap().parse().unwrap()
+    })
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn table_created_from_the_template_has_the_key_the_store_uses() {
+    let table = service_env("TEST_USERS_TABLE");
+    let client = moto_client().await;
+    let described = client.describe_table().table_name(&table).send().await.unwrap();
+    let t = described.table.unwrap();
+    let keys: Vec<_> = t
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().clone()))
+        .collect();
+    assert_eq!(keys, [(PARTITION_KEY, KeyType::Hash)]);
+    let attrs: Vec<_> = t
+        .attribute_definitions()
+        .iter()
+        .map(|a| (a.attribute_name(), a.attribute_type().clone()))
+        .collect();
+    assert_eq!(attrs, [(PARTITION_KEY, ScalarAttributeType::S)]);
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn sign_up_then_login_then_protected() {
+    let apps = moto_apps().await;
+    let user = signed_up_user(&apps).await;
+    assert_eq!(
+        login(&apps, &user.name.to_uppercase(), PASSWORD).await.status,
+        200
+    );
+    assert_eq!(
+        apps.protected.verifier.verify_access(&user.token).unwrap().sub,
+        user.id
+    );
+    let me = protected(&apps, Some(&user.bearer())).await;
+    assert_eq!(
+        (me.status, me.body),
+        (200, serde_json::json!({"id": user.id, "username": user.name}))
+    );
+    assert_eq!(login(&apps, &user.name, "not the password").await.status, 401);
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn stored_item_holds_the_hash_and_never_the_password() {
+    let apps = moto_apps().await;
+    let name = unique_name("dave");
+    assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 201);
+    let item = item(format!("{USER_PREFIX}{name}")).await.unwrap();
+    let mut attrs: Vec<_> = item.keys().map(String::as_str).collect();
+    attrs.sort_unstable();
+    assert_eq!(
+        attrs,
+        ["created_at", "password_hash", "pk", "user_id", "username"]
+    );
+    let hash = item["password_hash"].as_s().unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(
+        item.values()
+            .all(|v| v.as_s().map_or(true, |s| !s.contains(PASSWORD)))
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn duplicate_sign_up_is_409_in_any_letter_case() {
+    let apps = moto_apps().await;
+    let name = unique_name("erin");
+    assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 201);
+    assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 409);
+    assert_eq!(
+        sign_up(&apps, &name.to_uppercase(), "another password")
+            .await
+            .status,
+        409
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs ./dev test (moto)"]
+async fn twenty_concurrent_sign_ups_of_one_name_create_exactly_one_user() {
+    let apps = Arc::new(moto_apps().await);
+    let name = unique_name("frank");
+    let mut tasks = JoinSet::new();
+    for i in 0..20 {
+        let (apps, name) = (apps.clone(), name.clone());
+        tasks.spawn(async move { sign_up(&*apps, &name, &format!("password number {i}")).await });
+    }
+    let results = tasks.join_all().await;
+    let created: Vec<_> = results.iter().filter(|a| a.status == 201).collect();
+    let conflicts = results.iter().filter(|a| a.status == 409).count();
+    assert_eq!((created.len(), conflicts), (1, 19), "{results:?}");
+
+    let stored = apps
+        .store
+        .find_by_username(&Username::parse(&name).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.id,
+        created[0].body["id"].as_str().unwrap(),
+        "the stored user is the one answered 201"
+    );
+}
+
+/// Fifty guesses at once, as fifty function instances would take them: the reservation before
+/// each check lets exactly `LOGIN_MAX_FAILURES` through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs ./dev test (moto)"]
+async fn fifty_concurrent_wrong_passwords_get_exactly_the_limit_checked_and_the_rest_429() {
+    let apps = Arc::new(moto_apps().await);
+    let name = unique_name("judy");
+    assert_eq!(sign_up(&*apps, &name, PASSWORD).await.status, 201);
+    let limit = apps.token.throttle.config().max_failures as usize;
+    let mut tasks = JoinSet::new();
+    for _ in 0..50 {
+        let (apps, name) = (apps.clone(), name.clone());
+        tasks.spawn(async move { login(&*apps, &name, "wrong password").await.status });
+    }
+    let statuses = tasks.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (limit, 50 - limit), "{statuses:?}");
+    assert_eq!(attempts(&apps, &name).await as usize, limit);
+
+    let locked = login(&*apps, &name, PASSWORD).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.header("retry-after").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs ./dev test (moto)"]
+async fn concurrent_guesses_at_an_unknown_name_are_limited_the_same_way() {
+    let apps = Arc::new(moto_apps().await);
+    let name = unique_name("ghost");
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let (apps, name) = (apps.clone(), name.clone());
+        tasks.spawn(async move { login(&*apps, &name, PASSWORD).await.status });
+    }
+    let statuses = tasks.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn successful_login_deletes_the_attempt_record() {
+    let apps = moto_apps().await;
+    let name = unique_name("kim");
+    assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 201);
+    assert_eq!(login(&apps, &name, "wrong password").await.status, 401);
+    assert_eq!(attempts(&apps, &name).await, 1);
+    assert_eq!(login(&apps, &name, PASSWORD).await.status, 200);
+    assert_eq!(attempts(&apps, &name).await, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn a_hash_with_old_argon2_parameters_is_replaced_at_login_and_only_if_unchanged() {
+    let apps = moto_apps().await;
+    let name = unique_name("olga");
+    let old = shared::password::PasswordHasher::new(&shared::PasswordConfig {
+        memory_kib: 2048,
+        iterations: 1,
+        parallelism: 1,
+    })
+    .unwrap();
+    let old_hash = old
+        .hash(shared::user::Password::parse_new(PASSWORD.into()).unwrap())
+        .await
+        .unwrap();
+    let user = UserRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: name.clone(),
+        password_hash: old_hash.clone(),
+    };
+    apps.store.create(&user).await.unwrap();
+    let username = Username::parse(&name).unwrap();
+    // Conditional: a hash that is no longer the stored one is never overwritten.
+    assert!(
+        !apps
+            .store
+            .replace_password_hash(&username, "not-the-hash", "x")
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(login(&apps, &name, PASSWORD).await.status, 200);
+    let stored = item(format!("{USER_PREFIX}{name}")).await.unwrap();
+    let stored = stored["password_hash"].as_s().unwrap();
+    assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{stored}");
+    assert_eq!(login(&apps, &name, PASSWORD).await.status, 200);
+}
+
+/// A server that accepts connections and never answers: what the SDK, without a read
+/// timeout, would wait on until the Lambda itself timed out.
+async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (url, handle)
+}
+
+/// Without the configured timeouts the call would wait forever; with them it ends soon after
+/// the operation timeout. The bound is loose (a loaded 2-core machine) but finite.
+#[tokio::test]
+async fn silent_store_is_503_within_the_operation_timeout() {
+    let (url, server) = silent_server().await;
+    let store = DynamoUserStore::new(&sdk_config(&url).await, &store_config("users", 300, 1_200));
+    let apps = Apps::with_store(Arc::new(store));
+
+    for route in ["users", "token"] {
+        let started = Instant::now();
+        let call = async {
+            match route {
+                "users" => sign_up(&apps, "grace", PASSWORD).await,
+                _ => login(&apps, "grace", PASSWORD).await,
+            }
+        };
+        let response = tokio::time::timeout(Duration::from_secs(30), call)
+            .await
+            .unwrap_or_else(|_| panic!("/{route} hung on a silent store"));
+        let elapsed = started.elapsed();
+        assert_eq!(response.status, 503, "/{route}");
+        assert_eq!(response.msg(), "User store unavailable, try again shortly");
+        assert!(elapsed < Duration::from_secs(8), "/{route} took {elapsed:?}");
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn refused_connection_is_503() {
+    // Bind then drop: the port is closed, so connecting is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sdk = sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let apps = Apps::with_store(Arc::new(DynamoUserStore::new(
+        &sdk,
+        &store_config("users", 300, 1_500),
+    )));
+    let started = Instant::now();
+    let response = login(&apps, "heidi", PASSWORD).await;
+    assert_eq!(response.status, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn missing_table_is_503_not_a_crash() {
+    let sdk = sdk_config(&service_env("TEST_DYNAMODB_ENDPOINT")).await;
+    let store = DynamoUserStore::new(&sdk, &store_config("no-such-table", 1_000, 3_000));
+    let apps = Apps::with_store(Arc::new(store));
+    assert_eq!(login(&apps, "ivan", PASSWORD).await.status, 503);
+}

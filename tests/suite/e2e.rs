@@ -1,0 +1,212 @@
+//! End to end through the built binaries under `cargo lambda watch`, over HTTP on 127.0.0.1:
+//! sign up → token → authorizer (Lambda Invoke API) → protected invoked with the authorizer's
+//! verdict in `requestContext.authorizer`, as API Gateway builds it; and what the functions log.
+
+use std::time::Duration;
+
+use integration_tests::test_util::tampered;
+use integration_tests::{
+    Api as _, Call, HttpApi, Invoker, credentials, fixture, fixture_json, login, protected, service_env,
+    sign_up, signed_up_user, unique_name,
+};
+use serde_json::{Value, json};
+
+fn event(name: &str, token: &str) -> Value {
+    serde_json::from_str(&fixture(name, token)).unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (cargo lambda watch)"]
+async fn sign_up_token_authorizer_then_protected_as_api_gateway_calls_it() {
+    let (api, lambda) = (HttpApi::function_urls(), Invoker::from_env());
+    let user = signed_up_user(&api).await;
+
+    // API Gateway calls the authorizer with a TOKEN event...
+    let verdict = lambda
+        .invoke("authorizer", &event("authorizer/valid.json", &user.token))
+        .await;
+    assert_eq!(verdict.status, 200, "{verdict:?}");
+    assert_eq!(verdict.body["principalId"], user.id.as_str());
+    let statement = &verdict.body["policyDocument"]["Statement"][0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(
+        statement["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/*/*"])
+    );
+    assert!(verdict.body["context"]["exp"].is_u64(), "{verdict:?}");
+
+    // ...then the backend with principalId and the context values (as strings, as API Gateway
+    // writes them) in requestContext.authorizer.
+    let mut request = fixture_json("protected/authorizer-context.json", &user.token);
+    let mut authorizer = serde_json::Map::new();
+    for (key, value) in verdict.body["context"].as_object().unwrap() {
+        let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        authorizer.insert(key.clone(), json!(text));
+    }
+    authorizer.insert("principalId".into(), verdict.body["principalId"].clone());
+    authorizer.insert("integrationLatency".into(), json!(7));
+    request["requestContext"]["authorizer"] = Value::Object(authorizer);
+    let response = lambda.invoke("protected", &request).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.body["statusCode"], 200, "{response:?}");
+    let body: Value = serde_json::from_str(response.body["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"id": user.id, "username": user.name}));
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (cargo lambda watch)"]
+async fn protected_url_verifies_the_bearer_token_itself() {
+    let api = HttpApi::function_urls();
+    let user = signed_up_user(&api).await;
+    let ok = protected(&api, Some(&user.bearer())).await;
+    assert_eq!(
+        (ok.status, ok.body),
+        (200, json!({"id": user.id, "username": user.name}))
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (cargo lambda watch)"]
+async fn no_token_or_a_tampered_one_is_401_and_unauthorized() {
+    let (api, lambda) = (HttpApi::function_urls(), Invoker::from_env());
+    let user = signed_up_user(&api).await;
+    let tampered = tampered(&user.token);
+
+    let missing = protected(&api, None).await;
+    assert_eq!(
+        (missing.status, missing.msg()),
+        (401, "Missing Authorization header")
+    );
+    let bad = protected(&api, Some(&format!("Bearer {tampered}"))).await;
+    assert_eq!((bad.status, bad.msg()), (401, "Invalid or expired token"));
+
+    for event in [
+        event("authorizer/valid.json", &tampered),
+        event("authorizer/missing-token.json", ""),
+        event("authorizer/expired.json", ""),
+    ] {
+        let verdict = lambda.invoke("authorizer", &event).await;
+        assert_eq!(verdict.body["errorMessage"], "Unauthorized", "{verdict:?}");
+        assert!(verdict.body.get("policyDocument").is_none());
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (cargo lambda watch)"]
+async fn wrong_password_and_unknown_user_look_the_same_over_http() {
+    let api = HttpApi::function_urls();
+    let user = signed_up_user(&api).await;
+    let wrong = login(&api, &user.name, "nope nope").await;
+    let unknown = login(&api, &unique_name("nobody"), "nope nope").await;
+    assert_eq!(
+        (wrong.status, &wrong.body),
+        (401, &json!({"msg": "Bad username or password"}))
+    );
+    assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
+}
+
+/// Runs the whole flow, failures included, with the functions logging at `TRACE` (as `./dev
+/// test` starts them), then reads every line the functions and `cargo lambda watch` logged: no
+/// password, token, signing secret or Authorization value.
+#[tokio::test]
+#[ignore = "needs ./dev test (cargo lambda watch)"]
+async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
+    let (api, lambda) = (HttpApi::function_urls(), Invoker::from_env());
+    assert_eq!(
+        service_env("TEST_FUNCTIONS_LOG_LEVEL").to_ascii_lowercase(),
+        "trace",
+        "this test reads the log of functions running at TRACE"
+    );
+    let log_path = service_env("TEST_WATCH_LOG");
+    let secret = service_env("TEST_JWT_SECRET");
+    let random = || uuid::Uuid::new_v4().simple().to_string();
+    let (name, password, wrong, unknown_password) = (
+        unique_name("logs"),
+        format!("pw-{}", random()),
+        format!("wrong-{}", random()),
+        format!("unk-{}", random()),
+    );
+
+    assert_eq!(sign_up(&api, &name, &password).await.status, 201);
+    let token = login(&api, &name, &password).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(login(&api, &name, &wrong).await.status, 401);
+    assert_eq!(
+        login(&api, &unique_name("nobody"), &unknown_password)
+            .await
+            .status,
+        401
+    );
+    let short = format!("s-{}", &random()[..4]);
+    assert_eq!(sign_up(&api, "x y", &short).await.status, 400);
+
+    let tampered = tampered(&token);
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{name}:{password}")
+        )
+    );
+    for auth in [
+        format!("Bearer {token}"),
+        format!("Bearer {tampered}"),
+        basic.clone(),
+    ] {
+        protected(&api, Some(&auth)).await;
+        let mut event = event("authorizer/valid.json", "");
+        event["authorizationToken"] = json!(auth);
+        lambda.invoke("authorizer", &event).await;
+    }
+
+    // A last request whose log line we can recognise: once it is in the log, so is all the
+    // above. The functions write to stdout, which reaches the file without a signal to wait
+    // on, so the log is read again (every 50 ms, for at most 15 s) until the line is there.
+    let marker = api
+        .call(Call::post_json(
+            "/users",
+            &credentials(&unique_name("marker"), "marker password"),
+        ))
+        .await;
+    let marker_id = marker.body["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        if log.contains(&marker_id) {
+            break log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marker request never reached {log_path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let (_, signature) = token.rsplit_once('.').unwrap();
+    let forbidden = [
+        ("password", password.as_str()),
+        ("wrong password", wrong.as_str()),
+        ("unknown user's password", unknown_password.as_str()),
+        ("rejected short password", short.as_str()),
+        ("token", token.as_str()),
+        ("token signature", signature),
+        ("tampered token", tampered.as_str()),
+        ("Basic credentials", basic.as_str()),
+        ("signing secret", secret.as_str()),
+    ];
+    for (what, value) in forbidden {
+        assert!(!log.contains(value), "the {what} appears in the functions' log");
+    }
+    assert!(
+        !log.to_ascii_lowercase().contains("bearer ey"),
+        "an Authorization header value appears in the log"
+    );
+    // Positive controls: the log is the functions' log, and it was written at TRACE.
+    assert!(log.contains("user created"), "the log is being read: {log_path}");
+    assert!(
+        log.contains("TRACE") && log.contains("response ready"),
+        "the functions did not log at TRACE: {log_path}"
+    );
+}

@@ -1,0 +1,13 @@
+//! The one test binary: handler, attack, DynamoDB, end-to-end and local-API suites, as modules
+//! sharing the helpers of `integration_tests`. Tests that need a service are `#[ignore]`d with
+//! the reason; `./dev test` starts the services and runs them with `--include-ignored`.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod attacks;
+mod dynamodb;
+mod e2e;
+mod handlers;
+mod local_api;
+mod soak;
