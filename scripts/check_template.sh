@@ -7,10 +7,16 @@
 #      on the translation: plain cfn-lint does not expand SAM resources
 #   4. checkov on the template and its translation: no failed check (skips carry a reason)
 #   5. sam build for x86_64 (the arm64 std library cannot be installed offline), into a
-#      temporary folder outside the tree; the four bootstrap binaries must exist
+#      temporary folder outside the tree; the four bootstrap binaries must exist. It checks that
+#      the template's functions build with SAM's cargo-lambda workflow, not what the release
+#      profile makes of them (scripts/bench.sh measures that): it builds in SAM's debug mode
+#      (SAM_BUILD_MODE=debug, so cargo lambda build without --release) and without debug info,
+#      about 3 minutes on 2 cores from nothing and seconds after a small change, where the
+#      release profile's fat LTO took 6.5 minutes every time. CHECK_TEMPLATE_RELEASE=1 builds
+#      in release instead.
 #   6. scripts/test_iam.py: each function's IAM actions equal the DynamoDB calls of its code
 #
-# Tools come from the project venv (.dev/venv, filled by ./dev from scripts/requirements-dev.txt).
+# Tools come from the project venv (.dev/venv, filled by ./dev from scripts/requirements-checks.txt).
 # No AWS account is used: the region is pinned, credentials are dummies, metadata lookups off.
 # CHECK_TEMPLATE_SKIP_BUILD=1 skips step 5 (a first release build takes minutes).
 set -uo pipefail
@@ -24,7 +30,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 export PATH="$VENV/bin:$PATH"
 for tool in python cfn-lint sam checkov cargo-lambda cargo; do
   command -v "$tool" >/dev/null ||
-    die "$tool not found; run ./dev test once (it installs scripts/requirements-dev.txt into .dev/venv)"
+    die "$tool not found; run ./dev test once (it installs scripts/requirements-checks.txt into .dev/venv)"
 done
 
 # Offline and hermetic: never a real account, never a network lookup that can be avoided.
@@ -82,7 +88,9 @@ sam_build() {
   # Built in source (the rust-cargolambda workflow only does that) into the workspace's
   # target/, shared with earlier runs; artifacts go outside the tree, where `cargo lambda
   # watch` does not see them. No sam cache: it would checksum target/ (gigabytes).
-  sam build --template-file "$TEMPLATE" --region us-east-1 \
+  local mode=(env SAM_BUILD_MODE=debug CARGO_PROFILE_DEV_DEBUG=0)
+  [[ -z "${CHECK_TEMPLATE_RELEASE:-}" ]] || mode=(env)
+  "${mode[@]}" sam build --template-file "$TEMPLATE" --region us-east-1 \
     --parameter-overrides Architecture=x86_64 \
     --build-dir "$build_dir" --cache-dir "$WORK/sam-cache" --no-cached --parallel || return
   functions=$(python - "$TEMPLATE" <<'EOF'
