@@ -14,7 +14,13 @@
 #      about 3 minutes on 2 cores from nothing and seconds after a small change, where the
 #      release profile's fat LTO took 6.5 minutes every time. CHECK_TEMPLATE_RELEASE=1 builds
 #      in release instead.
-#   6. scripts/test_iam.py: each function's IAM actions equal the DynamoDB calls of its code
+#   6. scripts/test_iam.py: each function's IAM grants equal the DynamoDB calls of its code
+#      (actions, key prefixes via dynamodb:LeadingKeys, attributes via dynamodb:Attributes)
+#   7-11. scripts/test_template.py, one step per check: the Rules evaluated at their edges
+#      (argon2 at or above OWASP's table; authorizer cache below the token TTL), API Gateway
+#      logging only with the account's CloudWatch role for every logging choice, the execution
+#      log group in the stack and Lambda's REPORT lines kept, a new API deployment when
+#      AllowedOrigins changes
 #
 # Tools come from the project venv (.dev/venv, filled by ./dev from scripts/requirements-checks.txt).
 # No AWS account is used: the region is pinned, credentials are dummies, metadata lookups off.
@@ -135,6 +141,17 @@ if [[ -s "$TRANSLATED" ]]; then
 else
   check "IAM matches the code (scripts/test_iam.py)" python scripts/test_iam.py --template "$TEMPLATE"
 fi
+
+check "Rules: argon2 at or above OWASP (test_template.py argon2)" \
+  python scripts/test_template.py --template "$TEMPLATE" argon2
+check "Rules: authorizer cache below token TTL (test_template.py cache)" \
+  python scripts/test_template.py --template "$TEMPLATE" cache
+check "API logging only with the account role (test_template.py logging)" \
+  python scripts/test_template.py --template "$TEMPLATE" logging
+check "execution logs in the stack, REPORT lines kept (test_template.py execution-logs)" \
+  python scripts/test_template.py --template "$TEMPLATE" execution-logs
+check "new API deployment when AllowedOrigins changes (test_template.py redeploy)" \
+  python scripts/test_template.py --template "$TEMPLATE" redeploy
 
 printf '\n==> template checks\n'
 printf '  %s\n' "${RESULTS[@]}"

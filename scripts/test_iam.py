@@ -1,19 +1,44 @@
-"""Each function's IAM permissions equal what its code calls: no more, no less.
+"""Each function's IAM permissions equal what its code calls: no more, no less, item by item.
 
-From the code: every method of a store trait implemented in shared/src/store/dynamodb.rs is
-mapped to the DynamoDB operations it sends (`.put_item()` -> dynamodb:PutItem), following
-calls to other functions of that file; each functions/<name>/src/*.rs is searched for calls of
-those methods through its `Arc<dyn Trait>` fields (`app.store.create(..)`). From the translated
-template: the statements of the role of the function built from binary <name>. The two sets
-of DynamoDB actions must be equal, on the table's ARN, with no wildcard resource; everything
-else must be the function's own logging. The authorizer must need and get nothing but logging,
-and its crate must not depend on the AWS SDK (`cargo tree`), which is what justifies that.
+From the code (shared/src/store/dynamodb.rs): every method of a store trait implemented for
+DynamoUserStore is mapped to the DynamoDB calls it sends, following calls to other functions of
+that file. A call is its operation (`.put_item()` -> dynamodb:PutItem), the key prefix of its key
+helper (`user_key` formats `{USER_PREFIX}...`, so USER#), the attributes it names (projection,
+update and condition expressions, `#name` placeholders resolved, item attributes) and its
+ReturnValues. Each functions/<name>/src/*.rs is searched for calls of those methods through its
+struct fields: an `Arc<dyn Trait>` field (`app.store.create(..)`), or a field whose type is a
+struct of shared/src holding one (`app.throttle.reserve(..)`, where `LoginThrottle::reserve`
+calls `self.attempts.reserve(..)`), followed through any depth of such structs.
 
-Usage: python scripts/test_iam.py [--translated translated.json]
+From the translated template: the statements of the role of the function built from binary
+<name>. Then, with the request context DynamoDB puts into each call (dynamodb:LeadingKeys = the
+partition key; dynamodb:Attributes = the attributes named, key included; dynamodb:Select on reads,
+ALL_ATTRIBUTES without a projection; dynamodb:ReturnValues on writes, NONE by default), the
+role's statements are evaluated (Allow statements only; an unknown condition operator is an
+error, never a pass):
+  - every call of the code is allowed;
+  - the same call on any other key prefix (the other prefixes of the code, and one that no code
+    uses) is denied;
+  - a call that names its attributes (a projected GetItem, any UpdateItem) is denied with one
+    more attribute; a projected GetItem is denied without its projection; an UpdateItem is denied
+    with ReturnValues ALL_OLD or ALL_NEW (they return attributes the grant does not name);
+  - the set of DynamoDB actions granted equals the set called, on the table's ARN, with no
+    wildcard resource; everything else is the function's own logging.
+The authorizer must need and get nothing but logging, and its crate must not depend on the AWS SDK
+(`cargo tree`), which is what justifies that.
+
+AWS documents the condition keys in "Using IAM policy conditions for fine-grained access
+control" (DynamoDB Developer Guide): LeadingKeys needs ForAllValues; Select always has a value on
+reads (ALL_ATTRIBUTES unless specified); ReturnValues always has one on UpdateItem (NONE unless
+specified); dynamodb:Attributes must list the key attributes.
+
+Usage: python scripts/test_iam.py [--template template.yaml] [--translated translated.json]
 Prints one line per function and `iam: N functions checked, M mismatches`; exits 1 on a mismatch.
 """
 
 import argparse
+import dataclasses
+import fnmatch
 import json
 import pathlib
 import re
@@ -23,13 +48,26 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-STORE_SOURCE = ROOT / "shared" / "src" / "store" / "dynamodb.rs"
+SHARED_SOURCE = ROOT / "shared" / "src"
+STORE_SOURCE = SHARED_SOURCE / "store" / "dynamodb.rs"
 FUNCTIONS = ROOT / "functions"
 STORE_TYPE = "DynamoUserStore"
 LOGGING_ACTIONS = {"logs:createloggroup", "logs:createlogstream", "logs:putlogevents"}
 BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole"
 # The authorizer has no AWS SDK; this is the crate the check is about.
 SDK_FREE_FUNCTIONS = {"authorizer"}
+# A key prefix no code uses, to prove a grant is limited to the prefixes named.
+FOREIGN_PREFIX = "OTHER#"
+# An attribute no code names.
+FOREIGN_ATTRIBUTE = "unnamed_attribute"
+# Words of DynamoDB's expression grammar, not attribute names.
+EXPRESSION_WORDS = {
+    "set", "add", "remove", "delete", "and", "or", "not", "between", "in",
+    "attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains",
+    "size", "if_not_exists", "list_append",
+}
+READ_OPERATIONS = {"GetItem", "BatchGetItem", "Query", "Scan"}
+WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem"}
 
 
 # --- Rust source -----------------------------------------------------------------------------
@@ -72,6 +110,21 @@ def strip_comments_and_strings(source):
     return "".join(out)
 
 
+class Source:
+    """A Rust file: its text with comments and literals blanked (`code`, for structure) and
+    the raw text at the same offsets (`raw`, for the literals' contents)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.raw = path.read_text()
+        self.code = strip_comments_and_strings(self.raw)
+
+    def literal_at(self, quote):
+        """The contents of the plain string literal whose opening quote is at `quote`."""
+        end = self.code.index('"', quote + 1)
+        return self.raw[quote + 1:end].encode().decode("unicode_escape")
+
+
 def block_end(code, open_brace):
     """Index just past the brace that closes the one at `open_brace`."""
     depth = 0
@@ -85,15 +138,17 @@ def block_end(code, open_brace):
     raise ValueError("unbalanced braces")
 
 
-def functions_in(code):
-    """{name: body} for every fn with a body in `code` (methods and free functions alike)."""
+def functions_in(code, start=0, end=None):
+    """{name: (body start, body end)} for every fn with a body in code[start:end]."""
+    end = len(code) if end is None else end
     fns = {}
-    for m in re.finditer(r"\bfn\s+(\w+)\b", code):
-        brace = code.find("{", m.end())
-        semicolon = code.find(";", m.end())
+    for m in re.finditer(r"\bfn\s+(\w+)\b", code[start:end]):
+        at = start + m.end()
+        brace = code.find("{", at)
+        semicolon = code.find(";", at)
         if brace < 0 or (0 <= semicolon < brace):
             continue  # a declaration without a body (trait item)
-        fns.setdefault(m.group(1), code[brace:block_end(code, brace)])
+        fns.setdefault(m.group(1), (brace, block_end(code, brace)))
     return fns
 
 
@@ -108,59 +163,280 @@ def pascal(snake):
     return "".join(part[:1].upper() + part[1:] for part in snake.split("_"))
 
 
-def store_method_actions():
-    """{trait: {method: {"dynamodb:Op", ...}}} for the DynamoDB store's trait impls."""
-    code = strip_comments_and_strings(STORE_SOURCE.read_text())
+def upper_snake(camel):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).upper()
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One DynamoDB request the code sends, as IAM sees it."""
+
+    operation: str              # GetItem
+    prefix: str                 # USER#
+    key: str                    # the partition key attribute, pk
+    attributes: frozenset       # the attributes the request names, key excluded
+    scoped: bool                # the request names its attributes (projection, UpdateItem)
+    return_values: str | None   # writes: NONE unless set
+    origin: str                 # where in the code: find_profile
+
+    @property
+    def action(self):
+        return f"dynamodb:{self.operation}"
+
+    def context(self, prefix=None, extra=(), select=None, return_values=None, projected=True):
+        """The request context of this call, or of a variant of it."""
+        ctx = {"dynamodb:LeadingKeys": [(prefix or self.prefix) + "alice"]}
+        attributes = sorted(self.attributes | {self.key} | set(extra))
+        if self.operation in READ_OPERATIONS:
+            if self.scoped and projected:
+                ctx["dynamodb:Attributes"] = attributes
+                ctx["dynamodb:Select"] = select or "SPECIFIC_ATTRIBUTES"
+            else:
+                ctx["dynamodb:Select"] = select or "ALL_ATTRIBUTES"
+        else:
+            ctx["dynamodb:Attributes"] = attributes
+            ctx["dynamodb:ReturnValues"] = return_values or self.return_values or "NONE"
+        return ctx
+
+
+class StoreModel:
+    """What each store-trait method of the DynamoDB store sends."""
+
+    def __init__(self):
+        self.source = Source(STORE_SOURCE)
+        self.operations = dynamodb_operations()
+        self.constants = {
+            m.group(1): self.source.literal_at(m.start(2))
+            for m in re.finditer(r"\bconst\s+(\w+)\s*:\s*&\s*(?:'static\s+)?str\s*=\s*(\")",
+                                 self.source.code)
+        }
+        self.fns = functions_in(self.source.code)
+        self.key_helpers = {name: self._helper_prefix(name) for name in self.fns}
+        self.key_helpers = {k: v for k, v in self.key_helpers.items() if v is not None}
+        self.traits = self._trait_methods()
+
+    def _string(self, expression_start):
+        """A string literal or a constant's value at `expression_start` (after `(` or `,`)."""
+        code = self.source.code
+        m = re.compile(r"\s*(\"|(\w+))").match(code, expression_start)
+        if not m:
+            return None
+        if m.group(1) == '"':
+            return self.source.literal_at(m.start(1))
+        return self.constants.get(m.group(2))
+
+    def _helper_prefix(self, name):
+        """The key prefix a helper such as `user_key` formats, if it is one."""
+        start, end = self.fns[name]
+        body = self.source.code[start:end]
+        m = re.search(r"format!\s*\(\s*\"", body)
+        if not m or "AttributeValue" not in body:
+            return None
+        text = self.source.literal_at(start + m.end() - 1)
+        lead = re.match(r"\{(\w+)\}|([^{]+)", text)
+        if not lead:
+            return None
+        prefix = self.constants.get(lead.group(1)) if lead.group(1) else lead.group(2)
+        return prefix if prefix and prefix.endswith("#") else None
+
+    def _calls_in(self, name, start, end):
+        """The Calls sent in the fn body code[start:end] itself: each `client.op()` chain up to
+        its `.send()`."""
+        code = self.source.code
+        calls = []
+        for m in re.finditer(r"\bclient\s*\.\s*(\w+)\s*\(\s*\)", code[start:end]):
+            operation = pascal(m.group(1))
+            if operation not in self.operations:
+                continue
+            chain_start = start + m.end()
+            send = code.find(".send()", chain_start, end)
+            chain_end = end if send < 0 else send
+            calls.append(self._call(name, operation, chain_start, chain_end))
+        return calls
+
+    def _call(self, origin, operation, start, end):
+        code = self.source.code
+        chain = code[start:end]
+        key_attr, prefix = None, None
+        for m in re.finditer(r"\.\s*(?:key|item)\s*\(\s*(\w+)\s*,\s*(\w+)\s*\(", chain):
+            if m.group(2) in self.key_helpers:
+                key_attr = self.constants.get(m.group(1), m.group(1))
+                prefix = self.key_helpers[m.group(2)]
+        if prefix is None:
+            sys.exit(f"{STORE_SOURCE.relative_to(ROOT)}: {origin}: {operation} has no key helper "
+                     f"this check understands (`.key(PARTITION_KEY, user_key(..))`)")
+        names = {}
+        for m in re.finditer(r"\.\s*expression_attribute_names\s*\(", chain):
+            placeholder = self._string(start + m.end())
+            after = code.index(",", start + m.end())
+            names[placeholder] = self._string(after + 1)
+        attributes, scoped = set(), False
+        for method in ("projection_expression", "update_expression", "condition_expression"):
+            for m in re.finditer(rf"\.\s*{method}\s*\(", chain):
+                expression = self._string(start + m.end())
+                if expression is None:
+                    sys.exit(f"{origin}: {method} is not a literal or constant")
+                attributes |= expression_attributes(expression, names)
+                scoped |= method != "condition_expression"
+        for m in re.finditer(r"\.\s*item\s*\(", chain):
+            item = self._string(start + m.end())
+            if item is not None:
+                attributes.add(item)
+        return_values = None
+        m = re.search(r"\.\s*return_values\s*\([^)]*ReturnValue::(\w+)", chain)
+        if m:
+            return_values = upper_snake(m.group(1))
+        return Call(
+            operation=operation,
+            prefix=prefix,
+            key=key_attr,
+            attributes=frozenset(attributes - {key_attr}),
+            scoped=scoped or operation == "UpdateItem",
+            return_values=return_values if operation in WRITE_OPERATIONS else None,
+            origin=origin,
+        )
+
+    def reachable(self, name, start, end, seen):
+        """The Calls of the fn body code[start:end] and of the file's fns it calls."""
+        calls = self._calls_in(name, start, end)
+        for m in re.finditer(r"(?:\bself\s*\.\s*|(?<![.\w]))(\w+)\s*\(", self.source.code[start:end]):
+            callee = m.group(1)
+            if callee in self.fns and callee not in seen:
+                seen = seen | {callee}
+                calls += self.reachable(callee, *self.fns[callee], seen)
+        return calls
+
+    def _trait_methods(self):
+        """{trait: {method: [Call]}} for `impl Trait for DynamoUserStore`."""
+        code = self.source.code
+        traits = {}
+        for m in re.finditer(r"\bimpl\s+(\w+)\s+for\s+" + STORE_TYPE + r"\b", code):
+            brace = code.find("{", m.end())
+            methods = functions_in(code, brace, block_end(code, brace))
+            traits[m.group(1)] = {name: self.reachable(name, start, end, {name})
+                                  for name, (start, end) in methods.items()}
+        if not traits:
+            sys.exit(f"no `impl Trait for {STORE_TYPE}` found in {STORE_SOURCE.relative_to(ROOT)}")
+        return traits
+
+    def all_calls(self):
+        return [c for methods in self.traits.values() for calls in methods.values() for c in calls]
+
+
+def expression_attributes(expression, names):
+    """Top-level attribute names of a DynamoDB expression, `#placeholders` resolved."""
+    found = set()
+    for token in re.findall(r"[#:]?[A-Za-z_][\w]*", expression):
+        if token.startswith(":"):
+            continue
+        if token.startswith("#"):
+            if token not in names:
+                sys.exit(f"expression {expression!r}: {token} has no expression_attribute_names")
+            found.add(names[token])
+        elif token.lower() not in EXPRESSION_WORDS:
+            found.add(token)
+    return found
+
+
+# --- who calls what ----------------------------------------------------------------------------
+
+FIELD = re.compile(r"\b(\w+)\s*:\s*(?:Arc\s*<\s*)?(dyn\s+)?(\w+)\s*>?\s*[,}]")
+
+
+def struct_fields(source):
+    """{struct: {field: (is_dyn, type)}} for every struct with named fields in `source`."""
+    code = source.code
+    structs = {}
+    for m in re.finditer(r"\bstruct\s+(\w+)\s*(?:<[^>{]*>)?\s*\{", code):
+        end = block_end(code, m.end() - 1)
+        body = code[m.end():end]
+        structs[m.group(1)] = {f.group(1): (bool(f.group(2)), f.group(3)) for f in FIELD.finditer(body)}
+    return structs
+
+
+def inherent_methods(source, struct):
+    """{method: body} of `impl Struct { .. }` blocks (not trait impls) in `source`."""
+    code = source.code
+    methods = {}
+    for m in re.finditer(r"\bimpl\s*(?:<[^>{]*>)?\s*" + struct + r"\s*(?:<[^>{]*>)?\s*\{", code):
+        end = block_end(code, m.end() - 1)
+        for name, (start, stop) in functions_in(code, m.end() - 1, end).items():
+            methods[name] = code[start:stop]
+    return methods
+
+
+class CallGraph:
+    """Which store-trait methods a call through a field of a given type reaches."""
+
+    def __init__(self, traits):
+        self.traits = traits  # {trait: {method: [Call]}}
+        self.wrappers = {}    # {struct: ({field: (is_dyn, type)}, {method: body})}
+        sources = [Source(p) for p in sorted(SHARED_SOURCE.rglob("*.rs"))]
+        fields = {}
+        for source in sources:
+            for struct, struct_fields_ in struct_fields(source).items():
+                fields.setdefault(struct, ({}, source))[0].update(struct_fields_)
+        # A wrapper is a struct holding a store trait or another wrapper; found to a fixpoint.
+        changed = True
+        while changed:
+            changed = False
+            for struct, (own, _) in fields.items():
+                if struct in self.wrappers or struct in traits:
+                    continue
+                if any(t in traits or t in self.wrappers for _, t in own.values()):
+                    methods = {}
+                    for source in sources:
+                        methods.update(inherent_methods(source, struct))
+                    self.wrappers[struct] = (own, methods)
+                    changed = True
+
+    def reached(self, type_name, method, seen=frozenset()):
+        """[(path, Call)] for `field.method(..)` on a field of `type_name`."""
+        if type_name in self.traits:
+            return [(f"{method}", c) for c in self.traits[type_name].get(method, [])]
+        if type_name not in self.wrappers or (type_name, method) in seen:
+            return []
+        seen = seen | {(type_name, method)}
+        own, methods = self.wrappers[type_name]
+        body = methods.get(method, "")
+        out = []
+        for m in re.finditer(r"\bself\s*\.\s*(\w+)\s*\.\s*(\w+)\s*\(", body):
+            field, inner = m.groups()
+            if field in own:
+                for path, call in self.reached(own[field][1], inner, seen):
+                    out.append((f"{field}.{path}", call))
+        for m in re.finditer(r"\bself\s*\.\s*(\w+)\s*\(", body):
+            if m.group(1) in methods:
+                out += self.reached(type_name, m.group(1), seen)
+        return out
+
+
+def function_calls(name, graph):
+    """[(path, Call)]: what the function `name` sends, through its struct fields."""
+    sources = [Source(p) for p in sorted((FUNCTIONS / name / "src").rglob("*.rs"))]
+    found = []
+    for source in sources:
+        for struct, fields in struct_fields(source).items():
+            for field, (_, type_name) in fields.items():
+                if type_name not in graph.traits and type_name not in graph.wrappers:
+                    continue
+                for src in sources:
+                    for m in re.finditer(rf"\.\s*{field}\s*\.\s*(\w+)\s*\(", src.code):
+                        for path, call in graph.reached(type_name, m.group(1)):
+                            found.append((f"{field}.{m.group(1)}" + (
+                                "" if path == m.group(1) else f" -> {path}"), call))
+    # Direct SDK use in the function crate itself counts too, as a whole-table grant it cannot
+    # narrow: the check then demands what it cannot prove and fails.
     operations = dynamodb_operations()
-    all_fns = functions_in(code)
-
-    direct = {}
-    for name, body in all_fns.items():
-        ops = set()
-        for call in re.finditer(r"\bclient\s*\.\s*(\w+)\s*\(", body):
-            op = pascal(call.group(1))
-            if op in operations:
-                ops.add(f"dynamodb:{op}")
-        direct[name] = ops
-
-    def reachable(name, seen):
-        ops = set(direct.get(name, ()))
-        body = all_fns.get(name, "")
-        for call in re.finditer(r"(?:\bself\s*\.\s*|(?<![.\w]))(\w+)\s*\(", body):
-            callee = call.group(1)
-            if callee in all_fns and callee not in seen:
-                ops |= reachable(callee, seen | {callee})
-        return ops
-
-    traits = {}
-    impl = re.compile(r"\bimpl\s+(\w+)\s+for\s+" + STORE_TYPE + r"\b")
-    for m in impl.finditer(code):
-        brace = code.find("{", m.end())
-        methods = functions_in(code[brace:block_end(code, brace)])
-        traits[m.group(1)] = {name: reachable(name, {name}) for name in methods}
-    if not traits:
-        sys.exit(f"no `impl Trait for {STORE_TYPE}` found in {STORE_SOURCE.relative_to(ROOT)}")
-    return traits
-
-
-def function_actions(name, traits):
-    """DynamoDB actions the function `name` calls through its store-trait fields."""
-    code = "\n".join(strip_comments_and_strings(p.read_text())
-                     for p in sorted((FUNCTIONS / name / "src").rglob("*.rs")))
-    actions, calls = set(), []
-    for field in re.finditer(r"\b(\w+)\s*:\s*Arc\s*<\s*dyn\s+(\w+)\s*>", code):
-        field_name, trait = field.groups()
-        for method, ops in traits.get(trait, {}).items():
-            if re.search(rf"\.\s*{field_name}\s*\.\s*{method}\s*\(", code):
-                actions |= ops
-                calls.append(f"{field_name}.{method}")
-    # Direct SDK use in the function crate itself counts too.
-    operations = dynamodb_operations()
-    for call in re.finditer(r"\bclient\s*\.\s*(\w+)\s*\(", code):
-        if pascal(call.group(1)) in operations:
-            actions.add(f"dynamodb:{pascal(call.group(1))}")
-            calls.append(f"client.{call.group(1)}")
-    return actions, sorted(set(calls))
+    for source in sources:
+        for m in re.finditer(r"\bclient\s*\.\s*(\w+)\s*\(", source.code):
+            if pascal(m.group(1)) in operations:
+                sys.exit(f"{name}: calls DynamoDB directly (client.{m.group(1)}); "
+                         f"this check follows only the store traits")
+    unique = {}
+    for path, call in found:
+        unique.setdefault((path, call), None)
+    return list(unique)
 
 
 def sdk_crates(package):
@@ -170,11 +446,65 @@ def sdk_crates(package):
     return sorted({line.split()[0] for line in out.splitlines() if line.startswith("aws-")})
 
 
-# --- template --------------------------------------------------------------------------------
+# --- IAM evaluation ----------------------------------------------------------------------------
+
+class Unsupported(Exception):
+    """A policy construct this check cannot evaluate: reported, never treated as a pass."""
+
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
 
+
+def string_match(operator, pattern, value):
+    if operator == "StringEquals":
+        return pattern == value
+    if operator == "StringLike":
+        return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+    raise Unsupported(operator)
+
+
+def condition_holds(operator, key, patterns, context):
+    """One operator/key pair of a Condition block against a request context."""
+    patterns = [str(p) for p in as_list(patterns)]
+    present = key in context
+    values = as_list(context.get(key, []))
+    qualifier, _, base = operator.rpartition(":")
+    if_exists = base.endswith("IfExists")
+    base = base.removesuffix("IfExists")
+    if base not in ("StringEquals", "StringLike"):
+        raise Unsupported(f"condition operator {operator}")
+    matches = lambda v: any(string_match(base, p, v) for p in patterns)  # noqa: E731
+    if qualifier == "ForAllValues":
+        return all(matches(v) for v in values)  # true for a missing key: AWS does the same
+    if qualifier == "ForAnyValue":
+        return any(matches(v) for v in values)
+    if qualifier:
+        raise Unsupported(f"condition operator {operator}")
+    if not present:
+        return if_exists
+    if len(values) != 1:
+        raise Unsupported(f"{operator} on the multivalued key {key}")
+    return matches(values[0])
+
+
+def statement_allows(statement, action, context):
+    if statement.get("Effect") != "Allow":
+        return False
+    if action.lower() not in {a.lower() for a in as_list(statement.get("Action", []))}:
+        return False
+    for operator, block in (statement.get("Condition") or {}).items():
+        for key, patterns in block.items():
+            if not condition_holds(operator, key, patterns, context):
+                return False
+    return True
+
+
+def allowed(statements, action, context):
+    return any(statement_allows(st, action, context) for st in statements)
+
+
+# --- template --------------------------------------------------------------------------------
 
 def get_att_target(value, resources, resource_type):
     """The logical id if `value` is {"Fn::GetAtt": [id, "Arn"]} on a resource of that type."""
@@ -204,43 +534,89 @@ def role_statements(role_id, resources):
     return statements, role.get("ManagedPolicyArns", [])
 
 
-def check_function(name, logical_id, translated, expected, problems):
+def table_statements(name, logical_id, translated, problems):
+    """The role's DynamoDB statements, after the structural checks."""
     resources = translated["Resources"]
     function = resources[logical_id]["Properties"]
     role_id = get_att_target(function.get("Role"), resources, "AWS::IAM::Role")
     if not role_id:
         problems.append(f"{name}: role is not a role of this template: {function.get('Role')}")
-        return set()
+        return []
     statements, managed = role_statements(role_id, resources)
     for arn in managed:
         if BASIC_EXECUTION_POLICY not in json.dumps(arn):
             problems.append(f"{name}: managed policy beyond basic logging: {arn}")
-    granted = {}  # lower-case action -> as written
+    table = []
     for st in statements:
         if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st:
             problems.append(f"{name}: statement is not a plain Allow: {st}")
             continue
-        actions = {a.lower(): a for a in as_list(st["Action"])}
+        actions = {a.lower() for a in as_list(st["Action"])}
         res = as_list(st["Resource"])
         wild = [r for r in res if has_wildcard(r)]
         if wild:
             problems.append(f"{name}: wildcard resource {wild}")
-        if set(actions) <= LOGGING_ACTIONS:
+        if actions <= LOGGING_ACTIONS:
             if not all(get_att_target(r, resources, "AWS::Logs::LogGroup") for r in res):
                 problems.append(f"{name}: logging allowed beyond its log group: {res}")
         elif all(a.startswith("dynamodb:") for a in actions):
             if not all(get_att_target(r, resources, "AWS::DynamoDB::Table") for r in res):
                 problems.append(f"{name}: DynamoDB actions on something other than a table: {res}")
-            granted.update(actions)
+            table.append(st)
         else:
-            problems.append(f"{name}: actions beyond logging and DynamoDB: {sorted(actions.values())}")
-    want = {a.lower(): a for a in expected}
-    if set(granted) != set(want):
-        missing = sorted(want[a] for a in set(want) - set(granted))
-        extra = sorted(granted[a] for a in set(granted) - set(want))
-        problems.append(f"{name}: code calls {sorted(expected)}; role grants "
-                        f"{sorted(granted.values())} (missing {missing}, extra {extra})")
-    return set(granted.values())
+            problems.append(f"{name}: actions beyond logging and DynamoDB: {sorted(actions)}")
+    return table
+
+
+def check_function(name, logical_id, translated, calls, model, problems):
+    """Checks the role against the code's calls; returns the granted DynamoDB actions."""
+    statements = table_statements(name, logical_id, translated, problems)
+    granted = {a for st in statements for a in as_list(st["Action"])}
+    want = {c.action for _, c in calls}
+    if {a.lower() for a in granted} != {a.lower() for a in want}:
+        lower = {a.lower() for a in want}
+        extra = sorted(a for a in granted if a.lower() not in lower)
+        missing = sorted(a for a in want if a.lower() not in {g.lower() for g in granted})
+        problems.append(f"{name}: code calls {sorted(want)}; role grants {sorted(granted)} "
+                        f"(missing {missing}, extra {extra})")
+
+    prefixes = sorted({c.prefix for c in model.all_calls()} | {FOREIGN_PREFIX})
+    known_attributes = {a for c in model.all_calls() for a in c.attributes} | {FOREIGN_ATTRIBUTE}
+    # The exact requests the code makes: a variant equal to one of them is no probe.
+    made = [(c.action, c.context()) for _, c in calls]
+
+    def expect(allow, what, action, context):
+        try:
+            verdict = allowed(statements, action, context)
+        except Unsupported as err:
+            problems.append(f"{name}: cannot evaluate {err} (for {what})")
+            return
+        if verdict != allow:
+            problems.append(f"{name}: {what} is {'denied' if allow else 'allowed'}; "
+                            f"should be {'allowed' if allow else 'denied'} ({json.dumps(context)})")
+
+    for path, call in calls:
+        label = f"{call.operation} {call.prefix} ({path})"
+        expect(True, label, call.action, call.context())
+        for prefix in prefixes:
+            variant = call.context(prefix=prefix)
+            if prefix != call.prefix and (call.action, variant) not in made:
+                expect(False, f"{label} on {prefix} items", call.action, variant)
+        if call.scoped:
+            for extra in sorted(known_attributes - call.attributes - {call.key}):
+                expect(False, f"{label} naming {extra} too", call.action,
+                       call.context(extra=[extra]))
+            if call.operation in READ_OPERATIONS:
+                expect(False, f"{call.operation} {call.prefix} without its projection",
+                       call.action, call.context(projected=False))
+                expect(False, f"{call.operation} {call.prefix} of every attribute, key named",
+                       call.action, {**call.context(select="ALL_ATTRIBUTES"),
+                                     "dynamodb:Attributes": [call.key]})
+            else:
+                for rv in ("ALL_OLD", "ALL_NEW"):
+                    expect(False, f"{label} returning {rv}", call.action,
+                           call.context(return_values=rv))
+    return granted
 
 
 def function_logical_ids(template):
@@ -252,6 +628,14 @@ def function_logical_ids(template):
             if binary:
                 ids[binary] = logical_id
     return ids
+
+
+def describe(call):
+    scope = ""
+    if call.scoped:
+        scope = " [" + ", ".join(sorted(call.attributes | {call.key})) + "]"
+    rv = f" returning {call.return_values}" if call.return_values not in (None, "NONE") else ""
+    return f"{call.operation} {call.prefix}{scope}{rv}"
 
 
 def main():
@@ -269,26 +653,30 @@ def main():
     else:
         translated = translate_template.translate(translate_template.load_template(args.template))
 
-    traits = store_method_actions()
+    model = StoreModel()
+    graph = CallGraph(model.traits)
     problems = []
     names = sorted(p.name for p in FUNCTIONS.iterdir() if (p / "Cargo.toml").exists())
     for name in names:
         before = len(problems)
-        expected, calls = function_actions(name, traits)
+        calls = function_calls(name, graph)
         if name not in ids:
             problems.append(f"{name}: no AWS::Serverless::Function builds binary {name!r}")
             continue
-        granted = check_function(name, ids[name], translated, expected, problems)
+        granted = check_function(name, ids[name], translated, calls, model, problems)
         if name in SDK_FREE_FUNCTIONS:
-            if expected:
-                problems.append(f"{name}: must call no AWS API, but calls {sorted(expected)}")
+            if calls:
+                problems.append(f"{name}: must call no AWS API, but calls "
+                                f"{sorted({c.action for _, c in calls})}")
             crates = sdk_crates(name)
             if crates:
                 problems.append(f"{name}: depends on AWS SDK crates {crates}")
         status = "ok" if len(problems) == before else "MISMATCH"
-        shown = ", ".join(sorted(expected)) or "logging only"
-        print(f"  {status:8} {name:11} {ids[name]:20} calls {', '.join(calls) or 'nothing'}"
-              f" -> {shown}" + ("" if granted or not expected else " (granted none)"))
+        print(f"  {status:8} {name:11} {ids[name]:20} "
+              + (f"{len(calls)} calls, granted {', '.join(sorted(granted)) or 'nothing'}"
+                 if calls else "logging only"))
+        for path, call in sorted(calls, key=lambda pc: pc[0]):
+            print(f"           {path:44} {describe(call)}")
     for problem in problems:
         print(f"  error: {problem}")
     mismatched = len({p.split(":", 1)[0] for p in problems})

@@ -61,6 +61,9 @@ def translate(template, parameter_values=None):
     # Without a feature-toggle config (served by AWS) every toggle is off, and the translator
     # warns once per lookup; off is the answer wanted offline.
     logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
+    # The translator records usage metrics for AWS's own publisher and warns, when they are
+    # garbage-collected, that nobody published them; offline there is nothing to publish to.
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
     params = dict(parameter_values or {})
     session = boto3.session.Session(region_name=REGION)
     translator = Translator(None, Parser(), boto_session=session)
