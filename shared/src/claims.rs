@@ -584,17 +584,7 @@ mod tests {
 
     #[test]
     fn missing_required_claims_fail() {
-        for claim in [
-            "exp",
-            "sub",
-            "iss",
-            "aud",
-            "nbf",
-            "iat",
-            "jti",
-            "username",
-            "token_use",
-        ] {
+        for claim in crate::test_util::REQUIRED_CLAIMS {
             let token = ours(&header("HS256"), &without(valid_claims(), claim));
             assert!(verify(&token).is_err(), "missing {claim} was accepted");
         }

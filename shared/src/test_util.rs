@@ -45,6 +45,19 @@ pub fn token_config() -> TokenConfig {
     }
 }
 
+/// Every claim an access token must carry.
+pub const REQUIRED_CLAIMS: [&str; 9] = [
+    "exp",
+    "sub",
+    "iss",
+    "aud",
+    "nbf",
+    "iat",
+    "jti",
+    "username",
+    "token_use",
+];
+
 /// The header of an access token signed with `alg`.
 pub fn header(alg: &str) -> Value {
     json!({"alg": alg, "typ": "at+jwt", "kid": KEY_ID})

@@ -186,17 +186,7 @@ fn attacks() -> Vec<(String, String)> {
         "iat in the future beyond the leeway",
         bearer(&ours(&header("HS256"), &set(claims(), "iat", json!(now() + 300)))),
     );
-    for claim in [
-        "exp",
-        "sub",
-        "iss",
-        "aud",
-        "nbf",
-        "iat",
-        "jti",
-        "username",
-        "token_use",
-    ] {
+    for claim in integration_tests::test_util::REQUIRED_CLAIMS {
         add(
             &format!("missing {claim}"),
             bearer(&ours(&header("HS256"), &remove(claims(), claim))),
