@@ -1,16 +1,18 @@
 //! A client of the Lambda Invoke API that `cargo lambda watch` serves
 //! (`POST /2015-03-31/functions/<name>/invocations`).
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Invokes functions by name on one Lambda endpoint.
+/// Invokes functions by name on one Lambda endpoint, which can be moved while serving (as a
+/// deployment moves a stage to new function versions; see `--lambda-endpoint-file`).
 #[derive(Debug, Clone)]
 pub struct LambdaClient {
-    endpoint: String,
+    endpoint: Arc<RwLock<String>>,
     timeout: Duration,
     http: reqwest::Client,
 }
@@ -42,25 +44,35 @@ impl LambdaClient {
     /// invocation (API Gateway's integration limit is 29 s).
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).no_proxy().build()?;
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
         Ok(Self {
-            endpoint,
+            endpoint: Arc::new(RwLock::new(base_url(endpoint))),
             timeout,
             http,
         })
     }
 
+    /// The endpoint invocations go to now.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sends every invocation from now on to `endpoint`; those in flight finish where they are.
+    pub fn set_endpoint(&self, endpoint: &str) {
+        *self.endpoint.write().unwrap_or_else(|e| e.into_inner()) = base_url(endpoint);
+    }
+
     /// Invokes `function` synchronously with `payload`; the function's result on success.
     pub async fn invoke(&self, function: &str, payload: &Value) -> Result<Bytes, InvokeError> {
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.endpoint);
+        let endpoint = self.endpoint();
+        let url = format!("{endpoint}/2015-03-31/functions/{function}/invocations");
         let request = self.http.post(url).header("content-type", "application/json");
         let response = request.body(payload.to_string()).send().await;
-        let response = response.map_err(|e| self.transport(e))?;
+        let response = response.map_err(|e| self.transport(&endpoint, e))?;
         let status = response.status();
         // AWS answers 200 with X-Amz-Function-Error for a failed function; cargo lambda
         // watch answers a 5xx with the same JSON body.
         let flagged = response.headers().contains_key("x-amz-function-error");
-        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        let body = response.bytes().await.map_err(|e| self.transport(&endpoint, e))?;
         if status.is_success() && !flagged {
             return Ok(body);
         }
@@ -76,11 +88,15 @@ impl LambdaClient {
         })
     }
 
-    fn transport(&self, error: reqwest::Error) -> InvokeError {
+    fn transport(&self, endpoint: &str, error: reqwest::Error) -> InvokeError {
         if error.is_timeout() {
             InvokeError::Timeout(self.timeout)
         } else {
-            InvokeError::Endpoint(format!("{} ({error})", self.endpoint))
+            InvokeError::Endpoint(format!("{endpoint} ({error})"))
         }
     }
+}
+
+fn base_url(endpoint: &str) -> String {
+    endpoint.trim().trim_end_matches('/').to_owned()
 }

@@ -28,6 +28,12 @@ struct Args {
     /// The Lambda Invoke API.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9000")]
     lambda_endpoint: String,
+    /// Read the Lambda endpoint from this file (its only line) instead, at start and again on
+    /// SIGHUP, and write the one in use to `<PATH>.loaded`: how `./dev rotate` moves the API to
+    /// functions started with new keys, as a deployment moves a stage to new function versions.
+    /// Invocations in flight finish where they started.
+    #[arg(long, value_name = "PATH")]
+    lambda_endpoint_file: Option<PathBuf>,
     /// A template parameter, over its Default (repeatable).
     #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = pair)]
     parameters: Vec<(String, String)>,
@@ -107,7 +113,15 @@ async fn run(args: Args) -> Result<(), String> {
     let text = std::fs::read_to_string(&args.template).map_err(|e| format!("reading {template}: {e}"))?;
     let api = spec::load(&text, &args.options()).map_err(|e| format!("{template}: {e}"))?;
     let timeout = Duration::from_secs(args.timeout_seconds);
-    let lambda = LambdaClient::new(&args.lambda_endpoint, timeout).map_err(|e| e.to_string())?;
+    let endpoint = match &args.lambda_endpoint_file {
+        Some(path) => read_endpoint(path)?,
+        None => args.lambda_endpoint.clone(),
+    };
+    let lambda = LambdaClient::new(&endpoint, timeout).map_err(|e| e.to_string())?;
+    if let Some(path) = args.lambda_endpoint_file.clone() {
+        acknowledge(&path, &endpoint);
+        tokio::spawn(reload_endpoint_on_hangup(path, lambda.clone()));
+    }
     let listen = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -115,10 +129,48 @@ async fn run(args: Args) -> Result<(), String> {
     eprintln!("{}", describe(&api));
     eprintln!(
         "local-api listening on http://{listen} (functions at {})",
-        args.lambda_endpoint
+        lambda.endpoint()
     );
     serve(listener, Arc::new(Gateway::new(api, lambda)), shutdown()).await;
     Ok(())
+}
+
+fn read_endpoint(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let endpoint = text.trim();
+    if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+        return Err(format!("{}: {endpoint:?} is not an http(s) URL", path.display()));
+    }
+    Ok(endpoint.to_owned())
+}
+
+/// Writes the endpoint in use to `<path>.loaded`, so whoever sent the SIGHUP can wait for it.
+fn acknowledge(path: &std::path::Path, endpoint: &str) {
+    let mut loaded = path.as_os_str().to_owned();
+    loaded.push(".loaded");
+    if let Err(error) = std::fs::write(&loaded, format!("{endpoint}\n")) {
+        tracing::error!(%error, "writing {}", std::path::Path::new(&loaded).display());
+    }
+}
+
+/// On every SIGHUP, moves `lambda` to the endpoint `path` names (a bad file keeps the old one)
+/// and writes it to `<path>.loaded`.
+async fn reload_endpoint_on_hangup(path: PathBuf, lambda: LambdaClient) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP: the Lambda endpoint will not be reloaded");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match read_endpoint(&path) {
+            Ok(endpoint) => {
+                lambda.set_endpoint(&endpoint);
+                tracing::info!(%endpoint, "SIGHUP: the functions are now at the new endpoint");
+                acknowledge(&path, &endpoint);
+            }
+            Err(error) => tracing::error!(%error, "SIGHUP: keeping the Lambda endpoint"),
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM.

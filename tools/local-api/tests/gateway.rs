@@ -784,3 +784,20 @@ async fn the_implicit_api_reads_globals_and_puts_generated_preflights_behind_the
         ]
     );
 }
+
+#[tokio::test]
+async fn a_moved_endpoint_gets_every_invocation_after_the_move() {
+    let reply: Arc<Script> = Arc::new(|_: &str, _: &Value| ok(json!({"statusCode": 200, "body": "{}"})));
+    let (blue, green) = (
+        FakeLambda::start(reply.clone()).await,
+        FakeLambda::start(reply).await,
+    );
+    let client = LambdaClient::new(&blue.endpoint, Duration::from_secs(10)).unwrap();
+    client.invoke("token", &json!({})).await.unwrap();
+    client.set_endpoint(&format!("{}/", green.endpoint));
+    assert_eq!(client.endpoint(), green.endpoint);
+    client.invoke("token", &json!({})).await.unwrap();
+    client.invoke("protected", &json!({})).await.unwrap();
+    assert_eq!(blue.calls.lock().unwrap().len(), 1);
+    assert_eq!(green.calls.lock().unwrap().len(), 2);
+}
