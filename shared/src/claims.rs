@@ -1,22 +1,18 @@
 //! Access-token claims, and the issuer and verifier built once at cold start.
 //!
-//! Tokens are JWS compact serialization, HS256, typed `at+jwt` (RFC 9068) with a `token_use`
-//! claim, so a token of another type (a refresh token, later) is never accepted as an access token.
-
-use std::collections::HashMap;
-use std::time::Duration;
+//! Tokens are JWS compact serialization, ES256 (P-256, see [`crate::keys`]), typed `at+jwt`
+//! (RFC 9068) with a `kid` that is the signing key's RFC 7638 thumbprint and a `token_use` claim,
+//! so a token of another type (a refresh token, later) is never accepted as an access token.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::TokenConfig;
-
-/// The only algorithm issued and accepted.
-pub const ALGORITHM: Algorithm = Algorithm::HS256;
+use crate::config::TokenSettings;
+use crate::keys::{ALGORITHM, PublicKeySet, SigningKey, install_provider};
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -111,59 +107,50 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("could not sign token")]
-pub struct SignError(#[source] jsonwebtoken::errors::Error);
-
-#[derive(Debug, thiserror::Error)]
-#[error("invalid signing key")]
-pub struct KeyError(#[source] jsonwebtoken::errors::Error);
-
-/// Signs access tokens. Build once at cold start.
+/// Signs access tokens with one ES256 key. Build once (per key) and reuse.
 pub struct TokenIssuer {
-    key: EncodingKey,
-    header: Header,
-    issuer: String,
-    audience: String,
-    ttl: Duration,
+    key: SigningKey,
+    /// `{"typ":"at+jwt","alg":"ES256","kid":...}`, base64url: the same for every token.
+    header: String,
+    settings: TokenSettings,
 }
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenIssuer")
-            .field("kid", &self.header.kid)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("ttl", &self.ttl)
+            .field("kid", &self.key.kid())
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenIssuer {
-    pub fn new(config: &TokenConfig) -> Result<Self, KeyError> {
-        let mut header = Header::new(ALGORITHM);
-        header.typ = Some(ACCESS_TOKEN_TYP.into());
-        header.kid = Some(config.key_id.clone());
-        Ok(Self {
-            key: EncodingKey::from_secret(config.secret.expose()).map_err(KeyError)?,
-            header,
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            ttl: config.access_ttl,
-        })
+    pub fn new(settings: TokenSettings, key: SigningKey) -> Self {
+        let header = serde_json::json!({"typ": ACCESS_TOKEN_TYP, "alg": "ES256", "kid": key.kid()});
+        Self {
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            key,
+            settings,
+        }
     }
 
-    /// Issues an access token for `user_id`, valid from now for the configured TTL.
-    pub fn issue_access(&self, user_id: &str, username: &str) -> Result<IssuedToken, SignError> {
-        self.issue_access_at(user_id, username, jsonwebtoken::get_current_timestamp())
+    /// The key id tokens are signed under.
+    pub fn kid(&self) -> &str {
+        self.key.kid()
+    }
+
+    /// Issues an access token for `user_id`, valid from now for the configured TTL, with
+    /// `issuer` as `iss`.
+    pub fn issue_access(&self, issuer: &str, user_id: &str, username: &str) -> IssuedToken {
+        self.issue_access_at(issuer, user_id, username, jsonwebtoken::get_current_timestamp())
     }
 
     /// As [`Self::issue_access`], as if the time were `now` (seconds since the epoch).
-    pub fn issue_access_at(&self, user_id: &str, username: &str, now: u64) -> Result<IssuedToken, SignError> {
-        let expires_in = self.ttl.as_secs();
+    pub fn issue_access_at(&self, issuer: &str, user_id: &str, username: &str, now: u64) -> IssuedToken {
+        let expires_in = self.settings.access_ttl.as_secs();
         let claims = Claims {
-            iss: self.issuer.clone(),
-            aud: Audience::One(self.audience.clone()),
+            iss: issuer.to_owned(),
+            aud: Audience::One(self.settings.audience.clone()),
             sub: user_id.to_owned(),
             username: username.to_owned(),
             iat: now,
@@ -172,12 +159,14 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             token_use: TokenUse::Access,
         };
-        let token = jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(SignError)?;
-        Ok(IssuedToken {
-            token,
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let message = format!("{}.{payload}", self.header);
+        let signature = URL_SAFE_NO_PAD.encode(self.key.sign(message.as_bytes()));
+        IssuedToken {
+            token: format!("{message}.{signature}"),
             expires_in,
             claims,
-        })
+        }
     }
 }
 
@@ -192,7 +181,7 @@ pub enum VerifyError {
     BadHeader,
     #[error("token header has a critical extension (crit) this verifier does not support")]
     CriticalHeader,
-    #[error("token algorithm is not {ALGORITHM:?}")]
+    #[error("token algorithm is not ES256")]
     Algorithm,
     #[error("token type is not {ACCESS_TOKEN_TYP}")]
     Type,
@@ -227,10 +216,12 @@ struct RawHeader {
     crit: Option<serde::de::IgnoredAny>,
 }
 
-/// Verifies access tokens against a set of keys looked up by `kid`. Build once at cold start.
+/// Verifies access tokens against a set of public keys looked up by `kid`, each bound to ES256.
+/// Build once at cold start.
 pub struct TokenVerifier {
-    keys: HashMap<String, DecodingKey>,
+    keys: PublicKeySet,
     validation: Validation,
+    audience: String,
     leeway: u64,
     /// The longest `exp - iat` accepted: the configured access-token lifetime plus the leeway.
     max_lifetime: u64,
@@ -239,9 +230,8 @@ pub struct TokenVerifier {
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
-            .field("iss", &self.validation.iss)
-            .field("aud", &self.validation.aud)
+            .field("kids", &self.keys.kids().collect::<Vec<_>>())
+            .field("aud", &self.audience)
             .field("leeway", &self.leeway)
             .field("max_lifetime", &self.max_lifetime)
             .finish_non_exhaustive()
@@ -249,24 +239,25 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub fn new(config: &TokenConfig) -> Result<Self, KeyError> {
+    pub fn new(settings: &TokenSettings, keys: PublicKeySet) -> Self {
+        install_provider();
         let mut validation = Validation::new(ALGORITHM);
         validation.algorithms = vec![ALGORITHM];
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = true;
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.leeway = config.leeway.as_secs();
-        let key = DecodingKey::from_secret(config.secret.expose()).map_err(KeyError)?;
-        let keys = HashMap::from([(config.key_id.clone(), key)]);
-        Ok(Self {
+        // The issuer is checked below, against the one the caller expects.
+        validation.iss = None;
+        validation.set_audience(&[&settings.audience]);
+        validation.leeway = settings.leeway.as_secs();
+        Self {
             keys,
             validation,
-            leeway: config.leeway.as_secs(),
-            max_lifetime: config.access_ttl.as_secs() + config.leeway.as_secs(),
-        })
+            audience: settings.audience.clone(),
+            leeway: settings.leeway.as_secs(),
+            max_lifetime: settings.access_ttl.as_secs() + settings.leeway.as_secs(),
+        }
     }
 
     /// The clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
@@ -274,8 +265,13 @@ impl TokenVerifier {
         self.leeway
     }
 
-    /// Verifies `token` as an access token and returns its claims.
-    pub fn verify_access(&self, token: &str) -> Result<Claims, VerifyError> {
+    /// The public keys this verifier trusts.
+    pub fn keys(&self) -> &PublicKeySet {
+        &self.keys
+    }
+
+    /// Verifies `token` as an access token issued by `issuer` and returns its claims.
+    pub fn verify_access(&self, token: &str, issuer: &str) -> Result<Claims, VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::TooLarge);
         }
@@ -296,7 +292,7 @@ impl TokenVerifier {
         if header.crit.is_some() {
             return Err(VerifyError::CriticalHeader);
         }
-        if header.alg != "HS256" {
+        if header.alg != "ES256" {
             return Err(VerifyError::Algorithm);
         }
         if !header.typ.as_deref().is_some_and(is_access_typ) {
@@ -308,19 +304,22 @@ impl TokenVerifier {
             .and_then(|kid| self.keys.get(kid))
             .ok_or(VerifyError::UnknownKey)?;
 
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => VerifyError::Signature,
+        let data = jsonwebtoken::decode::<Claims>(token, key.decoding_key(), &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey => VerifyError::Signature,
                 ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => VerifyError::Algorithm,
                 ErrorKind::ExpiredSignature => VerifyError::Expired,
                 ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
-                ErrorKind::InvalidIssuer => VerifyError::Issuer,
                 ErrorKind::InvalidAudience => VerifyError::Audience,
                 ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => VerifyError::Malformed,
                 other => VerifyError::Claims(format!("{other:?}")),
-            })?;
+            },
+        )?;
         let claims = data.claims;
 
+        if claims.iss != issuer {
+            return Err(VerifyError::Issuer);
+        }
         if claims.iat > jsonwebtoken::get_current_timestamp() + self.leeway {
             return Err(VerifyError::IssuedInFuture);
         }
@@ -357,7 +356,11 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{TEST_SECRET, header, mint, mint_raw, token_config};
+    use crate::keys::PublicKeySet;
+    use crate::test_util::{
+        ISSUER, attacker_key, header, mint, mint_hmac, mint_raw, next_signing_key, signing_key, tampered,
+        token_settings, verifier,
+    };
     use serde_json::{Value, json};
 
     fn now() -> u64 {
@@ -369,11 +372,11 @@ mod tests {
     }
 
     fn ours(header: &Value, claims: &Value) -> String {
-        mint(header, claims, TEST_SECRET)
+        mint(header, claims, &signing_key())
     }
 
     fn verify(token: &str) -> Result<Claims, VerifyError> {
-        TokenVerifier::new(&token_config()).unwrap().verify_access(token)
+        verifier().verify_access(token, ISSUER)
     }
 
     fn with(mut claims: Value, key: &str, value: Value) -> Value {
@@ -387,10 +390,14 @@ mod tests {
     }
 
     fn issued() -> IssuedToken {
-        TokenIssuer::new(&token_config())
-            .unwrap()
-            .issue_access("user-1", "alice")
-            .unwrap()
+        crate::test_util::issuer().issue_access(ISSUER, "user-1", "alice")
+    }
+
+    fn decoded_part(token: &str, index: usize) -> Value {
+        let part = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(index).unwrap())
+            .unwrap();
+        serde_json::from_slice(&part).unwrap()
     }
 
     #[test]
@@ -400,7 +407,7 @@ mod tests {
         assert_eq!(claims, issued.claims);
         assert_eq!(claims.sub, "user-1");
         assert_eq!(claims.username, "alice");
-        assert_eq!(claims.iss, "jwt-auth");
+        assert_eq!(claims.iss, ISSUER);
         assert_eq!(claims.aud, Audience::One("jwt-auth-api".into()));
         assert_eq!(claims.exp - claims.iat, 900);
         assert_eq!(claims.nbf, claims.iat);
@@ -409,15 +416,18 @@ mod tests {
     }
 
     #[test]
-    fn issued_token_header_is_hs256_at_jwt_with_kid_and_aud_is_a_string() {
+    fn issued_header_is_es256_at_jwt_with_the_keys_thumbprint_and_aud_is_a_string() {
         let token = issued().token;
-        let header = jsonwebtoken::decode_header(&token).unwrap();
-        assert_eq!(header.alg, Algorithm::HS256);
-        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        assert_eq!(header.kid.as_deref(), Some("v1"));
-        let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
-        let payload: Value = serde_json::from_slice(&payload).unwrap();
-        assert_eq!(payload["aud"], "jwt-auth-api");
+        let kid = signing_key().kid().to_owned();
+        assert_eq!(
+            decoded_part(&token, 0),
+            json!({"typ": "at+jwt", "alg": "ES256", "kid": kid})
+        );
+        let public = signing_key().public_key().jwk();
+        assert_eq!(kid, crate::keys::thumbprint(&public.x, &public.y));
+        assert_eq!(decoded_part(&token, 1)["aud"], "jwt-auth-api");
+        let signature = URL_SAFE_NO_PAD.decode(token.rsplit('.').next().unwrap()).unwrap();
+        assert_eq!(signature.len(), 64, "r || s, not DER");
     }
 
     #[test]
@@ -433,14 +443,24 @@ mod tests {
 
     #[test]
     fn hand_minted_valid_token_is_accepted() {
-        assert!(verify(&ours(&header("HS256"), &valid_claims())).is_ok());
+        assert!(verify(&ours(&header("ES256"), &valid_claims())).is_ok());
+    }
+
+    #[test]
+    fn a_token_is_accepted_only_for_the_issuer_the_caller_expects() {
+        let token = issued().token;
+        assert!(verifier().verify_access(&token, ISSUER).is_ok());
+        assert_eq!(
+            verifier().verify_access(&token, "https://other.test"),
+            Err(VerifyError::Issuer)
+        );
     }
 
     #[test]
     fn expired_token_fails() {
         let claims = with(valid_claims(), "exp", json!(now() - 60));
         assert_eq!(
-            verify(&ours(&header("HS256"), &claims)),
+            verify(&ours(&header("ES256"), &claims)),
             Err(VerifyError::Expired)
         );
     }
@@ -448,14 +468,14 @@ mod tests {
     #[test]
     fn expired_within_leeway_is_ok() {
         let claims = with(valid_claims(), "exp", json!(now() - 2));
-        assert!(verify(&ours(&header("HS256"), &claims)).is_ok());
+        assert!(verify(&ours(&header("ES256"), &claims)).is_ok());
     }
 
     #[test]
     fn nbf_in_the_future_fails() {
         let claims = with(valid_claims(), "nbf", json!(now() + 120));
         assert_eq!(
-            verify(&ours(&header("HS256"), &claims)),
+            verify(&ours(&header("ES256"), &claims)),
             Err(VerifyError::NotYetValid)
         );
     }
@@ -464,7 +484,7 @@ mod tests {
     fn iat_in_the_future_beyond_leeway_fails() {
         let claims = with(valid_claims(), "iat", json!(now() + 120));
         assert_eq!(
-            verify(&ours(&header("HS256"), &claims)),
+            verify(&ours(&header("ES256"), &claims)),
             Err(VerifyError::IssuedInFuture)
         );
     }
@@ -473,27 +493,27 @@ mod tests {
     fn lifetime_longer_than_the_configured_ttl_plus_leeway_fails() {
         let iat = now();
         let at_limit = with(valid_claims(), "exp", json!(iat + 900 + 5));
-        assert!(verify(&ours(&header("HS256"), &at_limit)).is_ok());
+        assert!(verify(&ours(&header("ES256"), &at_limit)).is_ok());
         let beyond = with(valid_claims(), "exp", json!(iat + 900 + 6));
         assert_eq!(
-            verify(&ours(&header("HS256"), &beyond)),
+            verify(&ours(&header("ES256"), &beyond)),
             Err(VerifyError::Lifetime)
         );
         let year = with(valid_claims(), "exp", json!(iat + 365 * 86_400));
-        assert_eq!(verify(&ours(&header("HS256"), &year)), Err(VerifyError::Lifetime));
+        assert_eq!(verify(&ours(&header("ES256"), &year)), Err(VerifyError::Lifetime));
     }
 
     #[test]
     fn wrong_issuer_fails() {
         let claims = with(valid_claims(), "iss", json!("https://evil.test"));
-        assert_eq!(verify(&ours(&header("HS256"), &claims)), Err(VerifyError::Issuer));
+        assert_eq!(verify(&ours(&header("ES256"), &claims)), Err(VerifyError::Issuer));
     }
 
     #[test]
     fn wrong_audience_fails() {
         let claims = with(valid_claims(), "aud", json!("other-api"));
         assert_eq!(
-            verify(&ours(&header("HS256"), &claims)),
+            verify(&ours(&header("ES256"), &claims)),
             Err(VerifyError::Audience)
         );
     }
@@ -501,7 +521,7 @@ mod tests {
     #[test]
     fn audience_array_containing_ours_is_accepted() {
         let claims = with(valid_claims(), "aud", json!(["other-api", "jwt-auth-api"]));
-        let verified = verify(&ours(&header("HS256"), &claims)).unwrap();
+        let verified = verify(&ours(&header("ES256"), &claims)).unwrap();
         assert!(verified.aud.contains("jwt-auth-api"));
         assert_eq!(
             verified.aud,
@@ -514,7 +534,7 @@ mod tests {
         for aud in [json!(["a", "b"]), json!([]), json!(["jwt-auth-api-2"])] {
             let claims = with(valid_claims(), "aud", aud.clone());
             assert_eq!(
-                verify(&ours(&header("HS256"), &claims)),
+                verify(&ours(&header("ES256"), &claims)),
                 Err(VerifyError::Audience),
                 "{aud}"
             );
@@ -525,13 +545,55 @@ mod tests {
     fn audience_of_another_type_fails() {
         for aud in [json!(7), json!([7]), json!({"aud": "jwt-auth-api"}), Value::Null] {
             let claims = with(valid_claims(), "aud", aud.clone());
-            assert!(verify(&ours(&header("HS256"), &claims)).is_err(), "{aud}");
+            assert!(verify(&ours(&header("ES256"), &claims)).is_err(), "{aud}");
         }
     }
 
     #[test]
-    fn other_hmac_algorithms_fail_even_when_signed_with_the_right_secret() {
-        for alg in ["HS384", "HS512"] {
+    fn a_signature_by_another_key_fails_even_under_our_kid() {
+        let token = mint(&header("ES256"), &valid_claims(), &attacker_key());
+        assert_eq!(verify(&token), Err(VerifyError::Signature));
+    }
+
+    #[test]
+    fn every_key_of_the_set_verifies_its_own_tokens_and_only_those() {
+        let (current, next) = (signing_key(), next_signing_key());
+        let set = PublicKeySet::of([current.public_key().clone(), next.public_key().clone()]);
+        let verifier = TokenVerifier::new(&token_settings(), set);
+        for key in [&current, &next] {
+            let h = json!({"alg": "ES256", "typ": "at+jwt", "kid": key.kid()});
+            assert!(
+                verifier
+                    .verify_access(&mint(&h, &valid_claims(), key), ISSUER)
+                    .is_ok()
+            );
+        }
+        // The next key's signature under the current key's kid.
+        let h = json!({"alg": "ES256", "typ": "at+jwt", "kid": current.kid()});
+        assert_eq!(
+            verifier.verify_access(&mint(&h, &valid_claims(), &next), ISSUER),
+            Err(VerifyError::Signature)
+        );
+    }
+
+    #[test]
+    fn hmac_algorithms_fail_whatever_secret_signs_them() {
+        let public = signing_key().public_key().jwk();
+        let secrets: [&[u8]; 3] = [b"a-shared-secret-0123456789abcdef", public.x.as_bytes(), b""];
+        for alg in ["HS256", "HS384", "HS512"] {
+            for secret in secrets {
+                assert_eq!(
+                    verify(&mint_hmac(&header(alg), &valid_claims(), secret)),
+                    Err(VerifyError::Algorithm),
+                    "{alg}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn other_asymmetric_algorithms_fail_before_the_key_is_used() {
+        for alg in ["ES384", "ES512", "RS256", "PS256", "EdDSA", "es256"] {
             assert_eq!(
                 verify(&ours(&header(alg), &valid_claims())),
                 Err(VerifyError::Algorithm),
@@ -552,18 +614,8 @@ mod tests {
     }
 
     #[test]
-    fn bad_signature_fails() {
-        let token = mint(
-            &header("HS256"),
-            &valid_claims(),
-            b"another-secret-0123456789abcdef-xyz",
-        );
-        assert_eq!(verify(&token), Err(VerifyError::Signature));
-    }
-
-    #[test]
     fn tampered_payload_fails() {
-        let token = ours(&header("HS256"), &valid_claims());
+        let token = ours(&header("ES256"), &valid_claims());
         let (h, rest) = token.split_once('.').unwrap();
         let (_, sig) = rest.split_once('.').unwrap();
         let forged = URL_SAFE_NO_PAD.encode(with(valid_claims(), "sub", json!("admin")).to_string());
@@ -575,17 +627,14 @@ mod tests {
 
     #[test]
     fn tampered_signature_fails() {
-        let token = ours(&header("HS256"), &valid_claims());
-        assert_eq!(
-            verify(&crate::test_util::tampered(&token)),
-            Err(VerifyError::Signature)
-        );
+        let token = ours(&header("ES256"), &valid_claims());
+        assert_eq!(verify(&tampered(&token)), Err(VerifyError::Signature));
     }
 
     #[test]
     fn missing_required_claims_fail() {
         for claim in crate::test_util::REQUIRED_CLAIMS {
-            let token = ours(&header("HS256"), &without(valid_claims(), claim));
+            let token = ours(&header("ES256"), &without(valid_claims(), claim));
             assert!(verify(&token).is_err(), "missing {claim} was accepted");
         }
     }
@@ -595,7 +644,7 @@ mod tests {
         for claim in ["exp", "nbf"] {
             let claims = with(valid_claims(), claim, json!((now() + 600).to_string()));
             assert!(
-                verify(&ours(&header("HS256"), &claims)).is_err(),
+                verify(&ours(&header("ES256"), &claims)).is_err(),
                 "{claim} as string"
             );
         }
@@ -605,42 +654,41 @@ mod tests {
     fn refresh_token_is_not_an_access_token() {
         let claims = with(valid_claims(), "token_use", json!("refresh"));
         assert_eq!(
-            verify(&ours(&header("HS256"), &claims)),
+            verify(&ours(&header("ES256"), &claims)),
             Err(VerifyError::WrongUse(TokenUse::Refresh))
         );
     }
 
     #[test]
     fn token_with_plain_jwt_typ_fails() {
-        let h = json!({"alg": "HS256", "typ": "JWT", "kid": "v1"});
+        let mut h = header("ES256");
+        h["typ"] = json!("JWT");
         assert_eq!(verify(&ours(&h, &valid_claims())), Err(VerifyError::Type));
     }
 
     #[test]
     fn typ_compares_as_a_media_type() {
         for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
-            let h = json!({"alg": "HS256", "typ": typ, "kid": "v1"});
+            let mut h = header("ES256");
+            h["typ"] = json!(typ);
             assert!(verify(&ours(&h, &valid_claims())).is_ok(), "{typ}");
         }
     }
 
     #[test]
     fn unknown_or_missing_kid_fails() {
+        let attacker_kid = attacker_key().kid().to_owned();
         for h in [
-            json!({"alg": "HS256", "typ": "at+jwt", "kid": "../../dev/null"}),
-            json!({"alg": "HS256", "typ": "at+jwt"}),
+            json!({"alg": "ES256", "typ": "at+jwt", "kid": "../../dev/null"}),
+            json!({"alg": "ES256", "typ": "at+jwt", "kid": attacker_kid}),
+            json!({"alg": "ES256", "typ": "at+jwt"}),
         ] {
             assert_eq!(verify(&ours(&h, &valid_claims())), Err(VerifyError::UnknownKey));
         }
     }
 
     fn mint_payload(payload: &str) -> String {
-        mint_raw(
-            &header("HS256").to_string(),
-            payload,
-            Algorithm::HS256,
-            TEST_SECRET,
-        )
+        mint_raw(&header("ES256").to_string(), payload, &signing_key())
     }
 
     #[test]
@@ -660,7 +708,7 @@ mod tests {
     #[test]
     fn header_that_is_not_a_json_object_fails_as_a_bad_header() {
         for h in ["not json", "[]", "{\"typ\":\"at+jwt\"}"] {
-            let token = mint_raw(h, &valid_claims().to_string(), Algorithm::HS256, TEST_SECRET);
+            let token = mint_raw(h, &valid_claims().to_string(), &signing_key());
             assert_eq!(verify(&token), Err(VerifyError::BadHeader), "{h}");
         }
     }
@@ -668,8 +716,10 @@ mod tests {
     #[test]
     fn any_crit_header_fails_as_an_unsupported_critical_extension() {
         for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!("x")] {
-            let h =
-                json!({"alg": "HS256", "typ": "at+jwt", "kid": "v1", "crit": crit, "exp": 1, "b64": true});
+            let mut h = header("ES256");
+            h["crit"] = crit.clone();
+            h["exp"] = json!(1);
+            h["b64"] = json!(true);
             assert_eq!(
                 verify(&ours(&h, &valid_claims())),
                 Err(VerifyError::CriticalHeader),
@@ -680,12 +730,12 @@ mod tests {
 
     #[test]
     fn embedded_jwk_and_jku_headers_are_ignored_never_trusted() {
-        let attacker = b"attacker-key-0123456789abcdef-0123456789";
-        let h = json!({"alg": "HS256", "typ": "at+jwt", "kid": "v1",
-            "jwk": {"kty": "oct", "k": URL_SAFE_NO_PAD.encode(attacker)},
-            "jku": "https://evil.test/jwks.json"});
+        let attacker = attacker_key();
+        let mut h = header("ES256");
+        h["jwk"] = serde_json::to_value(attacker.public_key().jwk()).unwrap();
+        h["jku"] = json!("https://evil.test/jwks.json");
         assert_eq!(
-            verify(&mint(&h, &valid_claims(), attacker)),
+            verify(&mint(&h, &valid_claims(), &attacker)),
             Err(VerifyError::Signature)
         );
     }
@@ -700,7 +750,7 @@ mod tests {
 
     #[test]
     fn wrong_segment_counts_and_alphabets_fail() {
-        let token = ours(&header("HS256"), &valid_claims());
+        let token = ours(&header("ES256"), &valid_claims());
         for bad in [
             String::new(),
             "abc".into(),

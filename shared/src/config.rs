@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretBox};
+use crate::keys::{PublicKeySet, SigningKey};
 
 /// A configuration error; the message names the variable and never echoes a secret value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -77,53 +77,14 @@ fn int_in_range(
     Ok(value)
 }
 
-/// Shortest accepted HMAC secret: RFC 7518 §3.2 requires a key at least as long as the hash (32 bytes for HS256).
-pub const MIN_SECRET_BYTES: usize = 32;
-
-/// A signing secret. `Debug` never shows it.
-pub struct SigningSecret(SecretBox<[u8]>);
-
-impl SigningSecret {
-    /// Wraps `bytes`, rejecting anything shorter than [`MIN_SECRET_BYTES`].
-    pub fn new(var: &'static str, bytes: Vec<u8>) -> Result<Self, ConfigError> {
-        if bytes.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                var,
-                reason: format!(
-                    "must be at least {MIN_SECRET_BYTES} bytes of random data (got {}); generate one with `openssl rand -base64 48`",
-                    bytes.len()
-                ),
-            });
-        }
-        if bytes.iter().all(|b| *b == bytes[0]) {
-            return Err(ConfigError::Invalid {
-                var,
-                reason: "is a single repeated byte, not a random secret".into(),
-            });
-        }
-        Ok(Self(SecretBox::new(bytes.into_boxed_slice())))
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningSecret([redacted])")
-    }
-}
-
-/// Settings for issuing and verifying tokens.
-#[derive(Debug)]
-pub struct TokenConfig {
-    /// `JWT_SECRET`, required: the HS256 key, at least 32 bytes.
-    pub secret: SigningSecret,
-    /// `JWT_KEY_ID`, default `v1`: the `kid` header of issued tokens; verification requires it.
-    pub key_id: String,
-    /// `JWT_ISSUER`, default `jwt-auth`: the `iss` claim issued and required.
-    pub issuer: String,
+/// Settings every holder of tokens shares: who issues them, for whom, for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// `JWT_ISSUER`, optional: the `iss` claim issued and required, the URL under which the key
+    /// set and discovery documents are served (`<issuer>/.well-known/jwks.json`). When unset, the
+    /// issuer is the URL of the API stage a request comes through (see [`stage_url`]): what a
+    /// deployment without a custom domain is reachable at, and cannot know at deploy time.
+    pub issuer: Option<String>,
     /// `JWT_AUDIENCE`, default `jwt-auth-api`: the `aud` claim issued and required.
     pub audience: String,
     /// `ACCESS_TOKEN_TTL_SECONDS`, default 900 (15 minutes), from 60 to 3600.
@@ -132,32 +93,95 @@ pub struct TokenConfig {
     pub leeway: Duration,
 }
 
-impl TokenConfig {
+impl TokenSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&Env)
     }
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let secret = SigningSecret::new("JWT_SECRET", required(src, "JWT_SECRET")?.into_bytes())?;
-        let key_id = lookup(src, "JWT_KEY_ID").unwrap_or_else(|| "v1".into());
-        if key_id.len() > 64
-            || !key_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        {
-            return Err(ConfigError::Invalid {
-                var: "JWT_KEY_ID",
-                reason: "use at most 64 characters from A-Z a-z 0-9 - _ .".into(),
-            });
+        let issuer = lookup(src, "JWT_ISSUER").map(|i| i.trim().to_owned());
+        if let Some(issuer) = &issuer {
+            let url = issuer
+                .strip_prefix("https://")
+                .or_else(|| issuer.strip_prefix("http://"));
+            if url.is_none_or(|rest| rest.is_empty() || rest.ends_with('/') || rest.contains(['?', '#', ' ']))
+            {
+                return Err(ConfigError::Invalid {
+                    var: "JWT_ISSUER",
+                    reason: format!(
+                        "{issuer:?} is not a URL like https://auth.example.com or https://auth.example.com/v1 (no trailing slash, query or fragment)"
+                    ),
+                });
+            }
         }
         Ok(Self {
-            secret,
-            key_id,
-            issuer: lookup(src, "JWT_ISSUER").unwrap_or_else(|| "jwt-auth".into()),
+            issuer,
             audience: lookup(src, "JWT_AUDIENCE").unwrap_or_else(|| "jwt-auth-api".into()),
             access_ttl: Duration::from_secs(int_in_range(src, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 3600)?),
             leeway: Duration::from_secs(int_in_range(src, "JWT_LEEWAY_SECONDS", 5, 0, 60)?),
         })
+    }
+}
+
+/// The URL of an API Gateway stage, `https://<api>.execute-api.<region>.amazonaws.com/<stage>`
+/// (`.amazonaws.com.cn` in China): the issuer when `JWT_ISSUER` is unset.
+pub fn stage_url(region: &str, api_id: &str, stage: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://{api_id}.execute-api.{region}.{suffix}/{stage}")
+}
+
+/// `JWT_PUBLIC_KEYS`, required by every verifier: the JWKS of the keys tokens may be signed
+/// with (the current key, and during a rotation the next or previous one).
+pub fn public_keys(src: &dyn Source) -> Result<PublicKeySet, ConfigError> {
+    let var = "JWT_PUBLIC_KEYS";
+    PublicKeySet::from_jwks(&required(src, var)?).map_err(|e| ConfigError::Invalid {
+        var,
+        reason: e.to_string(),
+    })
+}
+
+/// Where the issuing function's private key comes from.
+#[derive(Debug)]
+pub enum SigningKeySource {
+    /// `JWT_SIGNING_KEY`: the key itself, PKCS#8 PEM (local development and tests).
+    Pem(Box<SigningKey>),
+    /// `JWT_SIGNING_KEY_SECRET` (a Secrets Manager secret id holding the key set) and
+    /// `JWT_SIGNING_KEY_ID` (the `kid` of the key to sign with): read on first use (deployed).
+    Secret { secret_id: String, kid: String },
+}
+
+impl SigningKeySource {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        match (
+            lookup(src, "JWT_SIGNING_KEY"),
+            lookup(src, "JWT_SIGNING_KEY_SECRET"),
+        ) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid {
+                var: "JWT_SIGNING_KEY",
+                reason: "set it or JWT_SIGNING_KEY_SECRET, not both".into(),
+            }),
+            (Some(pem), None) => SigningKey::from_pem(&pem)
+                .map(|key| Self::Pem(Box::new(key)))
+                .map_err(|e| ConfigError::Invalid {
+                    var: "JWT_SIGNING_KEY",
+                    reason: e.to_string(),
+                }),
+            (None, Some(secret_id)) => Ok(Self::Secret {
+                secret_id,
+                kid: required(src, "JWT_SIGNING_KEY_ID")?,
+            }),
+            (None, None) => Err(ConfigError::Missing {
+                var: "JWT_SIGNING_KEY_SECRET",
+            }),
+        }
     }
 }
 
@@ -344,64 +368,64 @@ mod tests {
     use super::test_source as source;
     use super::*;
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    use crate::test_util::{TEST_SIGNING_KEY, jwks_json, kid};
 
     #[test]
-    fn token_config_defaults_apply_when_only_the_secret_is_set() {
-        let c = TokenConfig::from_source(&source(&[("JWT_SECRET", SECRET)])).unwrap();
-        assert_eq!(c.issuer, "jwt-auth");
-        assert_eq!(c.audience, "jwt-auth-api");
-        assert_eq!(c.key_id, "v1");
-        assert_eq!(c.access_ttl, Duration::from_secs(900));
-        assert_eq!(c.leeway, Duration::from_secs(5));
+    fn token_settings_defaults_apply_when_nothing_is_set() {
+        let s = TokenSettings::from_source(&source(&[])).unwrap();
+        assert_eq!(s.issuer, None, "the issuer is then the stage's URL");
+        assert_eq!(s.audience, "jwt-auth-api");
+        assert_eq!(s.access_ttl, Duration::from_secs(900));
+        assert_eq!(s.leeway, Duration::from_secs(5));
     }
 
     #[test]
-    fn missing_secret_names_the_variable() {
-        let err = TokenConfig::from_source(&source(&[])).unwrap_err();
-        assert_eq!(err, ConfigError::Missing { var: "JWT_SECRET" });
-        assert_eq!(err.to_string(), "JWT_SECRET is not set");
+    fn the_issuer_must_be_a_url_without_trailing_slash() {
+        for good in [
+            "https://auth.example.com",
+            "https://a.example.com/v1",
+            "http://127.0.0.1:3000",
+        ] {
+            let s = TokenSettings::from_source(&source(&[("JWT_ISSUER", good)])).unwrap();
+            assert_eq!(s.issuer.as_deref(), Some(good));
+        }
+        for bad in [
+            "jwt-auth",
+            "https://",
+            "https://auth.example.com/",
+            "ftp://x",
+            "https://a/?q=1",
+        ] {
+            let err = TokenSettings::from_source(&source(&[("JWT_ISSUER", bad)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: "JWT_ISSUER",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
-    fn short_secret_is_rejected_without_echoing_it() {
-        let err = TokenConfig::from_source(&source(&[("JWT_SECRET", "too-short-secret")])).unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with("JWT_SECRET is invalid: must be at least 32 bytes"),
-            "{msg}"
+    fn stage_urls_follow_the_partition() {
+        assert_eq!(
+            stage_url("eu-west-1", "abc123", "v1"),
+            "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
         );
-        assert!(!msg.contains("too-short-secret"));
-    }
-
-    #[test]
-    fn repeated_byte_secret_is_rejected() {
-        let err = TokenConfig::from_source(&source(&[("JWT_SECRET", &"a".repeat(64))])).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Invalid {
-                var: "JWT_SECRET",
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn secret_is_redacted_in_debug_output() {
-        let c = TokenConfig::from_source(&source(&[("JWT_SECRET", SECRET)])).unwrap();
-        let debug = format!("{c:?}");
-        assert!(!debug.contains(SECRET), "{debug}");
-        assert!(debug.contains("redacted"));
+        assert_eq!(
+            stage_url("cn-north-1", "abc123", "v1"),
+            "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/v1"
+        );
     }
 
     #[test]
     fn ttl_outside_its_range_or_not_a_number_is_rejected() {
         for bad in ["0", "59", "3601", "-5", "15m", "1e3"] {
-            let err = TokenConfig::from_source(&source(&[
-                ("JWT_SECRET", SECRET),
-                ("ACCESS_TOKEN_TTL_SECONDS", bad),
-            ]))
-            .unwrap_err();
+            let err = TokenSettings::from_source(&source(&[("ACCESS_TOKEN_TTL_SECONDS", bad)])).unwrap_err();
             assert!(
                 matches!(
                     err,
@@ -417,8 +441,7 @@ mod tests {
 
     #[test]
     fn leeway_above_a_minute_is_rejected() {
-        let err = TokenConfig::from_source(&source(&[("JWT_SECRET", SECRET), ("JWT_LEEWAY_SECONDS", "61")]))
-            .unwrap_err();
+        let err = TokenSettings::from_source(&source(&[("JWT_LEEWAY_SECONDS", "61")])).unwrap_err();
         assert!(matches!(
             err,
             ConfigError::Invalid {
@@ -429,19 +452,93 @@ mod tests {
     }
 
     #[test]
-    fn key_id_with_path_characters_is_rejected() {
-        let err = TokenConfig::from_source(&source(&[
-            ("JWT_SECRET", SECRET),
-            ("JWT_KEY_ID", "../etc/passwd"),
-        ]))
-        .unwrap_err();
+    fn verifiers_need_the_public_keys_and_refuse_a_bad_set_naming_the_variable() {
+        assert_eq!(
+            public_keys(&source(&[])).unwrap_err(),
+            ConfigError::Missing {
+                var: "JWT_PUBLIC_KEYS"
+            }
+        );
+        let keys = public_keys(&source(&[("JWT_PUBLIC_KEYS", &jwks_json())])).unwrap();
+        assert_eq!(keys.kids().collect::<Vec<_>>(), [kid()]);
+        for bad in [
+            "",
+            "[]",
+            r#"{"keys":[]}"#,
+            "not json",
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#,
+        ] {
+            if bad.is_empty() {
+                continue;
+            }
+            let err = public_keys(&source(&[("JWT_PUBLIC_KEYS", bad)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: "JWT_PUBLIC_KEYS",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_signing_key_comes_from_a_pem_or_a_secret_never_both() {
+        let pem = source(&[("JWT_SIGNING_KEY", TEST_SIGNING_KEY)]);
+        assert!(
+            matches!(SigningKeySource::from_source(&pem), Ok(SigningKeySource::Pem(k)) if k.kid() == kid())
+        );
+        let secret = source(&[
+            ("JWT_SIGNING_KEY_SECRET", "arn:secret"),
+            ("JWT_SIGNING_KEY_ID", "abc"),
+        ]);
+        assert!(matches!(
+            SigningKeySource::from_source(&secret),
+            Ok(SigningKeySource::Secret { secret_id, kid }) if secret_id == "arn:secret" && kid == "abc"
+        ));
+        let no_kid = source(&[("JWT_SIGNING_KEY_SECRET", "arn:secret")]);
+        assert_eq!(
+            SigningKeySource::from_source(&no_kid).unwrap_err(),
+            ConfigError::Missing {
+                var: "JWT_SIGNING_KEY_ID"
+            }
+        );
+        let both = source(&[
+            ("JWT_SIGNING_KEY", TEST_SIGNING_KEY),
+            ("JWT_SIGNING_KEY_SECRET", "x"),
+        ]);
+        assert!(SigningKeySource::from_source(&both).is_err());
+        assert_eq!(
+            SigningKeySource::from_source(&source(&[])).unwrap_err(),
+            ConfigError::Missing {
+                var: "JWT_SIGNING_KEY_SECRET"
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_signing_key_is_refused_without_echoing_it() {
+        let bad = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----";
+        let err = SigningKeySource::from_source(&source(&[("JWT_SIGNING_KEY", bad)])).unwrap_err();
         assert!(matches!(
             err,
             ConfigError::Invalid {
-                var: "JWT_KEY_ID",
+                var: "JWT_SIGNING_KEY",
                 ..
             }
         ));
+        assert!(!err.to_string().contains("bm90IGEga2V5"), "{err}");
+        let debug = format!(
+            "{:?}",
+            SigningKeySource::from_source(&source(&[("JWT_SIGNING_KEY", TEST_SIGNING_KEY)]))
+        );
+        assert!(
+            debug.contains("redacted") && !debug.contains("MIGHAgEA"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -169,6 +169,24 @@ fn json_bytes(req: &Request) -> Result<&[u8], ApiError> {
     Ok(bytes)
 }
 
+/// The issuer of the tokens a request deals in: `configured` (`JWT_ISSUER`) when set, else the
+/// URL of the API Gateway stage the request came through, in `region`. A request with neither
+/// (a function URL without `JWT_ISSUER`) is a configuration error, a 500.
+pub fn issuer_for(configured: Option<&str>, region: &str, req: &Request) -> Result<String, ApiError> {
+    if let Some(issuer) = configured {
+        return Ok(issuer.to_owned());
+    }
+    if let Some(lambda_http::request::RequestContext::ApiGatewayV1(context)) =
+        lambda_http::RequestExt::request_context_ref(req)
+        && let (Some(api), Some(stage)) = (&context.apiid, &context.stage)
+    {
+        return Ok(crate::config::stage_url(region, api, stage));
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "JWT_ISSUER is not set and the request did not come through an API Gateway stage"
+    )))
+}
+
 /// `{"username": ..., "password": ...}` as the client sent them; both non-empty strings.
 pub struct Credentials {
     pub username: String,

@@ -8,12 +8,15 @@
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod keys;
 pub mod logging;
 
 #[cfg(feature = "api")]
 pub mod error;
 #[cfg(feature = "api")]
 pub mod http;
+#[cfg(feature = "secrets")]
+pub mod keystore;
 #[cfg(feature = "api")]
 pub mod password;
 #[cfg(feature = "api")]
@@ -26,7 +29,9 @@ pub mod user;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
-pub use claims::{
-    Audience, Claims, KeyError, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token,
+pub use claims::{Audience, Claims, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token};
+pub use config::{
+    ConfigError, CorsConfig, LoginThrottleConfig, PasswordConfig, SigningKeySource, StoreConfig,
+    TokenSettings,
 };
-pub use config::{ConfigError, CorsConfig, LoginThrottleConfig, PasswordConfig, StoreConfig, TokenConfig};
+pub use keys::{KeyError, PublicKeySet, SigningKey};

@@ -1,5 +1,5 @@
 //! Fixtures for tests, benchmarks and fuzzing, never built into a Lambda binary (feature
-//! `test-util`): the test signing key and token settings, token minting (issued or
+//! `test-util`): the test signing keys and token settings, token minting (issued or
 //! hand-crafted, as an attacker would), cheap argon2 parameters and a settable clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,23 +7,45 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
+use crate::claims::{TokenIssuer, TokenVerifier};
 use crate::clock::Clock;
-use crate::config::{PasswordConfig, SigningSecret, TokenConfig};
+use crate::config::{PasswordConfig, TokenSettings};
+use crate::keys::{PublicKeySet, SigningKey};
 
 /// The password of the `events/` fixtures' user `alice`.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// The HS256 key tests, benchmarks and fuzzing sign with. The expired fixtures in `events/` are
-/// signed with it too (`scripts/generate_events.py`), so they fail on expiry, not on the key.
-pub const TEST_SECRET: &[u8] = b"integration-test-secret-0123456789abcdef";
+/// The P-256 key tests, benchmarks and fuzzing sign with (PKCS#8). Public, so worthless
+/// anywhere else. The expired fixtures in `events/` are signed with it too
+/// (`scripts/generate_events.py`), so they fail on expiry, not on the key.
+pub const TEST_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfaFsXymrJXHZuVOF
+HUIPC/pCe2PPSmj88KNCLl59zFahRANCAASOwJzUmtoWGF7jcbPaZyqe8SlYCRKE
+wgyVJcVgGV7/7rJsbBiVgyf3GaXKJcL2OSGx4SJXsUPutcT3WKc7W2pe
+-----END PRIVATE KEY-----
+";
 
-/// The issuer and audience the functions use by default.
-pub const ISSUER: &str = "jwt-auth";
+/// A second test key: the next key of a rotation.
+pub const NEXT_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgB2zOswvFiwjJh0we
+hrSMUk9iGh8jKWemEUioq6/DQPGhRANCAAThznWYSA/QAz44BCIWTm5pBOUqXx4g
+ttwxmGD6eunW0VrP5H6AP4YpOLe7UkaTJr5S6R0+ONPd9dgefoTtAVrO
+-----END PRIVATE KEY-----
+";
+
+/// A key no verifier trusts: an attacker's.
+pub const ATTACKER_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgcKYLUn/HEzuixMLZ
+w52rqHGt1ELohwugn7VndX2FC8+hRANCAARZsPDQfVN6lVOlW2k3WltkmVHeL/HK
+p2imUSHuuFZSieHXtlw5eGTF6Co9ETLFF8j/pOiQDI9gWrP4rCYLYWlP
+-----END PRIVATE KEY-----
+";
+
+/// The issuer and audience of the test tokens.
+pub const ISSUER: &str = "https://auth.test";
 pub const AUDIENCE: &str = "jwt-auth-api";
-pub const KEY_ID: &str = "v1";
 
 /// Cheap argon2 parameters, far below OWASP's: tests check behaviour, not cost.
 pub const CHEAP_ARGON2: PasswordConfig = PasswordConfig {
@@ -31,19 +53,6 @@ pub const CHEAP_ARGON2: PasswordConfig = PasswordConfig {
     iterations: 1,
     parallelism: 1,
 };
-
-/// The token settings of a function configured with `JWT_SECRET` = [`TEST_SECRET`] and every
-/// other variable at its default.
-pub fn token_config() -> TokenConfig {
-    TokenConfig {
-        secret: SigningSecret::new("JWT_SECRET", TEST_SECRET.to_vec()).expect("the test secret is valid"),
-        key_id: KEY_ID.into(),
-        issuer: ISSUER.into(),
-        audience: AUDIENCE.into(),
-        access_ttl: Duration::from_secs(900),
-        leeway: Duration::from_secs(5),
-    }
-}
 
 /// Every claim an access token must carry.
 pub const REQUIRED_CLAIMS: [&str; 9] = [
@@ -58,9 +67,55 @@ pub const REQUIRED_CLAIMS: [&str; 9] = [
     "token_use",
 ];
 
-/// The header of an access token signed with `alg`.
+pub fn signing_key() -> SigningKey {
+    SigningKey::from_pem(TEST_SIGNING_KEY).expect("the test key is a P-256 PKCS#8 key")
+}
+
+pub fn next_signing_key() -> SigningKey {
+    SigningKey::from_pem(NEXT_SIGNING_KEY).expect("the next test key is a P-256 PKCS#8 key")
+}
+
+pub fn attacker_key() -> SigningKey {
+    SigningKey::from_pem(ATTACKER_SIGNING_KEY).expect("the attacker's key is a P-256 PKCS#8 key")
+}
+
+/// The key id of [`TEST_SIGNING_KEY`].
+pub fn kid() -> String {
+    signing_key().kid().to_owned()
+}
+
+/// The verifiers' key set: the test key's public half.
+pub fn public_keys() -> PublicKeySet {
+    PublicKeySet::of([signing_key().public_key().clone()])
+}
+
+/// [`public_keys`] as the JWKS `JWT_PUBLIC_KEYS` holds.
+pub fn jwks_json() -> String {
+    serde_json::to_string(&public_keys().jwks()).expect("a JWKS serializes")
+}
+
+/// The settings of a function with `JWT_ISSUER` = [`ISSUER`] and every other variable at its
+/// default.
+pub fn token_settings() -> TokenSettings {
+    TokenSettings {
+        issuer: Some(ISSUER.into()),
+        audience: AUDIENCE.into(),
+        access_ttl: Duration::from_secs(900),
+        leeway: Duration::from_secs(5),
+    }
+}
+
+pub fn issuer() -> TokenIssuer {
+    TokenIssuer::new(token_settings(), signing_key())
+}
+
+pub fn verifier() -> TokenVerifier {
+    TokenVerifier::new(&token_settings(), public_keys())
+}
+
+/// The header of an access token claiming `alg`, under the test key's id.
 pub fn header(alg: &str) -> Value {
-    json!({"alg": alg, "typ": "at+jwt", "kid": KEY_ID})
+    json!({"alg": alg, "typ": "at+jwt", "kid": kid()})
 }
 
 /// The claims of a valid access token for `sub`/`username`, issued at `now` for ten minutes.
@@ -71,34 +126,48 @@ pub fn claims(sub: &str, username: &str, now: u64) -> Value {
     })
 }
 
-/// Signs raw header and payload texts with HMAC-`alg` under `key`, as anyone holding the key
-/// could, whatever the texts say.
-pub fn mint_raw(header: &str, payload: &str, alg: Algorithm, key: &[u8]) -> String {
-    let message = format!(
+fn message(header: &str, payload: &str) -> String {
+    format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(payload)
-    );
-    let key = EncodingKey::from_secret(key).expect("a non-empty HMAC key");
-    let signature =
-        jsonwebtoken::crypto::sign(message.as_bytes(), &key, alg).expect("HMAC signing cannot fail");
+    )
+}
+
+/// Raw header and payload texts signed with ES256 under `key`, as anyone holding the key could,
+/// whatever the texts say.
+pub fn mint_raw(header: &str, payload: &str, key: &SigningKey) -> String {
+    let message = message(header, payload);
+    let signature = URL_SAFE_NO_PAD.encode(key.sign(message.as_bytes()));
     format!("{message}.{signature}")
 }
 
-/// Signs `header` and `claims` with `key`, using the HMAC the header's `alg` names (HS256 for
-/// anything else, so a token can claim one algorithm and be signed with another).
-pub fn mint(header: &Value, claims: &Value, key: &[u8]) -> String {
-    let alg = match header["alg"].as_str() {
-        Some("HS384") => Algorithm::HS384,
-        Some("HS512") => Algorithm::HS512,
-        _ => Algorithm::HS256,
+/// `header` and `claims` signed with ES256 under `key`, whatever `alg` the header claims.
+pub fn mint(header: &Value, claims: &Value, key: &SigningKey) -> String {
+    mint_raw(&header.to_string(), &claims.to_string(), key)
+}
+
+/// Raw texts signed with HMAC under `secret` (any bytes, the empty key included), with SHA-256,
+/// -384 or -512 as `alg` names `HS256`, `HS384` or `HS512` (SHA-256 for anything else).
+pub fn mint_hmac_raw(header: &str, payload: &str, alg: &str, secret: &[u8]) -> String {
+    let algorithm = match alg {
+        "HS384" => ring::hmac::HMAC_SHA384,
+        "HS512" => ring::hmac::HMAC_SHA512,
+        _ => ring::hmac::HMAC_SHA256,
     };
-    mint_raw(&header.to_string(), &claims.to_string(), alg, key)
+    let message = message(header, payload);
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(algorithm, secret), message.as_bytes());
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// `header` and `claims` signed with the HMAC the header's `alg` names, under `secret`.
+pub fn mint_hmac(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let alg = header["alg"].as_str().unwrap_or("HS256");
+    mint_hmac_raw(&header.to_string(), &claims.to_string(), alg, secret)
 }
 
 /// `token` with the first character of its signature changed: still well-formed base64url and
-/// the same length, but the signature no longer matches. (Changing the last character is not
-/// enough: it carries only four bits of the MAC, so a substitute can decode to the same bytes.)
+/// the same length, but the signature no longer matches.
 pub fn tampered(token: &str) -> String {
     let (signed, signature) = token.rsplit_once('.').expect("a JWT has a signature part");
     let flipped = if signature.starts_with('A') { 'B' } else { 'A' };

@@ -10,17 +10,22 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
-use shared::{TokenConfig, TokenVerifier, bearer_token};
+use shared::config::{Env, public_keys, stage_url};
+use shared::{TokenSettings, TokenVerifier, bearer_token};
 
-/// The verifier, built once at cold start.
+/// The verifier and the configured issuer, built once at cold start.
 pub struct App {
     pub verifier: TokenVerifier,
+    /// `JWT_ISSUER`; when unset, tokens must be issued by the stage the request came through.
+    pub issuer: Option<String>,
 }
 
 impl App {
     pub fn from_env() -> Result<Self, lambda_runtime::Error> {
+        let settings = TokenSettings::from_env()?;
         Ok(Self {
-            verifier: TokenVerifier::new(&TokenConfig::from_env()?)?,
+            verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
+            issuer: settings.issuer,
         })
     }
 }
@@ -82,19 +87,20 @@ pub fn authorize(
         .as_deref()
         .and_then(bearer_token)
         .ok_or(AuthorizerError::Unauthorized)?;
-    let claims = app.verifier.verify_access(token).map_err(|reason| {
+    let stage = event
+        .method_arn
+        .as_deref()
+        .and_then(StageArn::parse)
+        .ok_or_else(|| {
+            tracing::error!(method_arn = ?event.method_arn, "methodArn is not an execute-api method ARN");
+            AuthorizerError::InvalidMethodArn
+        })?;
+    let issuer = app.issuer.clone().unwrap_or_else(|| stage.url());
+    let claims = app.verifier.verify_access(token, &issuer).map_err(|reason| {
         tracing::info!(%reason, "token rejected");
         AuthorizerError::Unauthorized
     })?;
-    let resource = event
-        .method_arn
-        .as_deref()
-        .and_then(stage_wide_resource)
-        .ok_or_else(|| {
-            tracing::error!(method_arn = ?event.method_arn, "cannot derive the stage ARN");
-            AuthorizerError::InvalidMethodArn
-        })?;
-    Ok(allow(resource, claims.sub, claims.username, claims.exp))
+    Ok(allow(stage.resource(), claims.sub, claims.username, claims.exp))
 }
 
 /// An Allow of `execute-api:Invoke` on `resource` for `sub`.
@@ -113,43 +119,88 @@ fn allow(resource: String, sub: String, username: String, exp: u64) -> Authorize
     response
 }
 
-/// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<verb>/<path>` →
-/// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/*/*`.
-pub fn stage_wide_resource(method_arn: &str) -> Option<String> {
-    let parts: Vec<&str> = method_arn.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, resource] = parts[..] else {
-        return None;
-    };
-    if arn != "arn" || service != "execute-api" || [partition, region, account].iter().any(|p| p.is_empty()) {
-        return None;
+/// The stage of an `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<verb>/<path>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageArn<'a> {
+    partition: &'a str,
+    region: &'a str,
+    account: &'a str,
+    api: &'a str,
+    stage: &'a str,
+}
+
+impl<'a> StageArn<'a> {
+    pub fn parse(method_arn: &'a str) -> Option<Self> {
+        let parts: Vec<&str> = method_arn.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts[..] else {
+            return None;
+        };
+        if arn != "arn"
+            || service != "execute-api"
+            || [partition, region, account].iter().any(|p| p.is_empty())
+        {
+            return None;
+        }
+        let mut path = resource.split('/');
+        let (Some(api), Some(stage)) = (path.next(), path.next()) else {
+            return None;
+        };
+        if api.is_empty() || stage.is_empty() {
+            return None;
+        }
+        Some(Self {
+            partition,
+            region,
+            account,
+            api,
+            stage,
+        })
     }
-    let mut path = resource.split('/');
-    let (Some(api), Some(stage)) = (path.next(), path.next()) else {
-        return None;
-    };
-    if api.is_empty() || stage.is_empty() {
-        return None;
+
+    /// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/*/*`: every route.
+    pub fn resource(&self) -> String {
+        let Self {
+            partition,
+            region,
+            account,
+            api,
+            stage,
+        } = self;
+        format!("arn:{partition}:execute-api:{region}:{account}:{api}/{stage}/*/*")
     }
-    Some(format!(
-        "arn:{partition}:execute-api:{region}:{account}:{api}/{stage}/*/*"
-    ))
+
+    /// The stage's URL, the issuer when `JWT_ISSUER` is unset.
+    pub fn url(&self) -> String {
+        stage_url(self.region, self.api, self.stage)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn resource(arn: &str) -> Option<String> {
+        StageArn::parse(arn).map(|stage| stage.resource())
+    }
+
     #[test]
     fn stage_arn_replaces_verb_and_path_with_wildcards() {
         assert_eq!(
-            stage_wide_resource("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/protected")
-                .as_deref(),
+            resource("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/protected").as_deref(),
             Some("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*")
         );
         assert_eq!(
-            stage_wide_resource("arn:aws-cn:execute-api:cn-north-1:123456789012:abc/dev/POST/a/b/c")
-                .as_deref(),
+            resource("arn:aws-cn:execute-api:cn-north-1:123456789012:abc/dev/POST/a/b/c").as_deref(),
             Some("arn:aws-cn:execute-api:cn-north-1:123456789012:abc/dev/*/*")
+        );
+    }
+
+    #[test]
+    fn the_stage_url_is_the_issuer_of_that_stage() {
+        let stage = StageArn::parse("arn:aws:execute-api:eu-west-1:123456789012:abc123/v1/GET/protected");
+        assert_eq!(
+            stage.unwrap().url(),
+            "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
         );
     }
 
@@ -162,7 +213,7 @@ mod tests {
             "arn:aws:execute-api:us-east-1::abc123/prod/GET/x",
             "not an arn",
         ] {
-            assert_eq!(stage_wide_resource(bad), None, "{bad}");
+            assert_eq!(resource(bad), None, "{bad}");
         }
     }
 

@@ -17,17 +17,22 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::clock::{Clock, SystemClock};
+use shared::config::{Env, public_keys};
 use shared::error::ApiError;
-use shared::http::{Responder, json};
+use shared::http::{Responder, issuer_for, json};
 use shared::store::UserStore;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::user::Username;
-use shared::{CorsConfig, TokenConfig, TokenVerifier, bearer_token};
+use shared::{CorsConfig, TokenSettings, TokenVerifier, bearer_token};
 
 /// Everything the route needs, built once at cold start.
 pub struct App {
     pub store: Arc<dyn UserStore>,
     pub verifier: TokenVerifier,
+    /// `JWT_ISSUER`; when unset, tokens must be issued by the stage the request came through.
+    pub issuer: Option<String>,
+    /// `AWS_REGION`, for the stage's URL.
+    pub region: String,
     pub responder: Responder,
     pub clock: Arc<dyn Clock>,
 }
@@ -42,9 +47,12 @@ pub struct Caller {
 impl App {
     /// Reads the configuration and builds the store and verifier; fails naming a bad variable.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let settings = TokenSettings::from_env()?;
         Ok(Self {
             store: Arc::new(DynamoUserStore::from_env().await?),
-            verifier: TokenVerifier::new(&TokenConfig::from_env()?)?,
+            verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
+            issuer: settings.issuer,
+            region: std::env::var("AWS_REGION").unwrap_or_default(),
             responder: Responder::new(CorsConfig::from_env()?),
             clock: Arc::new(SystemClock),
         })
@@ -92,7 +100,8 @@ fn identify(app: &App, req: &Request) -> Result<Caller, ApiError> {
         .ok()
         .and_then(bearer_token)
         .ok_or(ApiError::InvalidToken)?;
-    let claims = app.verifier.verify_access(token).map_err(|reason| {
+    let issuer = issuer_for(app.issuer.as_deref(), &app.region, req)?;
+    let claims = app.verifier.verify_access(token, &issuer).map_err(|reason| {
         tracing::info!(%reason, "token rejected");
         ApiError::InvalidToken
     })?;

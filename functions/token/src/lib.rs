@@ -15,21 +15,65 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::clock::SystemClock;
 use shared::error::ApiError;
-use shared::http::{Responder, credentials, json};
+use shared::http::{Responder, credentials, issuer_for, json};
+use shared::keystore::SecretsKeyStore;
 use shared::password::{Check, PasswordHasher};
 use shared::store::UserStore;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::throttle::LoginThrottle;
 use shared::user::{Password, Username};
-use shared::{CorsConfig, LoginThrottleConfig, PasswordConfig, TokenConfig, TokenIssuer};
+use shared::{CorsConfig, LoginThrottleConfig, PasswordConfig, SigningKeySource, TokenIssuer, TokenSettings};
+use tokio::sync::OnceCell;
 
 /// Everything a login needs, built once at cold start.
 pub struct App {
     pub store: Arc<dyn UserStore>,
     pub throttle: LoginThrottle,
     pub hasher: PasswordHasher,
-    pub issuer: TokenIssuer,
+    pub signer: Signer,
+    /// `JWT_ISSUER`; when unset, the URL of the API stage the login came through.
+    pub issuer: Option<String>,
+    /// `AWS_REGION`, for the stage's URL.
+    pub region: String,
     pub responder: Responder,
+}
+
+/// The key tokens are signed with: given at cold start (`JWT_SIGNING_KEY`), or read once, on
+/// the first login of the instance, from the key set's secret (`JWT_SIGNING_KEY_SECRET`, the key
+/// `JWT_SIGNING_KEY_ID`), so the cold start makes no network call.
+pub enum Signer {
+    Ready(TokenIssuer),
+    FromSecret {
+        store: SecretsKeyStore,
+        kid: String,
+        settings: TokenSettings,
+        loaded: OnceCell<TokenIssuer>,
+    },
+}
+
+impl Signer {
+    /// The issuer; a secret that cannot be read is a 503, a key set without the key a 500.
+    pub async fn issuer(&self) -> Result<&TokenIssuer, ApiError> {
+        match self {
+            Self::Ready(issuer) => Ok(issuer),
+            Self::FromSecret {
+                store,
+                kid,
+                settings,
+                loaded,
+            } => {
+                loaded
+                    .get_or_try_init(|| async {
+                        let key = store.load().await?.signing_key(kid).map_err(|e| {
+                            ApiError::Internal(anyhow::Error::new(e).context("the signing key"))
+                        })?;
+                        tracing::info!(kid = %key.kid(), "signing key loaded");
+                        Ok(TokenIssuer::new(settings.clone(), key))
+                    })
+                    .await
+            }
+        }
+    }
 }
 
 /// The 200 body (the OAuth 2.0 token response's `token_type` and `expires_in`, RFC 6749 §5.1).
@@ -57,11 +101,23 @@ impl App {
     /// Reads the configuration and builds the store, hasher and issuer; fails naming a bad variable.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let store = Arc::new(DynamoUserStore::from_env().await?);
+        let settings = TokenSettings::from_env()?;
+        let signer = match SigningKeySource::from_env()? {
+            SigningKeySource::Pem(key) => Signer::Ready(TokenIssuer::new(settings.clone(), *key)),
+            SigningKeySource::Secret { secret_id, kid } => Signer::FromSecret {
+                store: SecretsKeyStore::from_env(&secret_id).await,
+                kid,
+                settings: settings.clone(),
+                loaded: OnceCell::new(),
+            },
+        };
         Ok(Self {
             store: store.clone(),
             throttle: LoginThrottle::new(LoginThrottleConfig::from_env()?, store, Arc::new(SystemClock)),
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
-            issuer: TokenIssuer::new(&TokenConfig::from_env()?)?,
+            signer,
+            issuer: settings.issuer,
+            region: std::env::var("AWS_REGION").unwrap_or_default(),
             responder: Responder::new(CorsConfig::from_env()?),
         })
     }
@@ -98,10 +154,12 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         upgrade_hash(app, &username, &user.password_hash, &new_hash).await;
     }
 
+    let issuer = issuer_for(app.issuer.as_deref(), &app.region, req)?;
     let issued = app
-        .issuer
-        .issue_access(&user.id, &user.username)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .signer
+        .issuer()
+        .await?
+        .issue_access(&issuer, &user.id, &user.username);
     tracing::info!(user_id = %user.id, jti = %issued.claims.jti, "token issued");
     Ok(json(
         StatusCode::OK,

@@ -17,9 +17,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::tls::{self, ProxyConfig, TrustedRoots};
+use super::tls;
 use super::{CreateOutcome, LoginAttempts, Reservation, StoreError, UserProfile, UserRecord, UserStore};
-use crate::config::{ConfigError, Env, StoreConfig};
+use crate::config::{ConfigError, StoreConfig};
 use crate::user::Username;
 
 /// The table's partition key attribute (a string). `template.yaml` defines the same.
@@ -65,14 +65,7 @@ impl DynamoUserStore {
     /// go through [`tls::http_client`].
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = StoreConfig::from_env()?;
-        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(tls::http_client(
-                TrustedRoots::from_source(&Env),
-                ProxyConfig::from_env(),
-            ))
-            .load()
-            .await;
-        Ok(Self::new(&sdk_config, &config))
+        Ok(Self::new(&tls::sdk_config_from_env().await, &config))
     }
 
     pub fn table(&self) -> &str {

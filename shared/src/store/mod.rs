@@ -7,7 +7,7 @@
 pub mod dynamodb;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
-#[cfg(feature = "dynamodb")]
+#[cfg(feature = "aws")]
 pub mod tls;
 
 use async_trait::async_trait;

@@ -11,10 +11,10 @@
 //! [`TrustedRoots::from_source`]). Proxies come from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`,
 //! as with the SDK's default client.
 
-use aws_sdk_dynamodb::config::SharedHttpClient;
 pub use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, Connector};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::config::{Source, lookup};
 
@@ -22,7 +22,11 @@ use crate::config::{Source, lookup};
 pub const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../../certs/amazon-trust-services.pem");
 
 /// The settings that make the SDK call somewhere other than the AWS endpoint.
-const ENDPOINT_OVERRIDES: [&str; 2] = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"];
+const ENDPOINT_OVERRIDES: [&str; 3] = [
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL",
+];
 
 /// Settings that put something between the function and AWS, or name other roots to trust.
 const PATH_SETTINGS: [&str; 8] = [
@@ -93,6 +97,17 @@ fn in_standard_partition(region: &str) -> bool {
 
 /// An HTTPS (and plain HTTP, for a local endpoint) client for the AWS SDK, built like the SDK's
 /// default client (connector settings, sleep, proxy) but with our TLS provider and roots.
+/// The standard AWS settings from the environment, with [`http_client`] for every SDK call.
+pub async fn sdk_config_from_env() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client(
+            TrustedRoots::from_source(&crate::config::Env),
+            ProxyConfig::from_env(),
+        ))
+        .load()
+        .await
+}
+
 pub fn http_client(roots: TrustedRoots, proxy: ProxyConfig) -> SharedHttpClient {
     let trust_store = TrustStore::empty()
         .with_native_roots(roots == TrustedRoots::AmazonAndSystem)
@@ -226,6 +241,7 @@ mod tests {
 
     /// The client sends through a configured proxy (here an HTTP proxy for an `http://`
     /// endpoint: the request arrives at the proxy in absolute form).
+    #[cfg(feature = "dynamodb")]
     #[tokio::test]
     async fn requests_go_through_the_configured_proxy() {
         use std::io::{BufRead, BufReader, Write};
