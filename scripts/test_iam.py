@@ -27,6 +27,18 @@ error, never a pass):
 The authorizer must need and get nothing but logging, and its crate must not depend on the AWS SDK
 (`cargo tree`), which is what justifies that.
 
+The signing keys (issue 11): the key set's secret is the one the custom resource of binary
+`keyset` names (its SecretId); the template creates it empty (no SecretString, no
+GenerateSecretString) and holds no private key material anywhere (no PEM, no JWK `d`, no
+Secrets Manager dynamic reference). Only two roles reach Secrets Manager, each on that secret
+alone (a Ref to it, no wildcard): `keyset` exactly the calls its code makes (its own
+`client.get_secret_value()` -> secretsmanager:GetSecretValue, and the methods of
+shared/src/keystore.rs it calls on a `store`, each standing for the calls in its body), and
+`token` exactly secretsmanager:GetSecretValue, read from its code the same way, its JWT_SIGNING_KEY_SECRET naming the secret and
+JWT_SIGNING_KEY_ID the custom resource's SigningKeyId. The verifiers (authorizer, protected,
+jwks) get JWT_PUBLIC_KEYS = the custom resource's Jwks, and no secret: no JWT_SECRET,
+JWT_SIGNING_KEY*, no reference to a secret in their properties, no Secrets Manager permission.
+
 AWS documents the condition keys in "Using IAM policy conditions for fine-grained access
 control" (DynamoDB Developer Guide): LeadingKeys needs ForAllValues; Select always has a value on
 reads (ALL_ATTRIBUTES unless specified); ReturnValues always has one on UpdateItem (NONE unless
@@ -55,7 +67,16 @@ STORE_TYPE = "DynamoUserStore"
 LOGGING_ACTIONS = {"logs:createloggroup", "logs:createlogstream", "logs:putlogevents"}
 BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole"
 # The authorizer has no AWS SDK; this is the crate the check is about.
-SDK_FREE_FUNCTIONS = {"authorizer"}
+SDK_FREE_FUNCTIONS = {"authorizer", "jwks"}
+# The binary of the key-set custom resource, the one function that writes the signing keys.
+KEY_SET_FUNCTION = "keyset"
+# The functions that may read the private keys, and what they may call; the key-set function's
+# calls are read from its code.
+SECRET_READERS = {"token": {"secretsmanager:GetSecretValue"}}
+# The functions that only verify tokens: public keys only.
+VERIFIERS = {"authorizer", "protected", "jwks"}
+# Environment variables that carry or locate private key material.
+SECRET_VARIABLES = {"JWT_SECRET", "JWT_SIGNING_KEY", "JWT_SIGNING_KEY_SECRET", "JWT_SIGNING_KEY_ID"}
 # A key prefix no code uses, to prove a grant is limited to the prefixes named.
 FOREIGN_PREFIX = "OTHER#"
 # An attribute no code names.
@@ -534,8 +555,9 @@ def role_statements(role_id, resources):
     return statements, role.get("ManagedPolicyArns", [])
 
 
-def table_statements(name, logical_id, translated, problems):
-    """The role's DynamoDB statements, after the structural checks."""
+def table_statements(name, logical_id, translated, problems, secret_statements=None):
+    """The role's DynamoDB statements, after the structural checks; its Secrets Manager
+    statements go to `secret_statements`."""
     resources = translated["Resources"]
     function = resources[logical_id]["Properties"]
     role_id = get_att_target(function.get("Role"), resources, "AWS::IAM::Role")
@@ -563,14 +585,16 @@ def table_statements(name, logical_id, translated, problems):
             if not all(get_att_target(r, resources, "AWS::DynamoDB::Table") for r in res):
                 problems.append(f"{name}: DynamoDB actions on something other than a table: {res}")
             table.append(st)
+        elif all(a.startswith("secretsmanager:") for a in actions) and secret_statements is not None:
+            secret_statements.append(st)
         else:
-            problems.append(f"{name}: actions beyond logging and DynamoDB: {sorted(actions)}")
+            problems.append(f"{name}: actions beyond logging, DynamoDB and Secrets Manager: {sorted(actions)}")
     return table
 
 
-def check_function(name, logical_id, translated, calls, model, problems):
+def check_function(name, logical_id, translated, calls, model, problems, secret_statements=None):
     """Checks the role against the code's calls; returns the granted DynamoDB actions."""
-    statements = table_statements(name, logical_id, translated, problems)
+    statements = table_statements(name, logical_id, translated, problems, secret_statements)
     granted = {a for st in statements for a in as_list(st["Action"])}
     want = {c.action for _, c in calls}
     if {a.lower() for a in granted} != {a.lower() for a in want}:
@@ -638,6 +662,146 @@ def describe(call):
     return f"{call.operation} {call.prefix}{scope}{rv}"
 
 
+# --- signing keys ------------------------------------------------------------------------------
+
+KEY_STORE_SOURCE = SHARED_SOURCE / "keystore.rs"
+
+
+def secrets_manager_operations():
+    import botocore.session
+
+    return set(botocore.session.get_session().get_service_model("secretsmanager").operation_names)
+
+
+def client_calls(code, operations):
+    """The Secrets Manager actions of `client.op()` calls in `code`."""
+    return {f"secretsmanager:{pascal(m.group(1))}"
+            for m in re.finditer(r"\bclient\s*\.\s*(\w+)\s*\(", code)
+            if pascal(m.group(1)) in operations}
+
+
+def key_store_methods(operations):
+    """{method of shared::keystore: the Secrets Manager actions its body calls}."""
+    code = Source(KEY_STORE_SOURCE).code
+    starts = [m for m in re.finditer(r"\bfn\s+(\w+)", code)]
+    methods = {}
+    for i, m in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(code)
+        calls = client_calls(code[m.end():end], operations)
+        if calls:
+            methods.setdefault(m.group(1), set()).update(calls)
+    return methods
+
+
+def secret_calls(function):
+    """The Secrets Manager actions a function's code calls: its own `client.op()` calls, and
+    the key store's methods it calls on a `store` (`store.load()`,
+    `self.store.for_secret(id).save(..)`)."""
+    operations = secrets_manager_operations()
+    methods = key_store_methods(operations)
+    found = set()
+    for path in sorted((FUNCTIONS / function / "src").rglob("*.rs")):
+        code = Source(path).code
+        found |= client_calls(code, operations)
+        chain = r"\bstore(?:\s*\.\s*\w+\s*\([^()]*\))*\s*\.\s*(\w+)\s*\("
+        for m in re.finditer(chain, code):
+            found |= methods.get(m.group(1), set())
+    return found
+
+
+def key_set_resources(translated, ids, problems):
+    """(custom resource id, secret id) of the key set: the custom resource whose ServiceToken is
+    the key-set function, and the secret its SecretId refers to."""
+    resources = translated["Resources"]
+    function = ids.get(KEY_SET_FUNCTION)
+    found = [rid for rid, r in resources.items()
+             if r.get("Type", "").startswith("Custom::") or r.get("Type") == "AWS::CloudFormation::CustomResource"
+             if r.get("Properties", {}).get("ServiceToken") == {"Fn::GetAtt": [function, "Arn"]}]
+    if len(found) != 1:
+        problems.append(f"key set: {len(found)} custom resources served by the {KEY_SET_FUNCTION} function, want 1")
+        return None, None
+    secret_ref = resources[found[0]]["Properties"].get("SecretId")
+    secret = secret_ref.get("Ref") if isinstance(secret_ref, dict) else None
+    if resources.get(secret, {}).get("Type") != "AWS::SecretsManager::Secret":
+        problems.append(f"key set: {found[0]}.SecretId is not a Ref to a secret of this template: {secret_ref}")
+        return found[0], None
+    return found[0], secret
+
+
+def key_material(template_text):
+    """Private key material or a secret's value written into the template."""
+    found = []
+    for pattern, what in [(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", "a PEM private key"),
+                          (r"\{\{resolve:secretsmanager:", "a Secrets Manager dynamic reference"),
+                          (r"[\"']d[\"']\s*:", "a JWK private member d"),
+                          (r"\bMII[A-Za-z0-9+/]{40,}", "base64 DER key material")]:
+        if re.search(pattern, template_text):
+            found.append(what)
+    return found
+
+
+def check_keys(translated, template_text, ids, secret_statements, problems):
+    """The key model: who may read the private keys, who gets only the public ones."""
+    resources = translated["Resources"]
+    key_set, secret = key_set_resources(translated, ids, problems)
+    for what in key_material(template_text):
+        problems.append(f"key material: the template holds {what}")
+    if secret:
+        props = resources[secret].get("Properties", {})
+        for prop in ("SecretString", "GenerateSecretString"):
+            if prop in props:
+                problems.append(f"key material: {secret} has {prop}; it must be created empty and filled "
+                                f"by the {KEY_SET_FUNCTION} function")
+        # Kept when the stack goes or the secret would be replaced; only a failed first deployment
+        # (no token signed yet) deletes it.
+        for policy, allowed in (("DeletionPolicy", ("Retain", "RetainExceptOnCreate")), ("UpdateReplacePolicy", ("Retain",))):
+            if resources[secret].get(policy) not in allowed:
+                problems.append(f"key material: {secret} {policy} is {resources[secret].get(policy)}, "
+                                f"want one of {', '.join(allowed)}")
+    secret_ref = {"Ref": secret}
+    want = {name: secret_calls(name) for name in [*SECRET_READERS, KEY_SET_FUNCTION]}
+    if not want[KEY_SET_FUNCTION]:
+        problems.append(f"{KEY_SET_FUNCTION}: no Secrets Manager call found in its code")
+    for name, allowed in SECRET_READERS.items():
+        if want[name] != allowed:
+            problems.append(f"{name}: its code calls Secrets Manager {sorted(want[name])}, "
+                            f"want exactly {sorted(allowed)} (it only reads the keys)")
+    for name, logical_id in sorted(ids.items()):
+        statements = secret_statements.get(name, [])
+        granted = {a for st in statements for a in as_list(st["Action"])}
+        expected = want.get(name, set())
+        if {a.lower() for a in granted} != {a.lower() for a in expected}:
+            problems.append(f"{name}: Secrets Manager actions {sorted(granted)}, want {sorted(expected)}")
+        for st in statements:
+            if "Condition" in st:
+                continue
+            res = as_list(st.get("Resource"))
+            if res != [secret_ref]:
+                problems.append(f"{name}: Secrets Manager actions on {res}, want only the key set's secret {secret}")
+        env = (resources[logical_id].get("Properties", {}).get("Environment") or {}).get("Variables") or {}
+        if name in VERIFIERS:
+            held = sorted(SECRET_VARIABLES & set(env))
+            if held:
+                problems.append(f"{name}: a verifier holds {held}")
+            text = json.dumps(resources[logical_id].get("Properties", {}))
+            if secret and json.dumps(secret_ref) in text:
+                problems.append(f"{name}: a verifier refers to the key set's secret")
+            if env.get("JWT_PUBLIC_KEYS") != {"Fn::GetAtt": [key_set, "Jwks"]}:
+                problems.append(f"{name}: JWT_PUBLIC_KEYS is {env.get('JWT_PUBLIC_KEYS')}, want {key_set}.Jwks")
+        elif name in SECRET_READERS:
+            if env.get("JWT_SIGNING_KEY_SECRET") != secret_ref:
+                problems.append(f"{name}: JWT_SIGNING_KEY_SECRET is {env.get('JWT_SIGNING_KEY_SECRET')}, want {secret}")
+            if env.get("JWT_SIGNING_KEY_ID") != {"Fn::GetAtt": [key_set, "SigningKeyId"]}:
+                problems.append(f"{name}: JWT_SIGNING_KEY_ID is {env.get('JWT_SIGNING_KEY_ID')}, "
+                                f"want {key_set}.SigningKeyId")
+            if "JWT_SIGNING_KEY" in env or "JWT_SECRET" in env:
+                problems.append(f"{name}: a private key in its configuration")
+        status = "ok" if not [p for p in problems if p.startswith(f"{name}:")] else "MISMATCH"
+        print(f"  {status:8} {name:11} keys: "
+              + (f"{', '.join(sorted(granted))} on {secret}" if granted else
+                 "public keys only" if name in VERIFIERS else "no key"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
@@ -656,6 +820,7 @@ def main():
     model = StoreModel()
     graph = CallGraph(model.traits)
     problems = []
+    secret_statements = {}
     names = sorted(p.name for p in FUNCTIONS.iterdir() if (p / "Cargo.toml").exists())
     for name in names:
         before = len(problems)
@@ -663,7 +828,8 @@ def main():
         if name not in ids:
             problems.append(f"{name}: no AWS::Serverless::Function builds binary {name!r}")
             continue
-        granted = check_function(name, ids[name], translated, calls, model, problems)
+        granted = check_function(name, ids[name], translated, calls, model, problems,
+                                 secret_statements.setdefault(name, []))
         if name in SDK_FREE_FUNCTIONS:
             if calls:
                 problems.append(f"{name}: must call no AWS API, but calls "
@@ -677,6 +843,7 @@ def main():
                  if calls else "logging only"))
         for path, call in sorted(calls, key=lambda pc: pc[0]):
             print(f"           {path:44} {describe(call)}")
+    check_keys(translated, pathlib.Path(args.template).read_text(), ids, secret_statements, problems)
     for problem in problems:
         print(f"  error: {problem}")
     mismatched = len({p.split(":", 1)[0] for p in problems})
