@@ -7,7 +7,6 @@ token at run time and substitute it, and the README shows the same with sed.
 
 import base64
 import hashlib
-import hmac
 import json
 import pathlib
 import subprocess
@@ -73,20 +72,48 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-# The test key of shared/src/test_util.rs (TEST_SECRET): the expired token is signed with it, so
-# the tests prove it fails on its expiry and not on its signature.
-TEST_SECRET = b"integration-test-secret-0123456789abcdef"
+# The test key of shared/src/test_util.rs (TEST_SIGNING_KEY): the expired token is signed with
+# it, so the tests prove it fails on its expiry and not on its key.
+TEST_SIGNING_KEY = b"""-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfaFsXymrJXHZuVOF
+HUIPC/pCe2PPSmj88KNCLl59zFahRANCAASOwJzUmtoWGF7jcbPaZyqe8SlYCRKE
+wgyVJcVgGV7/7rJsbBiVgyf3GaXKJcL2OSGx4SJXsUPutcT3WKc7W2pe
+-----END PRIVATE KEY-----
+"""
+# The order of P-256: the service accepts only the low-S form of a signature.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def es256(message, pem):
+    """An ES256 JWS signature (raw r || s, low S) of `message` under the PKCS#8 key `pem`."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    key = serialization.load_pem_private_key(pem, password=None)
+    r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+    s = min(s, P256_ORDER - s)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def kid(pem):
+    """The RFC 7638 thumbprint of the key's public half: the `kid` the service gives it."""
+    from cryptography.hazmat.primitives import serialization
+
+    numbers = serialization.load_pem_private_key(pem, password=None).public_key().public_numbers()
+    x, y = b64url(numbers.x.to_bytes(32, "big")), b64url(numbers.y.to_bytes(32, "big"))
+    canonical = json.dumps({"crv": "P-256", "kty": "EC", "x": x, "y": y}, separators=(",", ":"))
+    return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
 def expired_token():
-    """A real HS256 token signed with the test key, issued for 15 minutes in 2020."""
-    header = {"typ": "at+jwt", "alg": "HS256", "kid": "v1"}
-    claims = {"iss": "jwt-auth", "aud": "jwt-auth-api", "sub": USER_ID, "username": "alice",
+    """A real ES256 token signed with the test key, issued for 15 minutes in 2020."""
+    header = {"typ": "at+jwt", "alg": "ES256", "kid": kid(TEST_SIGNING_KEY)}
+    claims = {"iss": "https://auth.test", "aud": "jwt-auth-api", "sub": USER_ID, "username": "alice",
               "iat": 1577836800, "nbf": 1577836800, "exp": 1577837700, "jti": "expired", "token_use": "access"}
     msg = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + \
         b64url(json.dumps(claims, separators=(",", ":")).encode())
-    sig = hmac.new(TEST_SECRET, msg.encode(), hashlib.sha256).digest()
-    return msg + "." + b64url(sig)
+    return msg + "." + b64url(es256(msg.encode(), TEST_SIGNING_KEY))
 
 
 EXPIRED_TOKEN = expired_token()
