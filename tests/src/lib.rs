@@ -19,9 +19,9 @@ use shared::http::Responder;
 use shared::password::PasswordHasher;
 use shared::store::memory::MemoryUserStore;
 use shared::store::{LoginAttempts, UserStore};
-use shared::test_util::{CHEAP_ARGON2, FixedClock, PASSWORD, token_config};
+use shared::test_util::{CHEAP_ARGON2, FixedClock, ISSUER, PASSWORD};
 use shared::throttle::LoginThrottle;
-use shared::{LoginThrottleConfig, TokenIssuer, TokenVerifier};
+use shared::{LoginThrottleConfig, TokenIssuer};
 
 pub use shared::test_util;
 
@@ -248,8 +248,6 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
         let clock = Arc::new(FixedClock::at(jsonwebtoken::get_current_timestamp()));
         let dyn_store: Arc<dyn UserStore> = store.clone();
         let hasher = PasswordHasher::new(&CHEAP_ARGON2).expect("cheap argon2 parameters are valid");
-        let verifier = || TokenVerifier::new(&token_config()).expect("test key is valid");
-        let issuer = || TokenIssuer::new(&token_config()).expect("test key is valid");
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         Self {
             users: users::App {
@@ -261,17 +259,24 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
                 store: dyn_store.clone(),
                 throttle: LoginThrottle::new(TEST_THROTTLE, store.clone(), dyn_clock.clone()),
                 hasher,
-                issuer: issuer(),
+                signer: token::Signer::Ready(test_util::issuer()),
+                issuer: Some(ISSUER.into()),
+                region: "us-east-1".into(),
                 responder: Responder::default(),
             },
             protected: protected::App {
                 store: dyn_store,
-                verifier: verifier(),
+                verifier: test_util::verifier(),
+                issuer: Some(ISSUER.into()),
+                region: "us-east-1".into(),
                 responder: Responder::default(),
                 clock: dyn_clock,
             },
-            authorizer: authorizer::App { verifier: verifier() },
-            issuer: issuer(),
+            authorizer: authorizer::App {
+                verifier: test_util::verifier(),
+                issuer: Some(ISSUER.into()),
+            },
+            issuer: test_util::issuer(),
             clock,
             store,
         }

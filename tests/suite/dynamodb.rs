@@ -118,7 +118,11 @@ async fn sign_up_then_login_then_protected() {
         200
     );
     assert_eq!(
-        apps.protected.verifier.verify_access(&user.token).unwrap().sub,
+        apps.protected
+            .verifier
+            .verify_access(&user.token, integration_tests::test_util::ISSUER)
+            .unwrap()
+            .sub,
         user.id
     );
     let me = protected(&apps, Some(&user.bearer())).await;

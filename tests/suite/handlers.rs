@@ -1,7 +1,7 @@
 //! Every function's handler, driven by the `events/` fixtures and by the client flows, against
 //! the in-memory store. No service needed.
 
-use integration_tests::test_util::{PASSWORD, TEST_SECRET, header, mint, tampered};
+use integration_tests::test_util::{ISSUER, PASSWORD, header, mint, signing_key, tampered};
 use integration_tests::{
     Answer, Api, Apps, Call, fixture, fixture_json, login, protected, request, sign_up, signed_up_user,
     with_body,
@@ -203,7 +203,7 @@ mod token_route {
         let claims = apps
             .protected
             .verifier
-            .verify_access(response.body["token"].as_str().unwrap())
+            .verify_access(response.body["token"].as_str().unwrap(), ISSUER)
             .unwrap();
         assert_eq!(claims.sub, id);
         assert_eq!(claims.username, "alice");
@@ -633,7 +633,7 @@ mod protected_route {
             "alice",
             jsonwebtoken::get_current_timestamp(),
         );
-        let token = mint(&header("HS256"), &claims, TEST_SECRET);
+        let token = mint(&header("ES256"), &claims, &signing_key());
         alice(&apps).await; // another alice, with another id
         let response = protected(&apps, Some(&format!("Bearer {token}"))).await;
         assert_eq!(response.status, 401);
@@ -651,7 +651,7 @@ mod expired_fixtures {
 
     #[test]
     fn are_signed_with_the_test_key_and_expired() {
-        let verifier = shared::TokenVerifier::new(&integration_tests::test_util::token_config()).unwrap();
+        let verifier = integration_tests::test_util::verifier();
         let authorizer = fixture_json("authorizer/expired.json", "");
         let protected = fixture_json("protected/expired-token.json", "");
         for authorization in [
@@ -659,7 +659,7 @@ mod expired_fixtures {
             protected["headers"]["Authorization"].as_str().unwrap(),
         ] {
             assert_eq!(
-                verifier.verify_access(&token_of(authorization)),
+                verifier.verify_access(&token_of(authorization), ISSUER),
                 Err(shared::VerifyError::Expired)
             );
         }
@@ -676,7 +676,12 @@ mod authorizer_fn {
         let response = authorize(&apps, "authorizer/valid.json", &user.token)
             .await
             .unwrap();
-        let exp = apps.protected.verifier.verify_access(&user.token).unwrap().exp;
+        let exp = apps
+            .protected
+            .verifier
+            .verify_access(&user.token, ISSUER)
+            .unwrap()
+            .exp;
         assert_eq!(
             serde_json::to_value(&response).unwrap(),
             json!({

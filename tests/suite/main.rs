@@ -1,4 +1,4 @@
-//! The one test binary: handler, attack, DynamoDB, end-to-end and local-API suites, as modules
+//! The one test binary: handler, attack, DynamoDB, key, end-to-end and local-API suites, as modules
 //! sharing the helpers of `integration_tests`. Tests that need a service are `#[ignore]`d with
 //! the reason; `./dev test` starts the services and runs them with `--include-ignored`.
 
@@ -9,5 +9,9 @@ mod attacks;
 mod dynamodb;
 mod e2e;
 mod handlers;
+mod interop;
+mod jwks;
+mod keyset;
 mod local_api;
+mod rotation;
 mod soak;
