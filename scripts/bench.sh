@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Benchmarks, one command: builds in release, installs PyJWT and node's jsonwebtoken into
-# git-ignored folders under .dev/, runs the criterion benches, the HS256 verifier comparison and
-# the cold-start benchmark, then prints PASS or FAIL for each budget (see BENCHMARKS.md).
+# Benchmarks, one command: builds in release, installs PyJWT (+ cryptography) and node's jose
+# into git-ignored folders under .dev/, runs the criterion benches, the ES256 verifier comparison
+# (ours, ring's bare P-256 verify, PyJWT, jose) and the cold-start benchmark, then prints PASS or
+# FAIL for each budget (see BENCHMARKS.md).
 # Not part of the tests or CI. Takes about 10 minutes on 2 cores after the first build.
 #
 #   ./scripts/bench.sh               everything
 #   ./scripts/bench.sh --profiles    also the release-profile study (scripts/bench/profiles.py; long)
 #
-# Settings: COLDSTART_RUNS (30), VERIFY_ROUNDS (7), VERIFY_COUNT (20000), LOGIN_PAIRS (30),
+# Settings: COLDSTART_RUNS (30), VERIFY_ROUNDS (7), VERIFY_COUNT (5000), LOGIN_PAIRS (30),
 # BENCH_OUT_DIR (target/bench).
 # Every network call goes to 127.0.0.1; every loop is bounded; it stops only processes it started.
 set -euo pipefail
@@ -22,20 +23,27 @@ mkdir -p "$OUT"
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
-say "tools: PyJWT in $VENV, jsonwebtoken in $NODE_DIR (pinned in scripts/bench/)"
+say "tools: PyJWT in $VENV (scripts/bench/requirements.txt), jose in $NODE_DIR (scripts/interop/package-lock.json)"
 if [[ ! -x $VENV/bin/python ]]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/bench/requirements.txt
 mkdir -p "$NODE_DIR"
-if ! cmp -s scripts/bench/node/package-lock.json "$NODE_DIR/package-lock.json" || [[ ! -d $NODE_DIR/node_modules/jsonwebtoken ]]; then
-  cp scripts/bench/node/package.json scripts/bench/node/package-lock.json "$NODE_DIR/"
+if ! cmp -s scripts/interop/package-lock.json "$NODE_DIR/package-lock.json" || [[ ! -d $NODE_DIR/node_modules/jose ]]; then
+  cp scripts/interop/package.json scripts/interop/package-lock.json "$NODE_DIR/"
   (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-say "the authorizer's dependency tree holds no AWS SDK"
+say "the authorizer's dependency tree holds no AWS SDK; no package depends on rsa"
 if cargo tree -p authorizer -e normal --prefix none | grep -E '^aws-(config|sdk-|smithy|runtime|sigv4|types)'; then
   echo "FAIL: the authorizer depends on the AWS SDK" >&2
+  exit 1
+fi
+# RUSTSEC-2023-0071 (Marvin): jsonwebtoken's rust_crypto feature would bring it; shared::keys
+# supplies ES256 over ring instead (BENCHMARKS.md, "Why ring"). The lock file covers every target.
+if grep -qx 'name = "rsa"' Cargo.lock; then
+  echo "FAIL: rsa is in Cargo.lock:" >&2
+  cargo tree --workspace --target all -i rsa --edges all >&2
   exit 1
 fi
 
@@ -62,7 +70,7 @@ cargo build --release -p authorizer
 cargo build --release -p protected -p token -p users
 cargo build --release -p benchmarks --bins
 
-say "HS256 verification: ours vs PyJWT vs node jsonwebtoken"
+say "ES256 verification: ours vs ring's bare P-256 verify vs PyJWT vs node jose"
 "${PIN[@]}" python3 scripts/bench/verify_compare.py --verify-bench "$TARGET/release/verify-bench" \
   --python "$VENV/bin/python" --node-modules "$NODE_DIR/node_modules" \
   --rounds "${VERIFY_ROUNDS:-7}" --out "$OUT/verify.json"

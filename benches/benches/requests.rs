@@ -1,5 +1,6 @@
-//! Per-request work, in process: token issue and verify, the authorizer end to end (event JSON
-//! in, policy JSON out) and the protected route with the in-memory store.
+//! Per-request work, in process: token issue and verify (beside ring's bare P-256 verify of the
+//! same signature), the authorizer end to end (event JSON in, policy JSON out) and the protected
+//! route with the in-memory store.
 //! `cargo bench -p benchmarks --bench requests`; `./scripts/bench.sh` checks the budgets.
 
 // Benchmark set-up: a panic is the failure report.
@@ -8,11 +9,11 @@
 use std::hint::black_box;
 
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
-use benchmarks::{USERNAME, mint_tokens, token_config};
+use benchmarks::{ISSUER, USERNAME, mint_tokens, signed_parts, verifier};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use integration_tests::{Apps, fixture, sign_up};
 use lambda_runtime::{Context, LambdaEvent};
-use shared::{TokenIssuer, TokenVerifier};
+use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -22,22 +23,33 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn tokens(c: &mut Criterion) {
-    let issuer = TokenIssuer::new(&token_config()).unwrap();
-    let verifier = TokenVerifier::new(&token_config()).unwrap();
+    let issuer = shared::test_util::issuer();
+    let verifier = verifier();
     let token = mint_tokens(1).pop().unwrap();
+    let (message, signature) = signed_parts(&token).unwrap();
+    let point = benchmarks::public_key_point();
     let mut group = c.benchmark_group("token");
     group.bench_function("issue", |b| {
-        b.iter(|| issuer.issue_access(black_box(benchmarks::USER_ID), black_box(USERNAME)))
+        b.iter(|| issuer.issue_access(ISSUER, black_box(benchmarks::USER_ID), black_box(USERNAME)))
     });
     group.bench_function("verify", |b| {
-        b.iter(|| verifier.verify_access(black_box(&token)).unwrap())
+        b.iter(|| verifier.verify_access(black_box(&token), ISSUER).unwrap())
+    });
+    // The floor: ring's P-256 verify of the same message and signature, nothing else.
+    group.bench_function("p256_verify_bare", |b| {
+        b.iter(|| {
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, black_box(&point))
+                .verify(black_box(&message), black_box(&signature))
+                .unwrap()
+        })
     });
     group.finish();
 }
 
 fn authorizer(c: &mut Criterion) {
     let app = authorizer::App {
-        verifier: TokenVerifier::new(&token_config()).unwrap(),
+        verifier: verifier(),
+        issuer: Some(ISSUER.into()),
     };
     let token = mint_tokens(1).pop().unwrap();
     let event_json = fixture("authorizer/valid.json", &token);
@@ -72,7 +84,7 @@ fn protected(c: &mut Criterion) {
     let apps = Apps::in_memory();
     let created = rt.block_on(sign_up(&apps, USERNAME, benchmarks::PASSWORD));
     let user_id = created.body["id"].as_str().unwrap().to_owned();
-    let token = apps.issuer.issue_access(&user_id, USERNAME).unwrap().token;
+    let token = apps.issuer.issue_access(ISSUER, &user_id, USERNAME).token;
     let event_json = fixture("protected/bearer.json", &token);
     let first = rt.block_on(protected::handle(
         &apps.protected,

@@ -1,16 +1,14 @@
-//! Helpers shared by the benchmark binaries: the benchmark signing configuration (the test key
-//! of `shared::test_util`), token minting, and the median/percentile arithmetic the reports use. Not part of the service.
+//! Helpers shared by the benchmark binaries: the benchmark signing key (the test key of
+//! `shared::test_util`), token minting, and the median/percentile arithmetic the reports use. Not part of the service.
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use shared::TokenIssuer;
 
-pub use shared::test_util::{AUDIENCE, ISSUER, KEY_ID, PASSWORD, token_config};
-
-/// The HS256 secret every benchmark signs and verifies with (`JWT_SECRET`): the test key.
-pub const BENCH_SECRET: &str = match std::str::from_utf8(shared::test_util::TEST_SECRET) {
-    Ok(secret) => secret,
-    Err(_) => panic!("the test secret is UTF-8"),
+pub use shared::test_util::{
+    AUDIENCE, ISSUER, PASSWORD, TEST_SIGNING_KEY, jwks_json, token_settings, verifier,
 };
 
 /// The user the benchmark tokens are minted for, and the fake store's only user.
@@ -19,15 +17,33 @@ pub const USERNAME: &str = "alice";
 
 /// `count` fresh access tokens for [`USER_ID`], as the token function issues them.
 pub fn mint_tokens(count: usize) -> Vec<String> {
-    let issuer = TokenIssuer::new(&token_config()).expect("the benchmark key is valid");
+    let issuer = TokenIssuer::new(token_settings(), shared::test_util::signing_key());
     (0..count)
-        .map(|_| {
-            issuer
-                .issue_access(USER_ID, USERNAME)
-                .expect("signing with a valid key succeeds")
-                .token
-        })
+        .map(|_| issuer.issue_access(ISSUER, USER_ID, USERNAME).token)
         .collect()
+}
+
+/// The signed part of `token` (`header.payload`, as bytes) and its decoded signature (r ‖ s):
+/// what a bare signature verify checks. `None` for a token that is not three segments.
+pub fn signed_parts(token: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (message, signature) = token.rsplit_once('.')?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    Some((message.as_bytes().to_vec(), signature))
+}
+
+/// The test key's public key as an uncompressed SEC1 point (`04 ‖ x ‖ y`), the form ring's
+/// `UnparsedPublicKey` takes.
+pub fn public_key_point() -> Vec<u8> {
+    let jwk = shared::test_util::signing_key().public_key().jwk();
+    let mut point = vec![0x04];
+    for coordinate in [jwk.x, jwk.y] {
+        point.extend(
+            URL_SAFE_NO_PAD
+                .decode(coordinate)
+                .expect("a JWK coordinate is base64url"),
+        );
+    }
+    point
 }
 
 /// Summary statistics of a set of durations.
@@ -72,11 +88,20 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_with_the_default_configuration() {
-        let verifier = shared::TokenVerifier::new(&token_config()).unwrap();
+        let verifier = verifier();
         for token in mint_tokens(3) {
-            let claims = verifier.verify_access(&token).unwrap();
+            let claims = verifier.verify_access(&token, ISSUER).unwrap();
             assert_eq!(claims.sub, USER_ID);
         }
+    }
+
+    #[test]
+    fn bare_ring_verify_accepts_the_minted_signature_and_refuses_another_message() {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+        let key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public_key_point());
+        let (message, signature) = signed_parts(&mint_tokens(1)[0]).unwrap();
+        assert!(key.verify(&message, &signature).is_ok());
+        assert!(key.verify(b"another message", &signature).is_err());
     }
 
     #[test]

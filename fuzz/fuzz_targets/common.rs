@@ -1,10 +1,10 @@
-//! The verifier the targets share: the functions' construction, with the test key of
-//! `shared::test_util`.
+//! The verifier the targets share: the functions' construction, with the test key set and
+//! settings of `shared::test_util`.
 
 use shared::TokenVerifier;
 
-pub use shared::test_util::TEST_SECRET as SECRET;
+pub use shared::test_util::ISSUER;
 
 pub fn verifier() -> TokenVerifier {
-    TokenVerifier::new(&shared::test_util::token_config()).expect("the test key is valid")
+    shared::test_util::verifier()
 }

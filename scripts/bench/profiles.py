@@ -3,7 +3,7 @@ authorizer's size, its in-process verify time and its cold start (init), beside 
 
 Each variant changes one setting of the committed release profile (lto = "fat",
 codegen-units = 1, strip = true, panic = "unwind", opt-level = 3 for the workspace crates and
-"s" for dependencies, with argon2, blake2, hmac and sha2 back at 3) and is built as its own cargo
+"s" for dependencies, with argon2, blake2 and ring back at 3) and is built as its own cargo
 profile, defined on the command line with `--config` (so Cargo.toml is untouched and every
 variant keeps its own folder under target/). Such a profile inherits release's per-package
 overrides; a named package's override wins over the variant's `package."*"` setting. Timings are interleaved across variants in one run. Long: about two minutes of build
@@ -74,7 +74,7 @@ def main() -> int:
     parser.add_argument("--with", dest="extra", action="append", default=[])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--count", type=int, default=200_000)
+    parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--out", default=str(ROOT / "target" / "bench" / "profiles.json"))
     parser.add_argument("--build-only", action="store_true", help="build the variants, measure nothing")
     parser.add_argument("--no-build", action="store_true", help="measure variants built before")
@@ -106,7 +106,7 @@ def main() -> int:
     verify = {v: [] for v in variants}
     for r in range(args.rounds):
         for v in variants[r % len(variants):] + variants[:r % len(variants)]:
-            done = subprocess.run([str(binary(v, "verify-bench")), "verify", str(tokens), str(args.count), "20000"],
+            done = subprocess.run([str(binary(v, "verify-bench")), "verify", str(tokens), str(args.count), "1000"],
                                   check=True, capture_output=True, text=True)
             verify[v].append(json.loads(done.stdout)["ns_per_op"])
     for v in variants:

@@ -59,6 +59,7 @@ def main() -> int:
     sizes = {name: stripped_size(target / "release" / name) for name in FUNCTIONS}
     authorizer_ns = criterion_median_ns(target, "authorizer", "invoke_json")
     verify_ns = criterion_median_ns(target, "token", "verify")
+    bare_ns = criterion_median_ns(target, "token", "p256_verify_bare")
     issue_ns = criterion_median_ns(target, "token", "issue")
     protected_ns = criterion_median_ns(target, "protected", "invoke_json")
 
@@ -68,15 +69,20 @@ def main() -> int:
         checks.append({"budget": budget, "measured": measured, "pass": passed})
 
     ratio = cold["authorizer"]["init_ratio_to_hello"]
-    check("authorizer init <= 1.3x hello world", f"{ratio:.2f}x", ratio <= 1.3)
+    check("authorizer init <= 1.1x hello world", f"{ratio:.2f}x", ratio <= 1.1)
     for name in ["token", "users", "protected"]:
         ratio = cold[name]["init_ratio_to_hello"]
         check(f"{name} init <= 2x hello world", f"{ratio:.2f}x", ratio <= 2.0)
-    check("authorizer warm in process <= 20 us", f"{authorizer_ns / 1000:.2f} us", authorizer_ns <= 20_000)
-    for other, label, need in [("pyjwt", "PyJWT", 10), ("node", "node jsonwebtoken", 3)]:
+    # An ES256 verify is ~50-60 us of P-256 arithmetic here (the bare verify, measured beside it);
+    # the budget bounds what the authorizer adds around it.
+    check("authorizer warm in process <= 200 us", f"{authorizer_ns / 1000:.2f} us "
+          f"({authorizer_ns / bare_ns:.2f}x the bare P-256 verify)", authorizer_ns <= 200_000)
+    floor, floor_cpu = verify["ratio_to_floor"], verify.get("cpu_ratio_to_floor")
+    check("ES256 verify <= 1.3x bare P-256 verify", f"{floor:.2f}x wall, {floor_cpu:.2f}x CPU", floor <= 1.3)
+    for other, label in [("pyjwt", "PyJWT"), ("jose", "node jose")]:
         s = verify[f"speedup_vs_{other}"]
         cpu = verify.get(f"cpu_speedup_vs_{other}")
-        check(f"HS256 verify >= {need}x {label}", f"{s:.1f}x wall, {cpu:.1f}x CPU" if cpu and cpu == cpu else f"{s:.1f}x", s >= need)
+        check(f"ES256 verify faster than {label}", f"{s:.2f}x wall, {cpu:.2f}x CPU", s > 1.0)
     if login:
         r = login["ratio"]
         check("login <= 1.1x bare argon2 verify", f"{r:.3f}x", r <= 1.1)
@@ -98,15 +104,20 @@ def main() -> int:
               + (f"   warm round trip {warm['median']:6.1f} us" if warm else "")
               + f"   peak RSS {c['peak_rss_kib_median'] / 1024:5.1f} MB")
     print("\nin process (criterion medians):")
-    print(f"  token issue {issue_ns / 1000:.2f} us, token verify {verify_ns / 1000:.2f} us, "
+    print(f"  token issue {issue_ns / 1000:.2f} us, token verify {verify_ns / 1000:.2f} us "
+          f"(bare P-256 verify {bare_ns / 1000:.2f} us), "
           f"authorizer invoke {authorizer_ns / 1000:.2f} us, protected invoke {protected_ns / 1000:.2f} us")
     if login:
         print(f"  login {login['login_median_ms']:.2f} ms vs bare argon2 verify {login['bare_verify_median_ms']:.2f} ms "
               f"({login['pairs']} interleaved pairs)")
     print("\nstripped sizes: " + ", ".join(f"{n} {sizes[n] / MB:.2f} MB" for n in FUNCTIONS))
+    print("\nES256 verification side by side (medians of interleaved rounds):")
+    for name in ["rust", "floor", "pyjwt", "jose"]:
+        row = verify[name]
+        print(f"  {row['impl']:<56} {row['ns_per_op_median'] / 1000:7.1f} us wall {row['cpu_ns_per_op_median'] / 1000:7.1f} us CPU")
     print("\nbudgets:")
     for c in checks:
-        print(f"  {'PASS' if c['pass'] else 'FAIL'}  {c['budget']:<40} {c['measured']}")
+        print(f"  {'PASS' if c['pass'] else 'FAIL'}  {c['budget']:<42} {c['measured']}")
 
     summary = {
         "machine": m,
@@ -114,6 +125,7 @@ def main() -> int:
         "criterion_median_ns": {
             "token/issue": issue_ns,
             "token/verify": verify_ns,
+            "token/p256_verify_bare": bare_ns,
             "authorizer/invoke_json": authorizer_ns,
             "protected/invoke_json": protected_ns,
         },

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::PasswordHasher as _;
 use argon2::{Algorithm, Argon2, Params, Version};
-use benchmarks::{BENCH_SECRET, PASSWORD, Stats, USER_ID, USERNAME, mint_tokens};
+use benchmarks::{ISSUER, PASSWORD, Stats, TEST_SIGNING_KEY, USER_ID, USERNAME, jwks_json, mint_tokens};
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -236,10 +236,12 @@ fn event_for(name: &str, events: &Path) -> Result<String, String> {
     Ok(text.replace("${TOKEN}", &token))
 }
 
-/// The environment Lambda gives a function, plus what ours need. Nothing else is inherited.
+/// The environment Lambda gives a function, plus what ours need, as the template gives it: the
+/// public key set (a JWKS) to every function, the private key only to `token`. Nothing else is
+/// inherited.
 fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'static str, String)> {
     let name = kind(name);
-    vec![
+    let mut env = vec![
         ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{runtime_port}")),
         ("AWS_LAMBDA_FUNCTION_NAME", format!("bench-{name}")),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024".into()),
@@ -259,7 +261,8 @@ fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'stati
         ("AWS_SESSION_TOKEN", "benchmark-session-token".into()),
         ("TZ", ":UTC".into()),
         ("LANG", "en_US.UTF-8".into()),
-        ("JWT_SECRET", BENCH_SECRET.into()),
+        ("JWT_PUBLIC_KEYS", jwks_json()),
+        ("JWT_ISSUER", ISSUER.into()),
         ("USERS_TABLE", "bench-users".into()),
         (
             "AWS_ENDPOINT_URL_DYNAMODB",
@@ -268,7 +271,11 @@ fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'stati
         ("DYNAMODB_CONNECT_TIMEOUT_MS", "200".into()),
         ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "500".into()),
         ("DYNAMODB_OPERATION_TIMEOUT_MS", "1000".into()),
-    ]
+    ];
+    if name == "token" {
+        env.push(("JWT_SIGNING_KEY", TEST_SIGNING_KEY.into()));
+    }
+    env
 }
 
 /// What the Runtime API saw, sent from its connection tasks to the run's driver.

@@ -1,19 +1,21 @@
-//! Times `shared::TokenVerifier::verify_access` the way `scripts/bench/verify_pyjwt.py` and
-//! `scripts/bench/verify_node.js` time PyJWT and node's jsonwebtoken: the same token file,
-//! the same warm-up and count, one monotonic clock around the loop, one JSON line out.
+//! Times `shared::TokenVerifier::verify_access`, and ring's bare P-256 verify of the same
+//! signatures (the floor), the way `scripts/bench/verify_pyjwt.py` and `verify_jose.mjs` time
+//! PyJWT and node's jose: the same token file, the same warm-up and count, one monotonic clock
+//! around the loop, one JSON line out.
 //!
 //! ```text
 //! verify-bench mint N                      N fresh tokens, one a line
-//! verify-bench params                      {"secret","issuer","audience"} as JSON
+//! verify-bench params                      {"jwks","issuer","audience"} as JSON
 //! verify-bench verify FILE COUNT WARMUP    {"impl","count","seconds","ns_per_op","ops_per_sec","cpu_ns_per_op"}
+//! verify-bench bare FILE COUNT WARMUP      the same, for ring's UnparsedPublicKey::verify alone
 //! ```
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use benchmarks::{AUDIENCE, BENCH_SECRET, ISSUER, mint_tokens, token_config};
-use shared::TokenVerifier;
+use benchmarks::{AUDIENCE, ISSUER, jwks_json, mint_tokens, public_key_point, signed_parts, verifier};
+use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,12 +31,13 @@ fn main() -> ExitCode {
             Err(_) => usage(),
         },
         ["params"] => {
-            let params = serde_json::json!({"secret": BENCH_SECRET, "issuer": ISSUER, "audience": AUDIENCE});
+            let jwks: serde_json::Value = serde_json::from_str(&jwks_json()).unwrap_or_default();
+            let params = serde_json::json!({"jwks": jwks, "issuer": ISSUER, "audience": AUDIENCE});
             println!("{params}");
             ExitCode::SUCCESS
         }
-        ["verify", file, count, warmup] => match (count.parse(), warmup.parse()) {
-            (Ok(count), Ok(warmup)) => verify(file, count, warmup),
+        [mode @ ("verify" | "bare"), file, count, warmup] => match (count.parse(), warmup.parse()) {
+            (Ok(count), Ok(warmup)) => measure(mode, file, count, warmup),
             _ => usage(),
         },
         _ => usage(),
@@ -49,11 +52,13 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: verify-bench mint N | params | verify TOKEN_FILE COUNT WARMUP");
+    eprintln!(
+        "usage: verify-bench mint N | params | verify TOKEN_FILE COUNT WARMUP | bare TOKEN_FILE COUNT WARMUP"
+    );
     ExitCode::from(2)
 }
 
-fn verify(file: &str, count: usize, warmup: usize) -> ExitCode {
+fn measure(mode: &str, file: &str, count: usize, warmup: usize) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) => {
@@ -66,18 +71,36 @@ fn verify(file: &str, count: usize, warmup: usize) -> ExitCode {
         eprintln!("{file} holds no tokens");
         return ExitCode::FAILURE;
     }
-    let verifier = TokenVerifier::new(&token_config()).expect("the benchmark key is valid");
-    let run = |n: usize| {
-        let mut ok = 0usize;
-        for i in 0..n {
-            if verifier
-                .verify_access(black_box(tokens[i % tokens.len()]))
-                .is_ok()
-            {
-                ok += 1;
-            }
-        }
-        ok
+    let (name, run): (&str, Box<dyn Fn(usize) -> usize>) = if mode == "verify" {
+        let verifier = verifier();
+        let run = move |n: usize| {
+            (0..n)
+                .filter(|i| {
+                    verifier
+                        .verify_access(black_box(tokens[i % tokens.len()]), ISSUER)
+                        .is_ok()
+                })
+                .count()
+        };
+        ("rust shared::TokenVerifier (ring provider)", Box::new(run))
+    } else {
+        // Split and base64-decoded outside the timing: only the signature check is timed.
+        let Some(parts) = tokens.iter().map(|t| signed_parts(t)).collect::<Option<Vec<_>>>() else {
+            eprintln!("{file} holds a token that is not three segments");
+            return ExitCode::FAILURE;
+        };
+        let point = public_key_point();
+        let run = move |n: usize| {
+            (0..n)
+                .filter(|i| {
+                    let (message, signature) = &parts[i % parts.len()];
+                    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, black_box(&point))
+                        .verify(black_box(message), black_box(signature))
+                        .is_ok()
+                })
+                .count()
+        };
+        ("ring 0.17 P-256 verify alone (the floor)", Box::new(run))
     };
     run(warmup);
     let cpu_start = thread_cpu_ns();
@@ -92,7 +115,7 @@ fn verify(file: &str, count: usize, warmup: usize) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let line = serde_json::json!({
-        "impl": "rust shared::TokenVerifier",
+        "impl": name,
         "count": count,
         "seconds": seconds,
         "ns_per_op": seconds * 1e9 / count as f64,
