@@ -360,9 +360,17 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
 };
 
 /// Installs [`PROVIDER`] for this process; done by every issuer and verifier constructor.
+///
+/// # Panics
+/// If another provider was installed first (a jsonwebtoken crypto feature turned on somewhere in
+/// the build): its checks would replace ours (ES256 only, low-S), so nothing may start with it.
 pub fn install_provider() {
-    // Err only when one is installed already, which can only be this one.
-    let _ = PROVIDER.install_default();
+    if let Err(installed) = PROVIDER.install_default() {
+        assert!(
+            std::ptr::eq(installed, &PROVIDER),
+            "another jsonwebtoken CryptoProvider is installed; shared::keys::PROVIDER must be the only one"
+        );
+    }
 }
 
 struct RingSigner(EcdsaKeyPair);
