@@ -154,6 +154,23 @@ with_context["requestContext"]["authorizer"] = {
 }
 FIXTURES["protected/authorizer-context.json"] = with_context
 
+# The session routes. A browser sends the refresh token as a cookie with an empty JSON object
+# from an allowed origin; other clients send it in the body. `${TOKEN}` is a refresh token in
+# these, an access token in the Authorization headers.
+BROWSER = {**JSON, "Origin": "https://app.example.com", "Cookie": "refresh_token=${TOKEN}"}
+FIXTURES["token/refresh-cookie.json"] = proxy("POST", "/token/refresh", "{}", BROWSER)
+FIXTURES["token/refresh-body.json"] = proxy("POST", "/token/refresh", json.dumps({"refresh_token": "${TOKEN}"}), JSON)
+FIXTURES["token/logout.json"] = proxy("POST", "/logout", "{}", BROWSER)
+# Behind the authorizer: its verdict in the context, epoch included.
+for name, path, body in [
+    ("token/logout-all.json", "/logout/all", None),
+    ("token/password.json", "/password", json.dumps({"current_password": "correct horse battery staple",
+                                                      "new_password": "a new horse battery staple"})),
+]:
+    event = proxy("POST", path, body, {**JSON, "Authorization": "Bearer ${TOKEN}"} if body else {"Authorization": "Bearer ${TOKEN}"})
+    event["requestContext"]["authorizer"] = {**with_context["requestContext"]["authorizer"], "epoch": "0"}
+    FIXTURES[name] = event
+
 for name, event in FIXTURES.items():
     path = EVENTS / name
     path.parent.mkdir(parents=True, exist_ok=True)

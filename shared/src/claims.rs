@@ -88,6 +88,11 @@ pub struct Claims {
     /// A unique token id (UUID v4), for revocation later.
     pub jti: String,
     pub token_use: TokenUse,
+    /// The user's session epoch when the token was issued (see `session`): `protected` refuses
+    /// the token once the user's epoch has moved on (log out everywhere, password change).
+    /// Absent counts as 0, so a token without it is refused once the epoch has moved at all.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// A freshly issued token, with its lifetime in seconds. `Debug` never shows the token.
@@ -139,14 +144,27 @@ impl TokenIssuer {
         self.key.kid()
     }
 
-    /// Issues an access token for `user_id`, valid from now for the configured TTL, with
-    /// `issuer` as `iss`.
-    pub fn issue_access(&self, issuer: &str, user_id: &str, username: &str) -> IssuedToken {
-        self.issue_access_at(issuer, user_id, username, jsonwebtoken::get_current_timestamp())
+    /// Issues an access token for `user_id` in session epoch `epoch`, valid from now for the
+    /// configured TTL, with `issuer` as `iss`.
+    pub fn issue_access(&self, issuer: &str, user_id: &str, username: &str, epoch: u64) -> IssuedToken {
+        self.issue_access_at(
+            issuer,
+            user_id,
+            username,
+            epoch,
+            jsonwebtoken::get_current_timestamp(),
+        )
     }
 
     /// As [`Self::issue_access`], as if the time were `now` (seconds since the epoch).
-    pub fn issue_access_at(&self, issuer: &str, user_id: &str, username: &str, now: u64) -> IssuedToken {
+    pub fn issue_access_at(
+        &self,
+        issuer: &str,
+        user_id: &str,
+        username: &str,
+        epoch: u64,
+        now: u64,
+    ) -> IssuedToken {
         let expires_in = self.settings.access_ttl.as_secs();
         let claims = Claims {
             iss: issuer.to_owned(),
@@ -158,6 +176,7 @@ impl TokenIssuer {
             exp: now + expires_in,
             jti: uuid::Uuid::new_v4().to_string(),
             token_use: TokenUse::Access,
+            epoch,
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
         let message = format!("{}.{payload}", self.header);
@@ -390,7 +409,7 @@ mod tests {
     }
 
     fn issued() -> IssuedToken {
-        crate::test_util::issuer().issue_access(ISSUER, "user-1", "alice")
+        crate::test_util::issuer().issue_access(ISSUER, "user-1", "alice", 0)
     }
 
     fn decoded_part(token: &str, index: usize) -> Value {

@@ -34,6 +34,14 @@ pub enum ApiError {
     MissingToken,
     #[error("Invalid or expired token")]
     InvalidToken,
+    /// A refresh token that is missing, unknown, expired, revoked or reused (see `session`).
+    #[error("Invalid or expired refresh token")]
+    InvalidRefreshToken,
+    #[error("Current password is wrong")]
+    WrongPassword,
+    /// A cookie-carrying request from a browser origin that is not allowed (CSRF defence).
+    #[error("Origin not allowed")]
+    OriginNotAllowed,
     #[error("User no longer exists")]
     UserGone,
     #[error("Username is already taken")]
@@ -57,9 +65,13 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BadCredentials | Self::MissingToken | Self::InvalidToken | Self::UserGone => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::BadCredentials
+            | Self::MissingToken
+            | Self::InvalidToken
+            | Self::InvalidRefreshToken
+            | Self::WrongPassword
+            | Self::UserGone => StatusCode::UNAUTHORIZED,
+            Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::UsernameTaken => StatusCode::CONFLICT,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +124,9 @@ mod tests {
             (ApiError::MissingToken, 401),
             (ApiError::InvalidToken, 401),
             (ApiError::UserGone, 401),
+            (ApiError::InvalidRefreshToken, 401),
+            (ApiError::WrongPassword, 401),
+            (ApiError::OriginNotAllowed, 403),
             (ApiError::UsernameTaken, 409),
             (ApiError::TooManyAttempts { retry_after: 60 }, 429),
             (

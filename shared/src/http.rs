@@ -1,14 +1,18 @@
 //! JSON requests and responses for the Lambda proxy integration: body limits, content type,
 //! credential parsing, security and CORS headers, and turning an [`ApiError`] into a response.
 
-use lambda_http::http::header::{CONTENT_TYPE, ORIGIN};
+use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
 use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::CorsConfig;
+use crate::claims::{TokenVerifier, bearer_token};
+use crate::config::{CookieSameSite, CorsConfig};
 use crate::error::ApiError;
+use crate::store::UserProfile;
+use crate::user::Username;
 
 /// Largest accepted request body. Credentials fit in well under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -23,11 +27,31 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Default)]
 pub struct Responder {
     cors: CorsConfig,
+    /// Whether browsers may send cookies (`Access-Control-Allow-Credentials`).
+    credentials: bool,
 }
 
 impl Responder {
     pub fn new(cors: CorsConfig) -> Self {
-        Self { cors }
+        Self {
+            cors,
+            credentials: false,
+        }
+    }
+
+    /// A responder for routes that set or read cookies: origins named in the configuration get
+    /// `Access-Control-Allow-Credentials: true` with their own origin; `*` never does (browsers
+    /// refuse credentials with `*`), so with `*` alone such routes work from other origins only
+    /// without cookies.
+    pub fn with_credentials(cors: CorsConfig) -> Self {
+        Self {
+            cors,
+            credentials: true,
+        }
+    }
+
+    pub fn cors(&self) -> &CorsConfig {
+        &self.cors
     }
 
     /// The response for `result`, with CORS headers for the request's `Origin`. Server errors
@@ -96,15 +120,21 @@ impl Responder {
         let Some(origin) = request_headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
             return false;
         };
-        let allowed = &self.cors.allowed_origins;
-        let value = if allowed.iter().any(|o| o == "*") {
-            HeaderValue::from_static("*")
-        } else if allowed.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
-            match HeaderValue::from_str(origin) {
-                Ok(v) => v,
-                Err(_) => return false,
-            }
+        let named = self.cors.allows_exactly(origin);
+        let value = if self.credentials && named {
+            headers.insert(
+                "access-control-allow-credentials",
+                HeaderValue::from_static("true"),
+            );
+            HeaderValue::from_str(origin).ok()
+        } else if self.cors.allowed_origins.iter().any(|o| o == "*") {
+            Some(HeaderValue::from_static("*"))
+        } else if named {
+            HeaderValue::from_str(origin).ok()
         } else {
+            None
+        };
+        let Some(value) = value else {
             return false;
         };
         headers.insert("access-control-allow-origin", value);
@@ -124,7 +154,8 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     chain
 }
 
-fn empty(status: StatusCode) -> Response<Body> {
+/// A response without a body (`204`), with the security headers.
+pub fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = status;
     add_security_headers(response.headers_mut());
@@ -187,6 +218,117 @@ pub fn issuer_for(configured: Option<&str>, region: &str, req: &Request) -> Resu
     )))
 }
 
+/// The caller of a route behind the authorizer: who the access token names, and its epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub username: String,
+    pub epoch: u64,
+}
+
+/// Who is calling: the API Gateway authorizer's verdict if there is one (API Gateway writes
+/// `requestContext.authorizer`; clients cannot), else the Bearer token, verified here with
+/// `verifier` (a function URL under `cargo lambda watch`, a direct invoke), so the route is never
+/// open. `now` refuses a cached verdict whose token has expired.
+pub fn identify(
+    req: &Request,
+    verifier: &TokenVerifier,
+    issuer: Option<&str>,
+    region: &str,
+    now: u64,
+) -> Result<Identity, ApiError> {
+    if let Some(RequestContext::ApiGatewayV1(context)) = req.request_context_ref() {
+        let fields = &context.authorizer.fields;
+        if let Some(principal) = fields.get("principalId").and_then(Value::as_str) {
+            return from_verdict(principal, fields, verifier.leeway(), now);
+        }
+    }
+    let header = req.headers().get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(bearer_token)
+        .ok_or(ApiError::InvalidToken)?;
+    let issuer = issuer_for(issuer, region, req)?;
+    let claims = verifier.verify_access(token, &issuer).map_err(|reason| {
+        tracing::info!(%reason, "token rejected");
+        ApiError::InvalidToken
+    })?;
+    Ok(Identity {
+        user_id: claims.sub,
+        username: claims.username,
+        epoch: claims.epoch,
+    })
+}
+
+impl Identity {
+    /// The name the token carries, as the store keys it; a token with a name that breaks the
+    /// rules is invalid.
+    pub fn username(&self) -> Result<Username, ApiError> {
+        Username::parse(&self.username).map_err(|_| ApiError::InvalidToken)
+    }
+}
+
+/// The stored user an access token names, given what the store `found` under its name: still
+/// there (the name may have been deleted and taken again, so the id must match too), and the
+/// token of the user's current session epoch (no "log out everywhere" or password change since
+/// it was issued). The lookup stays in the function, where `scripts/test_iam.py` sees it.
+pub fn current_user(identity: &Identity, found: Option<UserProfile>) -> Result<UserProfile, ApiError> {
+    let user = found
+        .filter(|user| user.id == identity.user_id)
+        .ok_or(ApiError::UserGone)?;
+    if user.epoch != identity.epoch {
+        tracing::info!(
+            token_epoch = identity.epoch,
+            user_epoch = user.epoch,
+            "token of an ended session epoch"
+        );
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(user)
+}
+
+/// The caller named by the authorizer's context: `sub` matching `principalId`, `username`, an
+/// `exp` not yet passed and the `epoch` (API Gateway writes context values as strings; an
+/// absent epoch is 0, which is refused once the user's epoch has moved on).
+fn from_verdict(
+    principal: &str,
+    fields: &std::collections::HashMap<String, Value>,
+    leeway: u64,
+    now: u64,
+) -> Result<Identity, ApiError> {
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let number = |name: &str| match fields.get(name) {
+        Some(Value::String(s)) => s.parse::<u64>().ok(),
+        Some(Value::Number(n)) => n.as_u64(),
+        _ => None,
+    };
+    let (Some(sub), Some(username), Some(exp)) = (text("sub"), text("username"), number("exp")) else {
+        tracing::warn!("authorizer context lacks sub, username or exp");
+        return Err(ApiError::InvalidToken);
+    };
+    if sub != principal {
+        tracing::warn!("authorizer context sub differs from principalId");
+        return Err(ApiError::InvalidToken);
+    }
+    if exp + leeway < now {
+        tracing::info!(exp, "authorizer verdict outlived its token");
+        return Err(ApiError::InvalidToken);
+    }
+    let epoch = match fields.get("epoch") {
+        None => 0,
+        Some(_) => number("epoch").ok_or_else(|| {
+            tracing::warn!("authorizer context epoch is not a whole number");
+            ApiError::InvalidToken
+        })?,
+    };
+    Ok(Identity {
+        user_id: sub.to_owned(),
+        username: username.to_owned(),
+        epoch,
+    })
+}
+
 /// `{"username": ..., "password": ...}` as the client sent them; both non-empty strings.
 pub struct Credentials {
     pub username: String,
@@ -201,8 +343,6 @@ impl std::fmt::Debug for Credentials {
             .finish()
     }
 }
-
-const NOT_AN_OBJECT: &str = "Request body must be a JSON object with \"username\" and \"password\"";
 
 /// The members of a JSON object in document order, repeated names kept, so that unknown and
 /// duplicate fields are found here rather than by reading serde's error messages.
@@ -230,38 +370,221 @@ impl<'de> Deserialize<'de> for Members {
     }
 }
 
-/// Parses the credentials body of `POST /users` and `POST /token`. Every failure is a 4xx
-/// whose message names the field, never echoing a value.
-pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
+/// The members of the request's JSON object body, each named in `allowed` at most once. Every
+/// failure is a 4xx whose message names the fields, never echoing a value.
+fn object(req: &Request, allowed: &[&str], shape: &str) -> Result<Vec<(String, Value)>, ApiError> {
     let bytes = json_bytes(req)?;
     let Members(members) = serde_json::from_slice(bytes).map_err(|_| {
         // Refused as soon as it is not an object: say "not an object" only if it is JSON at all.
         let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
         ApiError::BadRequest(if is_json {
-            NOT_AN_OBJECT.into()
+            format!("Request body must be a JSON object with {shape}")
         } else {
             "Request body is not valid JSON".into()
         })
     })?;
-    let (mut username, mut password) = (None, None);
-    for (name, value) in members {
-        let slot = match name.as_str() {
-            "username" => &mut username,
-            "password" => &mut password,
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "Request body may contain only \"username\" and \"password\"".into(),
-                ));
-            }
-        };
-        if slot.replace(value).is_some() {
+    for (i, (name, _)) in members.iter().enumerate() {
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "Request body may contain only {shape}"
+            )));
+        }
+        if members[..i].iter().any(|(earlier, _)| earlier == name) {
             return Err(ApiError::BadRequest("Request body has a duplicate field".into()));
         }
     }
+    Ok(members)
+}
+
+fn take(members: &mut Vec<(String, Value)>, name: &str) -> Option<Value> {
+    let i = members.iter().position(|(n, _)| n == name)?;
+    Some(members.swap_remove(i).1)
+}
+
+/// Parses the credentials body of `POST /users`: exactly `username` and `password`.
+pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
+    let mut members = object(req, &["username", "password"], CREDENTIALS_SHAPE)?;
     Ok(Credentials {
-        username: string_field("username", username)?,
-        password: string_field("password", password)?,
+        username: string_field("username", take(&mut members, "username"))?,
+        password: string_field("password", take(&mut members, "password"))?,
     })
+}
+
+const CREDENTIALS_SHAPE: &str = "\"username\" and \"password\"";
+
+/// A login (`POST /token`): the credentials, and whether the client asked for the refresh token
+/// in the response body (`"refresh_token_in_body": true`) instead of a cookie.
+#[derive(Debug)]
+pub struct Login {
+    pub credentials: Credentials,
+    pub refresh_token_in_body: bool,
+}
+
+/// Parses the body of `POST /token`: `username`, `password`, and optionally
+/// `refresh_token_in_body` (a boolean).
+pub fn login(req: &Request) -> Result<Login, ApiError> {
+    let shape = "\"username\" and \"password\" (and optionally \"refresh_token_in_body\")";
+    let mut members = object(req, &["username", "password", "refresh_token_in_body"], shape)?;
+    let refresh_token_in_body = match take(&mut members, "refresh_token_in_body") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "\"refresh_token_in_body\" must be true or false".into(),
+            ));
+        }
+    };
+    Ok(Login {
+        credentials: Credentials {
+            username: string_field("username", take(&mut members, "username"))?,
+            password: string_field("password", take(&mut members, "password"))?,
+        },
+        refresh_token_in_body,
+    })
+}
+
+/// A password change (`POST /password`). `Debug` never shows the passwords.
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange { .. }")
+    }
+}
+
+/// Parses the body of `POST /password`: exactly `current_password` and `new_password`.
+pub fn password_change(req: &Request) -> Result<PasswordChange, ApiError> {
+    let shape = "\"current_password\" and \"new_password\"";
+    let mut members = object(req, &["current_password", "new_password"], shape)?;
+    Ok(PasswordChange {
+        current_password: string_field("current_password", take(&mut members, "current_password"))?,
+        new_password: string_field("new_password", take(&mut members, "new_password"))?,
+    })
+}
+
+/// Where a refresh token came from: the request body (a client that asked for it there) or the
+/// cookie (a browser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Body,
+    Cookie,
+}
+
+/// The refresh token a `POST /token/refresh` or `POST /logout` presents: `{"refresh_token": ...}`
+/// in the body, else the cookie. A request that relies on the cookie must come from an allowed
+/// browser origin, or from no browser at all (see [`check_cookie_request`]). The body must be
+/// JSON (an empty body or `{}` when the cookie carries the token): a cross-site form cannot send
+/// that without a CORS preflight.
+pub fn presented_refresh_token(
+    req: &Request,
+    cors: &CorsConfig,
+) -> Result<(Option<String>, Delivery), ApiError> {
+    let shape = "an optional \"refresh_token\"";
+    let bytes: &[u8] = req.body().as_ref();
+    let mut members = if bytes.iter().all(u8::is_ascii_whitespace) {
+        require_json_content_type(req)?;
+        Vec::new()
+    } else {
+        object(req, &["refresh_token"], shape)?
+    };
+    match take(&mut members, "refresh_token") {
+        None | Some(Value::Null) => {
+            check_cookie_request(req, cors)?;
+            Ok((refresh_cookie(req.headers()), Delivery::Cookie))
+        }
+        Some(Value::String(token)) => Ok((Some(token), Delivery::Body)),
+        Some(_) => Err(ApiError::BadRequest("\"refresh_token\" must be a string".into())),
+    }
+}
+
+fn require_json_content_type(req: &Request) -> Result<(), ApiError> {
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// CSRF defence of the cookie-authenticated routes: a request with an `Origin` (every browser
+/// sends one with a `POST`) must come from one of the configured origins, named exactly (`*`
+/// allows no cookie-carrying request). Requests without `Origin` come from no browser (curl, a
+/// server), which cannot be forged into sending the victim's cookie.
+pub fn check_cookie_request(req: &Request, cors: &CorsConfig) -> Result<(), ApiError> {
+    require_json_content_type(req)?;
+    let Some(origin) = req.headers().get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    if cors.allows_exactly(origin) {
+        Ok(())
+    } else {
+        tracing::warn!(origin = %origin, "cookie-carrying request from an origin not allowed");
+        Err(ApiError::OriginNotAllowed)
+    }
+}
+
+/// The name of the refresh-token cookie.
+pub const REFRESH_COOKIE: &str = "refresh_token";
+/// The routes the cookie is sent to (and no other), under the API's base path.
+pub const COOKIE_ROUTES: [&str; 2] = ["/token/refresh", "/logout"];
+
+/// The value of the refresh-token cookie the request carries, if any.
+pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The path the client put in front of the route: the stage (`/v1`) on the `execute-api` URL, a
+/// custom domain's base path, or nothing (the local API, a function URL).
+pub fn base_path(req: &Request) -> String {
+    let Some(RequestContext::ApiGatewayV1(context)) = req.request_context_ref() else {
+        return String::new();
+    };
+    let (Some(path), Some(resource)) = (context.path.as_deref(), context.resource_path.as_deref()) else {
+        return String::new();
+    };
+    path.strip_suffix(resource)
+        .map(|prefix| prefix.trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// Sets (with `Some(token)`, for `max_age` seconds) or clears (`None`) the refresh-token cookie
+/// on each route that reads it: one `Set-Cookie` per route, so the cookie goes to those routes
+/// only. `HttpOnly` (no script reads it), `Secure` (HTTPS only; browsers treat `localhost` as
+/// secure), `SameSite` as configured.
+pub fn set_refresh_cookies(
+    response: &mut Response<Body>,
+    req: &Request,
+    same_site: CookieSameSite,
+    token: Option<(&str, u64)>,
+) {
+    let base = base_path(req);
+    let (value, max_age) = token.unwrap_or(("", 0));
+    for route in COOKIE_ROUTES {
+        let cookie = format!(
+            "{REFRESH_COOKIE}={value}; Path={base}{route}; Max-Age={max_age}; HttpOnly; Secure; SameSite={}",
+            same_site.as_str()
+        );
+        if let Ok(header) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, header);
+        }
+    }
 }
 
 fn string_field(name: &str, value: Option<Value>) -> Result<String, ApiError> {
@@ -404,5 +727,70 @@ mod tests {
         headers.insert(ORIGIN, HeaderValue::from_static("https://evil.example.com"));
         let response = responder.finish(&headers, Err(ApiError::BadCredentials));
         assert!(response.headers().get("access-control-allow-origin").is_none());
+    }
+
+    #[test]
+    fn the_refresh_cookie_is_found_among_others_in_any_cookie_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(refresh_cookie(&headers), None);
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("theme=dark; refresh_token_old=x"),
+        );
+        assert_eq!(refresh_cookie(&headers), None, "only the exact name");
+        headers.append(COOKIE, HeaderValue::from_static("a=1;refresh_token=abc ; b=2"));
+        assert_eq!(refresh_cookie(&headers).as_deref(), Some("abc"));
+        let mut empty = HeaderMap::new();
+        empty.insert(COOKIE, HeaderValue::from_static("refresh_token="));
+        assert_eq!(refresh_cookie(&empty), None, "a cleared cookie is no token");
+    }
+
+    #[test]
+    fn credentialed_cors_names_the_origin_and_never_goes_with_a_wildcard() {
+        let named = Responder::with_credentials(CorsConfig {
+            allowed_origins: vec!["https://app.example.com".into()],
+        });
+        let wildcard = Responder::with_credentials(CorsConfig {
+            allowed_origins: vec!["*".into()],
+        });
+        let answer = |responder: &Responder, origin: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ORIGIN, HeaderValue::from_static(origin));
+            let response = responder.finish(&headers, Err(ApiError::InvalidRefreshToken));
+            let get = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+            };
+            (
+                get("access-control-allow-origin"),
+                get("access-control-allow-credentials"),
+            )
+        };
+        assert_eq!(
+            answer(&named, "https://app.example.com"),
+            (Some("https://app.example.com".into()), Some("true".into()))
+        );
+        assert_eq!(answer(&named, "https://evil.example.com"), (None, None));
+        assert_eq!(
+            answer(&wildcard, "https://any.example.com"),
+            (Some("*".into()), None)
+        );
+    }
+
+    #[test]
+    fn login_bodies_may_ask_for_the_refresh_token_in_the_body_and_nothing_else() {
+        let body = |text: &str| login(&post(Some("application/json"), text));
+        let plain = body(r#"{"username":"bob","password":"pw"}"#).unwrap();
+        assert!(!plain.refresh_token_in_body);
+        let asked = body(r#"{"username":"bob","password":"pw","refresh_token_in_body":true}"#).unwrap();
+        assert!(asked.refresh_token_in_body);
+        for bad in [
+            r#"{"username":"bob","password":"pw","refresh_token_in_body":"yes"}"#,
+            r#"{"username":"bob","password":"pw","refresh_token":"x"}"#,
+        ] {
+            assert_eq!(body(bad).unwrap_err().status(), 400, "{bad}");
+        }
     }
 }

@@ -20,6 +20,8 @@ pub mod keystore;
 #[cfg(feature = "api")]
 pub mod password;
 #[cfg(feature = "api")]
+pub mod session;
+#[cfg(feature = "api")]
 pub mod store;
 #[cfg(feature = "api")]
 pub mod throttle;
@@ -31,7 +33,7 @@ pub mod test_util;
 
 pub use claims::{Audience, Claims, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token};
 pub use config::{
-    ConfigError, CorsConfig, LoginThrottleConfig, PasswordConfig, SigningKeySource, StoreConfig,
-    TokenSettings,
+    ConfigError, CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig,
+    SigningKeySource, StoreConfig, TokenSettings,
 };
 pub use keys::{KeyError, PublicKeySet, SigningKey};

@@ -17,13 +17,17 @@ use serde_json::{Value, json};
 use shared::clock::Clock;
 use shared::http::Responder;
 use shared::password::PasswordHasher;
+use shared::session::Sessions;
 use shared::store::memory::MemoryUserStore;
-use shared::store::{LoginAttempts, UserStore};
+use shared::store::{LoginAttempts, SessionStore, UserStore};
 use shared::test_util::{CHEAP_ARGON2, FixedClock, ISSUER, PASSWORD};
 use shared::throttle::LoginThrottle;
-use shared::{LoginThrottleConfig, TokenIssuer};
+use shared::{CookieSameSite, CorsConfig, LoginThrottleConfig, SessionConfig, TokenIssuer};
 
 pub use shared::test_util;
+
+/// The browser origin the in-process apps allow (CORS, and the cookie routes' CSRF check).
+pub const APP_ORIGIN: &str = "https://app.example.com";
 
 /// The default login limit: 5 attempts per 15-minute window, on the apps' fixed clock.
 pub const TEST_THROTTLE: LoginThrottleConfig = LoginThrottleConfig {
@@ -223,6 +227,112 @@ pub async fn signed_up_user(api: &impl Api) -> User {
     }
 }
 
+// --- sessions ---------------------------------------------------------------------------------
+
+/// Every `Set-Cookie` of an answer, in order.
+pub fn set_cookies(answer: &Answer) -> Vec<String> {
+    answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The refresh-token cookies a client holds, by `Path`, kept as a browser keeps them: a
+/// `Set-Cookie` replaces the cookie of its path, `Max-Age=0` deletes it.
+#[derive(Debug, Default, Clone)]
+pub struct CookieJar {
+    cookies: Vec<(String, String)>,
+}
+
+impl CookieJar {
+    /// Takes in the `Set-Cookie`s of `answer`.
+    pub fn store(&mut self, answer: &Answer) {
+        for cookie in set_cookies(answer) {
+            let mut parts = cookie.split(';').map(str::trim);
+            let (name, value) = parts.next().unwrap().split_once('=').unwrap();
+            assert_eq!(name, "refresh_token", "{cookie}");
+            let attribute = |wanted: &str| {
+                cookie
+                    .split(';')
+                    .map(str::trim)
+                    .find_map(|a| a.split_once('=').filter(|(n, _)| n.eq_ignore_ascii_case(wanted)))
+                    .map(|(_, v)| v.to_owned())
+            };
+            let path = attribute("Path").expect("every refresh cookie names its path");
+            self.cookies.retain(|(p, _)| *p != path);
+            if attribute("Max-Age").as_deref() != Some("0") {
+                self.cookies.push((path, value.to_owned()));
+            }
+        }
+    }
+
+    /// The `Cookie` header a browser sends to the API path `path` (its stage in front, if any).
+    pub fn header_for(&self, path: &str) -> Option<String> {
+        let values: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|(p, _)| p.ends_with(path))
+            .map(|(_, v)| format!("refresh_token={v}"))
+            .collect();
+        (!values.is_empty()).then(|| values.join("; "))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cookies.is_empty()
+    }
+
+    /// The token held for the refresh route.
+    pub fn refresh_token(&self) -> Option<String> {
+        self.cookies
+            .iter()
+            .find(|(p, _)| p.ends_with("/token/refresh"))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// A browser's `POST` to a cookie route: JSON content type, an empty JSON object, the cookie
+/// from `jar`, and `origin` as its `Origin`; the jar takes the answer's cookies.
+pub async fn cookie_post(api: &impl Api, jar: &mut CookieJar, path: &str, origin: Option<&str>) -> Answer {
+    let mut call = Call::post_json(path, &json!({}));
+    if let Some(cookie) = jar.header_for(path) {
+        call = call.header("cookie", &cookie);
+    }
+    if let Some(origin) = origin {
+        call = call.header("origin", origin);
+    }
+    let answer = api.call(call).await;
+    jar.store(&answer);
+    answer
+}
+
+/// A browser's login: the jar takes the refresh cookie.
+pub async fn browser_login(api: &impl Api, jar: &mut CookieJar, username: &str, password: &str) -> Answer {
+    let answer = login(api, username, password).await;
+    jar.store(&answer);
+    answer
+}
+
+/// A login of a client that asked for the refresh token in the body.
+pub async fn body_login(api: &impl Api, username: &str, password: &str) -> Answer {
+    let mut body = credentials(username, password);
+    body["refresh_token_in_body"] = json!(true);
+    api.call(Call::post_json("/token", &body)).await
+}
+
+/// `POST /token/refresh` or `/logout` with `{"refresh_token": token}`.
+pub async fn body_post(api: &impl Api, path: &str, token: &str) -> Answer {
+    api.call(Call::post_json(path, &json!({"refresh_token": token})))
+        .await
+}
+
+/// `POST /logout/all` or `/password` with the access token `token` (and `body`, if any).
+pub async fn bearer_post(api: &impl Api, path: &str, token: &str, body: &Value) -> Answer {
+    api.call(Call::post_json(path, body).header("authorization", &format!("Bearer {token}")))
+        .await
+}
+
 // --- in process -----------------------------------------------------------------------------
 
 /// The four functions' apps, sharing one store, with cheap argon2 and a fixed clock.
@@ -242,11 +352,20 @@ impl Apps<MemoryUserStore> {
     }
 }
 
-impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
-    /// The apps on `store`, with the clock standing at the current time.
+impl<S: UserStore + LoginAttempts + SessionStore + 'static> Apps<S> {
+    /// The apps on `store`, with the clock standing at the current time and the default session
+    /// settings.
     pub fn with_store(store: Arc<S>) -> Self {
+        Self::with_sessions(store, SessionConfig::default())
+    }
+
+    /// The apps on `store` with the session settings `sessions`.
+    pub fn with_sessions(store: Arc<S>, sessions: SessionConfig) -> Self {
         let clock = Arc::new(FixedClock::at(jsonwebtoken::get_current_timestamp()));
         let dyn_store: Arc<dyn UserStore> = store.clone();
+        let cors = CorsConfig {
+            allowed_origins: vec![APP_ORIGIN.into()],
+        };
         let hasher = PasswordHasher::new(&CHEAP_ARGON2).expect("cheap argon2 parameters are valid");
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         Self {
@@ -260,9 +379,13 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
                 throttle: LoginThrottle::new(TEST_THROTTLE, store.clone(), dyn_clock.clone()),
                 hasher,
                 signer: token::Signer::Ready(test_util::issuer()),
+                sessions: Sessions::new(sessions, store.clone(), dyn_clock.clone()),
+                verifier: test_util::verifier(),
+                same_site: CookieSameSite::Strict,
+                clock: dyn_clock.clone(),
                 issuer: Some(ISSUER.into()),
                 region: "us-east-1".into(),
-                responder: Responder::default(),
+                responder: Responder::with_credentials(cors),
             },
             protected: protected::App {
                 store: dyn_store,
@@ -301,6 +424,7 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
         event["resource"] = json!(call.path);
         event["requestContext"]["httpMethod"] = json!(call.method.as_str());
         event["requestContext"]["resourcePath"] = json!(call.path);
+        event["requestContext"]["path"] = json!(format!("/v1{}", call.path));
         event["headers"] = Value::Object(headers);
         event["multiValueHeaders"] = Value::Object(multi);
         event["body"] = call.body.as_ref().map_or(Value::Null, |b| json!(b));
@@ -309,12 +433,14 @@ impl<S: UserStore + LoginAttempts + 'static> Apps<S> {
     }
 }
 
-impl<S: UserStore + LoginAttempts + 'static> Api for Apps<S> {
+impl<S: UserStore + LoginAttempts + SessionStore + 'static> Api for Apps<S> {
     async fn call(&self, call: Call) -> Answer {
         let event = request(&Self::event(&call));
         let response = match call.path.as_str() {
             "/users" => users::handle(&self.users, event).await,
-            "/token" => token::handle(&self.token, event).await,
+            "/token" | "/token/refresh" | "/logout" | "/logout/all" | "/password" => {
+                token::handle(&self.token, event).await
+            }
             "/protected" => protected::handle(&self.protected, event).await,
             other => panic!("no function serves {other}"),
         };

@@ -450,6 +450,7 @@ async fn apps_with_victim() -> Apps {
         id: USER_ID.into(),
         username: "mallory".into(),
         password_hash: "x".into(),
+        epoch: 0,
     };
     apps.store.create(&user).await.unwrap();
     apps

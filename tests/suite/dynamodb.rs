@@ -39,7 +39,7 @@ fn store_config(table: &str, attempt_ms: u64, operation_ms: u64) -> StoreConfig 
 }
 
 /// The store on the emulator's table, with the default timeouts.
-async fn moto_store() -> DynamoUserStore {
+pub(crate) async fn moto_store() -> DynamoUserStore {
     let sdk = sdk_config(&service_env("TEST_DYNAMODB_ENDPOINT")).await;
     DynamoUserStore::new(
         &sdk,
@@ -47,7 +47,7 @@ async fn moto_store() -> DynamoUserStore {
     )
 }
 
-async fn moto_apps() -> Apps<DynamoUserStore> {
+pub(crate) async fn moto_apps() -> Apps<DynamoUserStore> {
     Apps::with_store(Arc::new(moto_store().await))
 }
 
@@ -56,7 +56,7 @@ async fn moto_client() -> aws_sdk_dynamodb::Client {
 }
 
 /// The item under `key` as the table holds it.
-async fn item(key: String) -> Option<std::collections::HashMap<String, AttributeValue>> {
+pub(crate) async fn item(key: String) -> Option<std::collections::HashMap<String, AttributeValue>> {
     moto_client()
         .await
         .get_item()
@@ -269,6 +269,7 @@ async fn a_hash_with_old_argon2_parameters_is_replaced_at_login_and_only_if_unch
         id: uuid::Uuid::new_v4().to_string(),
         username: name.clone(),
         password_hash: old_hash.clone(),
+        epoch: 0,
     };
     apps.store.create(&user).await.unwrap();
     let username = Username::parse(&name).unwrap();
@@ -329,19 +330,20 @@ async fn silent_store_is_503_within_the_operation_timeout() {
     server.abort();
 }
 
-#[tokio::test]
-async fn refused_connection_is_503() {
-    // Bind then drop: the port is closed, so connecting is refused at once.
+/// A store whose endpoint refuses connections at once (a port bound, then closed).
+pub(crate) async fn refused_store() -> DynamoUserStore {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let sdk = sdk_config(&format!("http://127.0.0.1:{port}")).await;
-    let apps = Apps::with_store(Arc::new(DynamoUserStore::new(
-        &sdk,
-        &store_config("users", 300, 1_500),
-    )));
+    DynamoUserStore::new(&sdk, &store_config("users", 300, 1_500))
+}
+
+#[tokio::test]
+async fn refused_connection_is_503() {
+    let apps = Apps::with_store(Arc::new(refused_store().await));
     let started = Instant::now();
     let response = login(&apps, "heidi", PASSWORD).await;
     assert_eq!(response.status, 503);

@@ -281,6 +281,7 @@ mod token_route {
             id: "5a2e7d4c-0000-4000-8000-00000000000a".into(),
             username: "olduser".into(),
             password_hash: old.hash(password).await.unwrap(),
+            epoch: 0,
         };
         apps.store.create(&user).await.unwrap();
         assert!(user.password_hash.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"));
@@ -518,6 +519,7 @@ mod protected_route {
                 id: FIXTURE_USER_ID.into(),
                 username: "alice".into(),
                 password_hash: "unused".into(),
+                epoch: 0,
             })
             .await
             .unwrap();
@@ -694,7 +696,7 @@ mod authorizer_fn {
                         "Resource": ["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/*/*"]
                     }]
                 },
-                "context": {"sub": user.id, "username": user.name, "exp": exp},
+                "context": {"sub": user.id, "username": user.name, "exp": exp, "epoch": 0},
                 "usageIdentifierKey": null
             })
         );

@@ -4,6 +4,8 @@
 
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The session flows nest many handler futures, generic over the store.
+#![recursion_limit = "256"]
 
 mod attacks;
 mod dynamodb;
@@ -14,4 +16,6 @@ mod jwks;
 mod keyset;
 mod local_api;
 mod rotation;
+mod session_events;
+mod sessions;
 mod soak;

@@ -64,6 +64,9 @@ pub struct AuthorizerContext {
     /// The token's expiry (unix seconds): API Gateway reuses a cached Allow until
     /// `ReauthorizeEvery` ends, so the backend refuses the verdict after this time.
     pub exp: u64,
+    /// The token's session epoch: the backend refuses it once the user's epoch has moved on
+    /// (log out everywhere, password change), which this stateless authorizer cannot know.
+    pub epoch: u64,
 }
 
 /// The authorizer's answer, in the shape API Gateway reads.
@@ -100,11 +103,18 @@ pub fn authorize(
         tracing::info!(%reason, "token rejected");
         AuthorizerError::Unauthorized
     })?;
-    Ok(allow(stage.resource(), claims.sub, claims.username, claims.exp))
+    Ok(allow(stage.resource(), claims))
 }
 
-/// An Allow of `execute-api:Invoke` on `resource` for `sub`.
-fn allow(resource: String, sub: String, username: String, exp: u64) -> AuthorizerResponse {
+/// An Allow of `execute-api:Invoke` on `resource` for the token's subject.
+fn allow(resource: String, claims: shared::Claims) -> AuthorizerResponse {
+    let shared::Claims {
+        sub,
+        username,
+        exp,
+        epoch,
+        ..
+    } = claims;
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".into()];
     statement.effect = IamPolicyEffect::Allow;
@@ -115,7 +125,12 @@ fn allow(resource: String, sub: String, username: String, exp: u64) -> Authorize
     let mut response = AuthorizerResponse::default();
     response.principal_id = Some(sub.clone());
     response.policy_document = policy;
-    response.context = AuthorizerContext { sub, username, exp };
+    response.context = AuthorizerContext {
+        sub,
+        username,
+        exp,
+        epoch,
+    };
     response
 }
 

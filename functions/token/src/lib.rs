@@ -1,5 +1,12 @@
-//! `POST /token`: login. Verifies the password and answers 200 with a signed access token.
-//! An unknown user and a wrong password get the same 401 body, after the same argon2 work.
+//! The session routes: `POST /token` (login), `POST /token/refresh`, `POST /logout`,
+//! `POST /logout/all` and `POST /password`, one function because they share the user store,
+//! the session store, the signing key and the login limit.
+//!
+//! Login verifies the password and answers 200 with a signed access token and starts a session
+//! (see [`shared::session`]): its refresh token goes into an `HttpOnly` cookie limited to the
+//! refresh and logout routes, or into the body for a client that asks with
+//! `"refresh_token_in_body": true`. An unknown user and a wrong password get the same 401 body,
+//! after the same argon2 work.
 //!
 //! Brute-force protection ([`LoginThrottle`]): each attempt is reserved before the password is
 //! checked, so at most `LOGIN_MAX_FAILURES` passwords per username are checked in a window,
@@ -13,24 +20,37 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::clock::SystemClock;
+use shared::clock::{Clock, SystemClock};
+use shared::config::{Env, public_keys};
 use shared::error::ApiError;
-use shared::http::{Responder, credentials, issuer_for, json};
+use shared::http::{
+    Delivery, Identity, Responder, current_user, empty, identify, issuer_for, json, login as parse_login,
+    password_change, presented_refresh_token, set_refresh_cookies,
+};
 use shared::keystore::SecretsKeyStore;
 use shared::password::{Check, PasswordHasher};
+use shared::session::{RefreshError, Sessions};
 use shared::store::UserStore;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::throttle::LoginThrottle;
 use shared::user::{Password, Username};
-use shared::{CorsConfig, LoginThrottleConfig, PasswordConfig, SigningKeySource, TokenIssuer, TokenSettings};
+use shared::{
+    CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig, SigningKeySource,
+    TokenIssuer, TokenSettings, TokenVerifier,
+};
 use tokio::sync::OnceCell;
 
-/// Everything a login needs, built once at cold start.
+/// Everything the routes need, built once at cold start.
 pub struct App {
     pub store: Arc<dyn UserStore>,
     pub throttle: LoginThrottle,
     pub hasher: PasswordHasher,
     pub signer: Signer,
+    pub sessions: Sessions,
+    /// Verifies the access token of `/logout/all` and `/password` when no authorizer did.
+    pub verifier: TokenVerifier,
+    pub same_site: CookieSameSite,
+    pub clock: Arc<dyn Clock>,
     /// `JWT_ISSUER`; when unset, the URL of the API stage the login came through.
     pub issuer: Option<String>,
     /// `AWS_REGION`, for the stage's URL.
@@ -76,14 +96,17 @@ impl Signer {
     }
 }
 
-/// The 200 body (the OAuth 2.0 token response's `token_type` and `expires_in`, RFC 6749 §5.1).
-/// `Debug` never shows the token.
+/// The 200 body of a login and a refresh (the OAuth 2.0 token response's `token_type` and
+/// `expires_in`, RFC 6749 §5.1); `refresh_token` only for a client that asked for it in the
+/// body. `Debug` never shows a token.
 #[derive(Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenResponse {
     pub token: String,
     pub user_id: String,
     pub token_type: String,
     pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -93,6 +116,10 @@ impl std::fmt::Debug for TokenResponse {
             .field("user_id", &self.user_id)
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -102,6 +129,7 @@ impl App {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let store = Arc::new(DynamoUserStore::from_env().await?);
         let settings = TokenSettings::from_env()?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let signer = match SigningKeySource::from_env()? {
             SigningKeySource::Pem(key) => Signer::Ready(TokenIssuer::new(settings.clone(), *key)),
             SigningKeySource::Secret { secret_id, kid } => Signer::FromSecret {
@@ -113,30 +141,73 @@ impl App {
         };
         Ok(Self {
             store: store.clone(),
-            throttle: LoginThrottle::new(LoginThrottleConfig::from_env()?, store, Arc::new(SystemClock)),
+            throttle: LoginThrottle::new(LoginThrottleConfig::from_env()?, store.clone(), clock.clone()),
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
             signer,
+            sessions: Sessions::new(SessionConfig::from_env()?, store, clock.clone()),
+            verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
+            same_site: CookieSameSite::from_env()?,
+            clock,
             issuer: settings.issuer,
             region: std::env::var("AWS_REGION").unwrap_or_default(),
-            responder: Responder::new(CorsConfig::from_env()?),
+            responder: Responder::with_credentials(CorsConfig::from_env()?),
         })
+    }
+}
+
+/// The routes of this function, by the path they end with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Login,
+    Refresh,
+    Logout,
+    LogoutAll,
+    Password,
+}
+
+impl Route {
+    /// The route of a request path, by its end: with or without a stage or base path in front,
+    /// and under a function URL (`/lambda-url/token/token/refresh`). API Gateway sends this
+    /// function only these five paths; anything else (the function URL's root) is the login,
+    /// the function's first route.
+    pub fn of(path: &str) -> Self {
+        let path = path.trim_end_matches('/');
+        [
+            ("/token/refresh", Self::Refresh),
+            ("/logout/all", Self::LogoutAll),
+            ("/logout", Self::Logout),
+            ("/password", Self::Password),
+            ("/token", Self::Login),
+        ]
+        .into_iter()
+        .find(|(suffix, _)| path.ends_with(suffix))
+        .map_or(Self::Login, |(_, route)| route)
     }
 }
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let route = Route::of(req.uri().path());
     Ok(app
         .responder
-        .serve(&req, Method::POST, |req| login(app, req))
+        .serve(&req, Method::POST, |req| async move {
+            match route {
+                Route::Login => login(app, req).await,
+                Route::Refresh => refresh(app, req).await,
+                Route::Logout => logout(app, req).await,
+                Route::LogoutAll => logout_all(app, req).await,
+                Route::Password => change_password(app, req).await,
+            }
+        })
         .await)
 }
 
 async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let input = credentials(req)?;
-    let password = Password::parse_existing(input.password)?;
+    let input = parse_login(req)?;
+    let password = Password::parse_existing(input.credentials.password)?;
     // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400.
     // Nothing is counted for it either: no password can ever match it.
-    let Ok(username) = Username::parse(&input.username) else {
+    let Ok(username) = Username::parse(&input.credentials.username) else {
         app.hasher.verify(password, None).await?;
         return Err(ApiError::BadCredentials);
     };
@@ -154,22 +225,170 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         upgrade_hash(app, &username, &user.password_hash, &new_hash).await;
     }
 
+    let refresh = app
+        .sessions
+        .start(&user.id, &user.username, &username.key(), user.epoch)
+        .await?;
+    let max_age = app.sessions.config().absolute.as_secs();
+    let delivery = if input.refresh_token_in_body {
+        Delivery::Body
+    } else {
+        Delivery::Cookie
+    };
+    let (body, jti) = issue(app, req, &user.id, &user.username, user.epoch).await?;
+    tracing::info!(user_id = %user.id, jti = %jti, "token issued");
+    Ok(token_response(
+        app,
+        req,
+        body,
+        Some((refresh.expose(), max_age)),
+        delivery,
+    ))
+}
+
+/// Signs an access token; returns the response body's fields and the token's `jti` (to log).
+async fn issue(
+    app: &App,
+    req: &Request,
+    user_id: &str,
+    username: &str,
+    epoch: u64,
+) -> Result<(TokenResponse, String), ApiError> {
     let issuer = issuer_for(app.issuer.as_deref(), &app.region, req)?;
     let issued = app
         .signer
         .issuer()
         .await?
-        .issue_access(&issuer, &user.id, &user.username);
-    tracing::info!(user_id = %user.id, jti = %issued.claims.jti, "token issued");
-    Ok(json(
-        StatusCode::OK,
-        &TokenResponse {
-            token: issued.token,
-            user_id: user.id,
-            token_type: "Bearer".into(),
-            expires_in: issued.expires_in,
-        },
-    ))
+        .issue_access(&issuer, user_id, username, epoch);
+    let body = TokenResponse {
+        token: issued.token,
+        user_id: user_id.to_owned(),
+        token_type: "Bearer".into(),
+        expires_in: issued.expires_in,
+        refresh_token: None,
+    };
+    Ok((body, issued.claims.jti))
+}
+
+/// The 200 of a login or refresh: the refresh token `(token, max_age)`, if there is a new one,
+/// in the body or in the cookie as `delivery` says.
+fn token_response(
+    app: &App,
+    req: &Request,
+    mut body: TokenResponse,
+    refresh: Option<(&str, u64)>,
+    delivery: Delivery,
+) -> Response<Body> {
+    if delivery == Delivery::Body {
+        body.refresh_token = refresh.map(|(token, _)| token.to_owned());
+    }
+    let mut response = json(StatusCode::OK, &body);
+    if delivery == Delivery::Cookie
+        && let Some(refresh) = refresh
+    {
+        set_refresh_cookies(&mut response, req, app.same_site, Some(refresh));
+    }
+    response
+}
+
+/// `POST /token/refresh`: rotates the presented refresh token (see [`Sessions::refresh`]).
+async fn refresh(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (token, delivery) = presented_refresh_token(req, app.responder.cors())?;
+    let refreshed = match app.sessions.refresh(token.as_deref()).await {
+        Ok(refreshed) => refreshed,
+        Err(RefreshError::Store(e)) => return Err(e.into()),
+        Err(RefreshError::Refused(reason)) => {
+            // Every reason is the same 401 to the client; the log says which.
+            tracing::info!(%reason, "refresh refused");
+            return Err(ApiError::InvalidRefreshToken);
+        }
+    };
+    let record = refreshed.record;
+    let (body, jti) = issue(app, req, &record.user_id, &record.username, record.epoch).await?;
+    tracing::info!(user_id = %record.user_id, jti = %jti, rotated = refreshed.token.is_some(), "token refreshed");
+    let max_age =
+        (record.started_at + app.sessions.config().absolute.as_secs()).saturating_sub(app.clock.now());
+    let refresh = refreshed.token.as_ref().map(|t| (t.expose(), max_age));
+    Ok(token_response(app, req, body, refresh, delivery))
+}
+
+/// 204, clearing the refresh cookie.
+fn ended(app: &App, req: &Request) -> Response<Body> {
+    let mut response = empty(StatusCode::NO_CONTENT);
+    set_refresh_cookies(&mut response, req, app.same_site, None);
+    response
+}
+
+/// `POST /logout`: ends the presented token's session; 204 whether or not it was one.
+async fn logout(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (token, _) = presented_refresh_token(req, app.responder.cors())?;
+    app.sessions.end(token.as_deref()).await?;
+    Ok(ended(app, req))
+}
+
+/// The caller of `/logout/all` or `/password`, checked against the stored user: still there,
+/// same id, token of the current epoch.
+async fn caller(app: &App, req: &Request) -> Result<(Identity, Username), ApiError> {
+    let caller = identify(
+        req,
+        &app.verifier,
+        app.issuer.as_deref(),
+        &app.region,
+        app.clock.now(),
+    )?;
+    let username = caller.username()?;
+    current_user(&caller, app.store.find_profile(&username).await?)?;
+    Ok((caller, username))
+}
+
+/// `POST /logout/all`: ends every session of the caller, and every access token issued before.
+async fn logout_all(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (caller, username) = caller(app, req).await?;
+    if !app.store.end_all_sessions(&username, &caller.user_id).await? {
+        return Err(ApiError::UserGone);
+    }
+    tracing::info!(user_id = %caller.user_id, "every session ended (logout everywhere)");
+    Ok(ended(app, req))
+}
+
+/// `POST /password`: checks the current password (counted by the login limit), stores the new
+/// one and ends every session, in one write conditioned on the hash just verified.
+async fn change_password(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (caller, username) = caller(app, req).await?;
+    let input = password_change(req)?;
+    let current = Password::parse_existing(input.current_password)?;
+    let new = Password::parse_new(input.new_password)?;
+    let attempt = app.throttle.reserve(&username.key()).await?;
+    let user = app
+        .store
+        .find_by_username(&username)
+        .await?
+        .filter(|user| user.id == caller.user_id)
+        .ok_or(ApiError::UserGone)?;
+    let check = app
+        .hasher
+        .verify(current, Some(user.password_hash.clone()))
+        .await?;
+    if !matches!(check, Check::Right { .. }) {
+        tracing::info!(
+            attempt = attempt.number,
+            "password change: wrong current password"
+        );
+        return Err(ApiError::WrongPassword);
+    }
+    app.throttle.succeeded(attempt).await;
+    let new_hash = app.hasher.hash(new).await?;
+    if !app
+        .store
+        .change_password(&username, &user.password_hash, &new_hash)
+        .await?
+    {
+        // Changed by another request since it was read: the password verified is not current.
+        tracing::info!("password change lost to a concurrent change");
+        return Err(ApiError::WrongPassword);
+    }
+    tracing::info!(user_id = %user.id, "password changed; every session ended");
+    Ok(ended(app, req))
 }
 
 /// Stores the hash made with the configured argon2 parameters in place of `current`; best
@@ -179,5 +398,28 @@ async fn upgrade_hash(app: &App, username: &Username, current: &str, new_hash: &
         Ok(true) => tracing::info!("password rehashed with the configured argon2 parameters"),
         Ok(false) => tracing::info!("password not rehashed: it changed meanwhile"),
         Err(error) => tracing::warn!(%error, "could not store the rehashed password"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    #[test]
+    fn routes_are_told_apart_by_the_end_of_the_path() {
+        for (path, route) in [
+            ("/token", Route::Login),
+            ("/v1/token", Route::Login),
+            ("/token/refresh", Route::Refresh),
+            ("/v1/token/refresh/", Route::Refresh),
+            ("/logout", Route::Logout),
+            ("/logout/all", Route::LogoutAll),
+            ("/auth/logout/all", Route::LogoutAll),
+            ("/password", Route::Password),
+            // A function URL's root is the login, as it was before there were other routes.
+            ("/", Route::Login),
+        ] {
+            assert_eq!(Route::of(path), route, "{path}");
+        }
     }
 }

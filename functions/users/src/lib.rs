@@ -56,6 +56,7 @@ async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         id: uuid::Uuid::new_v4().to_string(),
         username: username.as_str().to_owned(),
         password_hash: app.hasher.hash(password).await?,
+        epoch: 0,
     };
     match app.store.create(&user).await? {
         CreateOutcome::Created => {

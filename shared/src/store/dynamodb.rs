@@ -1,11 +1,16 @@
 //! The DynamoDB [`UserStore`] and [`LoginAttempts`]: one table, items by key prefix.
 //!
 //! Items: `pk = "USER#<lowercase name>"` with `user_id`, `username`, `password_hash`,
-//! `created_at`; `pk = "LOGIN#<lowercase name>#<window>"` with `attempts` and `expires_at` (TTL).
+//! `created_at` and the session `epoch`; `pk = "LOGIN#<lowercase name>#<window>"` with
+//! `attempts` and `expires_at` (TTL); `pk = "SESSION#<id>"` (user, epoch, start, last use,
+//! revocation) and `pk = "REFRESH#<token hash>"` (its session, issue and use times), both with
+//! `expires_at` at the session's absolute end. Only a token's SHA-256 is stored, never the token.
 //! Every state change is one conditional write: sign-up a `PutItem` with
 //! `attribute_not_exists(pk)`, so uniqueness holds under races; a login-attempt reservation an
 //! `UpdateItem` that adds one only while the count is under the limit; a password rehash an
-//! `UpdateItem` on the hash it replaces. Lookups are strongly consistent `GetItem`s. The endpoint
+//! `UpdateItem` on the hash it replaces; a refresh one transaction (the old token marked used only
+//! if unused, its successor put, the session unrevoked, the user's epoch unchanged). Lookups are
+//! strongly consistent `GetItem`s; no `Scan`, no `Query`. The endpoint
 //! comes from the SDK's own settings (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from
 //! [`StoreConfig`]; the TLS roots from [`tls`].
 
@@ -15,11 +20,17 @@ use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Get, Put, TransactGetItem, TransactWriteItem, Update,
+};
 
 use super::tls;
-use super::{CreateOutcome, LoginAttempts, Reservation, StoreError, UserProfile, UserRecord, UserStore};
+use super::{
+    CreateOutcome, LoginAttempts, Reservation, RotateOutcome, SessionStore, StoreError, UserProfile,
+    UserRecord, UserStore,
+};
 use crate::config::{ConfigError, StoreConfig};
+use crate::session::{NewSession, RefreshRecord, TokenHash};
 use crate::user::Username;
 
 /// The table's partition key attribute (a string). `template.yaml` defines the same.
@@ -33,8 +44,15 @@ pub const USER_PREFIX: &str = "USER#";
 /// Key prefix of login-attempt counters, `LOGIN#<lowercase name>#<window>`.
 pub const LOGIN_PREFIX: &str = "LOGIN#";
 
+/// Key prefix of sessions, `SESSION#<session id>`.
+pub const SESSION_PREFIX: &str = "SESSION#";
+/// Key prefix of refresh tokens, `REFRESH#<base64url SHA-256 of the token>`.
+pub const REFRESH_PREFIX: &str = "REFRESH#";
+
 /// The counter attribute of a `LOGIN#` item.
 pub const ATTEMPTS_ATTRIBUTE: &str = "attempts";
+/// The session epoch of a `USER#` item (absent: 0).
+pub const EPOCH_ATTRIBUTE: &str = "epoch";
 
 #[derive(Debug, Clone)]
 pub struct DynamoUserStore {
@@ -81,12 +99,101 @@ fn login_key(username_key: &str, window: u64) -> AttributeValue {
     AttributeValue::S(format!("{LOGIN_PREFIX}{username_key}#{window}"))
 }
 
+fn session_key(session_id: &str) -> AttributeValue {
+    AttributeValue::S(format!("{SESSION_PREFIX}{session_id}"))
+}
+
+fn refresh_key(hash: &TokenHash) -> AttributeValue {
+    AttributeValue::S(format!("{REFRESH_PREFIX}{}", hash.0))
+}
+
+fn number(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn string(s: &str) -> AttributeValue {
+    AttributeValue::S(s.to_owned())
+}
+
+/// A whole-number attribute; `None` when absent.
+fn number_attr(item: &HashMap<String, AttributeValue>, name: &str) -> anyhow::Result<Option<u64>> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(n)) => Ok(Some(
+            n.parse()
+                .with_context(|| format!("{name} is not a whole number"))?,
+        )),
+        Some(_) => Err(anyhow!("{name} is not a number")),
+    }
+}
+
+/// The condition that the user item still has the id and session epoch a session was issued
+/// under (an item written before epochs existed has none, which counts as 0).
+const USER_EPOCH_CONDITION: &str = "user_id = :user_id AND epoch = :epoch";
+const USER_EPOCH_ZERO_CONDITION: &str =
+    "user_id = :user_id AND (attribute_not_exists(epoch) OR epoch = :epoch)";
+
+fn user_epoch_condition(epoch: u64) -> &'static str {
+    if epoch == 0 {
+        USER_EPOCH_ZERO_CONDITION
+    } else {
+        USER_EPOCH_CONDITION
+    }
+}
+
+/// Builds a transaction item; the builders fail only when a required field is missing.
+fn built<T, E: std::error::Error + Send + Sync + 'static>(part: Result<T, E>) -> Result<T, StoreError> {
+    part.map_err(|e| StoreError(anyhow::Error::new(e).context("building a DynamoDB transaction")))
+}
+
+/// Whether the transaction was cancelled because the condition of item `index` failed.
+fn condition_failed_at(
+    error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    index: usize,
+) -> Option<bool> {
+    let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) =
+        error
+    else {
+        return None;
+    };
+    let reasons = e.cancellation_reasons();
+    if reasons.is_empty() {
+        return None;
+    }
+    Some(
+        reasons
+            .get(index)
+            .and_then(|r| r.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed"),
+    )
+}
+
+fn is_cancelled(error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
+    error.is_transaction_canceled_exception()
+}
+
 /// Wraps an SDK error (its `source()` chain keeps the detail) as the store being unavailable.
 fn unavailable<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
     move |e| StoreError(anyhow::Error::new(e).context(operation))
+}
+
+/// The outcome of a conditional `UpdateItem`: `true` when written, `false` when its condition
+/// failed (nothing written); any other failure is the store being unavailable.
+fn updated(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+    >,
+    operation: &'static str,
+) -> Result<bool, StoreError> {
+    match result.map_err(aws_sdk_dynamodb::error::SdkError::into_service_error) {
+        Ok(_) => Ok(true),
+        Err(err) if err.is_conditional_check_failed_exception() => Ok(false),
+        Err(err) => Err(StoreError(anyhow::Error::new(err).context(operation))),
+    }
 }
 
 fn count_attr(item: Option<&HashMap<String, AttributeValue>>) -> Result<u32, StoreError> {
@@ -153,6 +260,7 @@ impl UserStore for DynamoUserStore {
                 id: string_attr(&item, "user_id")?,
                 username: string_attr(&item, "username")?,
                 password_hash: string_attr(&item, "password_hash")?,
+                epoch: number_attr(&item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
             })
         })()
         .context("malformed user item")
@@ -166,7 +274,7 @@ impl UserStore for DynamoUserStore {
             .get_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, user_key(&username.key()))
-            .projection_expression("user_id, username")
+            .projection_expression("user_id, username, epoch")
             .consistent_read(true)
             .send()
             .await
@@ -178,6 +286,7 @@ impl UserStore for DynamoUserStore {
             Ok::<_, anyhow::Error>(UserProfile {
                 id: string_attr(&item, "user_id")?,
                 username: string_attr(&item, "username")?,
+                epoch: number_attr(&item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
             })
         })()
         .context("malformed user item")
@@ -202,19 +311,276 @@ impl UserStore for DynamoUserStore {
             .expression_attribute_values(":current", AttributeValue::S(current.to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = err.into_service_error();
-                if err.is_conditional_check_failed_exception() {
-                    Ok(false)
+        updated(result, "UpdateItem password hash")
+    }
+
+    async fn change_password(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&username.key()))
+            .update_expression("SET password_hash = :new ADD epoch :one")
+            .condition_expression("password_hash = :current")
+            .expression_attribute_values(":new", string(new))
+            .expression_attribute_values(":current", string(current))
+            .expression_attribute_values(":one", number(1))
+            .send()
+            .await;
+        updated(result, "UpdateItem password change")
+    }
+
+    async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&username.key()))
+            .update_expression("ADD epoch :one")
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":user_id", string(user_id))
+            .send()
+            .await;
+        updated(result, "UpdateItem session epoch")
+    }
+}
+
+fn refresh_record(item: &HashMap<String, AttributeValue>) -> anyhow::Result<RefreshRecord> {
+    let required = |name: &str| number_attr(item, name)?.with_context(|| format!("no {name}"));
+    Ok(RefreshRecord {
+        session_id: string_attr(item, "session_id")?,
+        user_id: string_attr(item, "user_id")?,
+        username: string_attr(item, "username")?,
+        username_key: string_attr(item, "username_key")?,
+        epoch: required("epoch")?,
+        started_at: required("started_at")?,
+        issued_at: required("issued_at")?,
+        used_at: number_attr(item, "used_at")?,
+    })
+}
+
+impl DynamoUserStore {
+    /// The `Put` of a refresh record: unused, issued at `issued_at`, never overwriting.
+    fn put_refresh(
+        &self,
+        hash: &TokenHash,
+        record: &RefreshRecord,
+        issued_at: u64,
+        expires_at: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .item(PARTITION_KEY, refresh_key(hash))
+                .item("session_id", string(&record.session_id))
+                .item("user_id", string(&record.user_id))
+                .item("username", string(&record.username))
+                .item("username_key", string(&record.username_key))
+                .item("epoch", number(record.epoch))
+                .item("started_at", number(record.started_at))
+                .item("issued_at", number(issued_at))
+                .item(TTL_ATTRIBUTE, number(expires_at))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoUserStore {
+    async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError> {
+        let put_session = built(
+            Put::builder()
+                .table_name(&self.table)
+                .item(PARTITION_KEY, session_key(&session.session_id))
+                .item("user_id", string(&session.user_id))
+                .item("username_key", string(&session.username_key))
+                .item("epoch", number(session.epoch))
+                .item("started_at", number(session.started_at))
+                .item("last_used_at", number(session.started_at))
+                .item(TTL_ATTRIBUTE, number(session.expires_at))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .build(),
+        )?;
+        let record = RefreshRecord {
+            session_id: session.session_id.clone(),
+            user_id: session.user_id.clone(),
+            username: session.username.clone(),
+            username_key: session.username_key.clone(),
+            epoch: session.epoch,
+            started_at: session.started_at,
+            issued_at: session.started_at,
+            used_at: None,
+        };
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_session).build())
+            .transact_items(self.put_refresh(first, &record, session.started_at, session.expires_at)?)
+            .send()
+            .await
+            .map_err(unavailable("TransactWriteItems session start"))?;
+        Ok(())
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, refresh_key(hash))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("GetItem refresh token"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let record = refresh_record(&item)
+            .context("malformed refresh token item")
+            .map_err(StoreError)?;
+        Ok(Some(record))
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        record: &RefreshRecord,
+        new: &TokenHash,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mark_used = built(
+            Update::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, refresh_key(old))
+                .update_expression("SET used_at = :now")
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(used_at)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_values(":now", number(now))
+                .build(),
+        )?;
+        let touch_session = built(
+            Update::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, session_key(&record.session_id))
+                .update_expression("SET last_used_at = :now")
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(revoked_at)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_values(":now", number(now))
+                .build(),
+        )?;
+        let check_user = built(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, user_key(&record.username_key))
+                .condition_expression(user_epoch_condition(record.epoch))
+                .expression_attribute_values(":user_id", string(&record.user_id))
+                .expression_attribute_values(":epoch", number(record.epoch))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark_used).build())
+            .transact_items(self.put_refresh(new, record, now, expires_at)?)
+            .transact_items(TransactWriteItem::builder().update(touch_session).build())
+            .transact_items(TransactWriteItem::builder().condition_check(check_user).build())
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(RotateOutcome::Rotated),
+            Err(err) => err.into_service_error(),
+        };
+        if !is_cancelled(&err) {
+            return Err(StoreError(
+                anyhow::Error::new(err).context("TransactWriteItems refresh"),
+            ));
+        }
+        match condition_failed_at(&err, 0) {
+            Some(true) => Ok(RotateOutcome::AlreadyUsed),
+            Some(false) => {
+                let reasons: Vec<_> = match &err {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) => {
+                        e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect()
+                    }
+                    _ => vec![],
+                };
+                if [2, 3].iter().any(|&i| condition_failed_at(&err, i) == Some(true)) {
+                    Ok(RotateOutcome::SessionEnded)
                 } else {
-                    Err(StoreError(
-                        anyhow::Error::new(err).context("UpdateItem password hash"),
-                    ))
+                    // A conflict with another transaction, or a throttle: retryable, so a 503.
+                    Err(StoreError(anyhow::Error::new(err).context(format!(
+                        "TransactWriteItems refresh cancelled: {reasons:?}"
+                    ))))
                 }
             }
+            // No reasons given: tell the cases apart by reading the old token again.
+            None => match self.find_refresh(old).await? {
+                Some(current) if current.used_at.is_some() => Ok(RotateOutcome::AlreadyUsed),
+                _ => Ok(RotateOutcome::SessionEnded),
+            },
         }
+    }
+
+    async fn session_alive(&self, record: &RefreshRecord) -> Result<bool, StoreError> {
+        let session = built(
+            Get::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, session_key(&record.session_id))
+                .projection_expression("revoked_at")
+                .build(),
+        )?;
+        let user = built(
+            Get::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, user_key(&record.username_key))
+                .projection_expression("user_id, epoch")
+                .build(),
+        )?;
+        let output = self
+            .client
+            .transact_get_items()
+            .transact_items(TransactGetItem::builder().get(session).build())
+            .transact_items(TransactGetItem::builder().get(user).build())
+            .send()
+            .await
+            .map_err(unavailable("TransactGetItems session"))?;
+        let items: Vec<Option<&HashMap<String, AttributeValue>>> =
+            output.responses().iter().map(|r| r.item()).collect();
+        let (Some(Some(session)), Some(Some(user))) = (items.first(), items.get(1)) else {
+            return Ok(false);
+        };
+        let epoch = number_attr(user, EPOCH_ATTRIBUTE)
+            .map_err(StoreError)?
+            .unwrap_or(0);
+        let same_user = matches!(user.get("user_id"), Some(AttributeValue::S(id)) if *id == record.user_id);
+        Ok(!session.contains_key("revoked_at") && same_user && epoch == record.epoch)
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, session_key(session_id))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_values(":now", number(now))
+            .send()
+            .await;
+        // `false`: no such session (deleted by TTL), nothing to revoke.
+        updated(result, "UpdateItem session revoke")?;
+        Ok(())
     }
 }
 

@@ -7,7 +7,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use super::{CreateOutcome, LoginAttempts, Reservation, StoreError, UserProfile, UserRecord, UserStore};
+use super::{
+    CreateOutcome, LoginAttempts, Reservation, RotateOutcome, SessionStore, StoreError, UserProfile,
+    UserRecord, UserStore,
+};
+use crate::session::{NewSession, RefreshRecord, TokenHash};
 use crate::user::Username;
 
 /// Which calls a switched-off store fails.
@@ -19,6 +23,14 @@ pub enum Calls {
     Reserve,
     /// Only `LoginAttempts::clear`.
     Clear,
+    /// Only `SessionStore::rotate`.
+    Rotate,
+}
+
+/// A stored session: when it was revoked, if it was.
+#[derive(Debug, Clone)]
+struct StoredSession {
+    revoked_at: Option<u64>,
 }
 
 /// Users keyed by case-folded name, and login-attempt counts.
@@ -26,7 +38,10 @@ pub enum Calls {
 pub struct MemoryUserStore {
     users: Mutex<HashMap<String, UserRecord>>,
     attempts: Mutex<HashMap<(String, u64), u32>>,
+    sessions: Mutex<HashMap<String, StoredSession>>,
+    refresh: Mutex<HashMap<TokenHash, RefreshRecord>>,
     fail_all: AtomicBool,
+    fail_rotate: AtomicBool,
     fail_reserve: AtomicBool,
     fail_clear: AtomicBool,
 }
@@ -46,6 +61,7 @@ impl MemoryUserStore {
             Calls::All => &self.fail_all,
             Calls::Reserve => &self.fail_reserve,
             Calls::Clear => &self.fail_clear,
+            Calls::Rotate => &self.fail_rotate,
         };
         switch.store(failing, Ordering::SeqCst);
     }
@@ -70,6 +86,19 @@ impl MemoryUserStore {
             .get(&(username_key.to_owned(), window))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// When the session `session_id` was revoked, if it was; `None` also for an unknown id.
+    pub fn session_revoked_at(&self, session_id: &str) -> Option<u64> {
+        lock(&self.sessions).get(session_id).and_then(|s| s.revoked_at)
+    }
+
+    /// The stored refresh records (hashes only), for tests to inspect.
+    pub fn refresh_records(&self) -> Vec<(TokenHash, RefreshRecord)> {
+        lock(&self.refresh)
+            .iter()
+            .map(|(h, r)| (h.clone(), r.clone()))
+            .collect()
     }
 
     fn check(&self, also: &AtomicBool) -> Result<(), StoreError> {
@@ -107,6 +136,7 @@ impl UserStore for MemoryUserStore {
         Ok(lock(&self.users).get(&username.key()).map(|u| UserProfile {
             id: u.id.clone(),
             username: u.username.clone(),
+            epoch: u.epoch,
         }))
     }
 
@@ -125,6 +155,121 @@ impl UserStore for MemoryUserStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn change_password(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.check_all()?;
+        let mut users = lock(&self.users);
+        match users.get_mut(&username.key()) {
+            Some(user) if user.password_hash == current => {
+                user.password_hash = new.to_owned();
+                user.epoch += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError> {
+        self.check_all()?;
+        let mut users = lock(&self.users);
+        match users.get_mut(&username.key()) {
+            Some(user) if user.id == user_id => {
+                user.epoch += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryUserStore {
+    async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError> {
+        self.check_all()?;
+        let record = RefreshRecord {
+            session_id: session.session_id.clone(),
+            user_id: session.user_id.clone(),
+            username: session.username.clone(),
+            username_key: session.username_key.clone(),
+            epoch: session.epoch,
+            started_at: session.started_at,
+            issued_at: session.started_at,
+            used_at: None,
+        };
+        lock(&self.sessions).insert(session.session_id.clone(), StoredSession { revoked_at: None });
+        lock(&self.refresh).insert(first.clone(), record);
+        Ok(())
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError> {
+        self.check_all()?;
+        let record = lock(&self.refresh).get(hash).cloned();
+        // A read over the network lets other requests run before the write that follows it:
+        // so does this one, so that concurrent refreshes in a test interleave as they would.
+        tokio::task::yield_now().await;
+        Ok(record)
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        record: &RefreshRecord,
+        new: &TokenHash,
+        now: u64,
+        _expires_at: u64,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.check(&self.fail_rotate)?;
+        // One lock order (users, sessions, refresh) for the whole "transaction".
+        let users = lock(&self.users);
+        let sessions = lock(&self.sessions);
+        let mut refresh = lock(&self.refresh);
+        if refresh.get(old).is_none_or(|r| r.used_at.is_some()) {
+            return Ok(RotateOutcome::AlreadyUsed);
+        }
+        let user_ok = users
+            .get(&record.username_key)
+            .is_some_and(|u| u.id == record.user_id && u.epoch == record.epoch);
+        let session_ok = sessions
+            .get(&record.session_id)
+            .is_some_and(|s| s.revoked_at.is_none());
+        if !(user_ok && session_ok) {
+            return Ok(RotateOutcome::SessionEnded);
+        }
+        if let Some(used) = refresh.get_mut(old) {
+            used.used_at = Some(now);
+        }
+        let successor = RefreshRecord {
+            issued_at: now,
+            used_at: None,
+            ..record.clone()
+        };
+        refresh.insert(new.clone(), successor);
+        Ok(RotateOutcome::Rotated)
+    }
+
+    async fn session_alive(&self, record: &RefreshRecord) -> Result<bool, StoreError> {
+        self.check_all()?;
+        let user_ok = lock(&self.users)
+            .get(&record.username_key)
+            .is_some_and(|u| u.id == record.user_id && u.epoch == record.epoch);
+        let session_ok = lock(&self.sessions)
+            .get(&record.session_id)
+            .is_some_and(|s| s.revoked_at.is_none());
+        Ok(user_ok && session_ok)
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError> {
+        self.check_all()?;
+        if let Some(stored) = lock(&self.sessions).get_mut(session_id) {
+            stored.revoked_at.get_or_insert(now);
+        }
+        Ok(())
     }
 }
 

@@ -1,4 +1,4 @@
-//! The store boundary: object-safe traits per capability (users, login attempts), each with a
+//! The store boundary: object-safe traits per capability (users, login attempts, sessions), each with a
 //! DynamoDB implementation and, for tests and benchmarks only, an in-memory one.
 //!
 //! `Ok(None)` means "no such user"; `Err` is only ever an infrastructure failure.
@@ -12,6 +12,7 @@ pub mod tls;
 
 use async_trait::async_trait;
 
+use crate::session::{NewSession, RefreshRecord, TokenHash};
 use crate::user::Username;
 
 /// A stored user, with the password hash. Only the login path reads the hash.
@@ -23,6 +24,9 @@ pub struct UserRecord {
     pub username: String,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// The user's session epoch: 0 at sign-up, one more at each "log out everywhere" and
+    /// password change. Sessions and access tokens of an older epoch are refused.
+    pub epoch: u64,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -31,6 +35,7 @@ impl std::fmt::Debug for UserRecord {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("password_hash", &"[redacted]")
+            .field("epoch", &self.epoch)
             .finish()
     }
 }
@@ -40,6 +45,8 @@ impl std::fmt::Debug for UserRecord {
 pub struct UserProfile {
     pub id: String,
     pub username: String,
+    /// See [`UserRecord::epoch`].
+    pub epoch: u64,
 }
 
 /// What happened to a sign-up.
@@ -75,6 +82,62 @@ pub trait UserStore: Send + Sync {
         current: &str,
         new: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Changes the password: replaces the hash with `new` and adds one to the session epoch
+    /// (every session and access token of the user ends), in one write conditioned on the hash
+    /// still being `current`, so of two racing changes one wins. `false`: nothing was written.
+    async fn change_password(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Adds one to the session epoch of the user `username` whose id is `user_id` (log out
+    /// everywhere), in one conditional write; `false` when no such user exists.
+    async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError>;
+}
+
+/// The answer to a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The old token is marked used and its successor stored.
+    Rotated,
+    /// The old token was used meanwhile (a concurrent refresh won); nothing was written.
+    AlreadyUsed,
+    /// The session is revoked, or the user's epoch moved on (or the user is gone); nothing
+    /// was written.
+    SessionEnded,
+}
+
+/// Sessions and their refresh tokens (stored by hash only).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session and its first token's hash, in one transaction.
+    async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError>;
+
+    /// The record of the token with this hash, read strongly consistently; `None` if unknown.
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError>;
+
+    /// In one transaction: marks `old` used at `now` if it is still unused, stores `new` as its
+    /// successor (records deletable after `expires_at`), and requires the session to be
+    /// unrevoked and the user to still have the record's id and epoch.
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        record: &RefreshRecord,
+        new: &TokenHash,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<RotateOutcome, StoreError>;
+
+    /// Whether the session of `record` is unrevoked and its user still at the record's epoch
+    /// (one strongly consistent read of both).
+    async fn session_alive(&self, record: &RefreshRecord) -> Result<bool, StoreError>;
+
+    /// Revokes the session (idempotent: the first revocation time stays). Unknown ids are no
+    /// error.
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError>;
 }
 
 /// The answer to a login-attempt reservation.

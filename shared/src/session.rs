@@ -1,0 +1,429 @@
+//! Sessions: a login starts one; opaque refresh tokens keep it going, each used once.
+//!
+//! A refresh token is 32 random bytes (base64url, 43 characters). The store keeps only its
+//! SHA-256, as the key of a `REFRESH#` record naming its session, user and issue time, and the
+//! time it was used. A refresh ([`Sessions::refresh`]) reads that record (one strongly
+//! consistent read), then in one transaction marks it used, stores its successor, touches the
+//! session and checks that the session and the user's session epoch are still the ones it was
+//! issued under. So of any number of concurrent refreshes with one token exactly one rotates it.
+//!
+//! - **Reuse**: a used token presented again once the grace period after its use is over revokes
+//!   its whole session (every token of that login) and is refused; the newest token of the
+//!   session is then refused too. Only a token whose hash is stored can do this: a guessed or
+//!   forged token finds no record and revokes nothing.
+//! - **Grace**: less than `REFRESH_GRACE_SECONDS` after its use (a browser sending one cookie
+//!   from two tabs at once), a used token gets a new access token and no new refresh token; nothing is
+//!   revoked, and the session's newest token stays the one the first refresh returned.
+//! - **Lifetimes**: a session ends `SESSION_ABSOLUTE_SECONDS` after its login however often it
+//!   is refreshed, and a token not used within `SESSION_IDLE_SECONDS` of its issue is refused.
+//!   Both are checked here, on every use: the table's TTL deletes records late.
+//! - **Epoch**: each user has a session epoch (0 until first changed). Logging out everywhere
+//!   and changing the password add one; a session and every access token carry the epoch they
+//!   were issued under, and one from an older epoch is refused (`protected` compares it on every
+//!   request).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::digest::{SHA256, digest};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::clock::Clock;
+use crate::config::SessionConfig;
+use crate::store::{RotateOutcome, SessionStore, StoreError};
+
+/// Bytes of randomness in a refresh token (256 bits).
+pub const REFRESH_TOKEN_BYTES: usize = 32;
+/// Length of a refresh token as text: base64url of 32 bytes, without padding.
+pub const REFRESH_TOKEN_LENGTH: usize = 43;
+
+/// A refresh token as the client holds it. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken([redacted])")
+    }
+}
+
+impl RefreshToken {
+    /// A new token from the system's CSPRNG.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+        // ring's SystemRandom reads getrandom(2); it fails only where no OS randomness exists,
+        // and then no token may be issued at all.
+        #[allow(clippy::expect_used)]
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the operating system's random number generator is unavailable");
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// The token a client presented, if it has the shape of one (43 base64url characters that
+    /// decode to 32 bytes). Anything else cannot be a token of ours and is not looked up.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = text.len() == REFRESH_TOKEN_LENGTH
+            && URL_SAFE_NO_PAD
+                .decode(text)
+                .is_ok_and(|bytes| bytes.len() == REFRESH_TOKEN_BYTES);
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    /// The token, to hand to its client.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What the store keeps in place of the token: its SHA-256, base64url. A fast hash is
+    /// enough: the token is 256 random bits, not a password that could be guessed.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(URL_SAFE_NO_PAD.encode(digest(&SHA256, self.0.as_bytes())))
+    }
+}
+
+/// The SHA-256 of a refresh token, as stored and looked up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub String);
+
+/// A session as it starts at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Random id (UUID v4).
+    pub session_id: String,
+    pub user_id: String,
+    /// The user's name as chosen, for the access tokens the session mints.
+    pub username: String,
+    /// The user's item key (the lowercase name), to check the user's epoch on each refresh.
+    pub username_key: String,
+    /// The user's session epoch at login.
+    pub epoch: u64,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// When the store may delete the session's records (its absolute end).
+    pub expires_at: u64,
+}
+
+/// A stored refresh token (found by its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub session_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub username_key: String,
+    pub epoch: u64,
+    /// When the session started (its login).
+    pub started_at: u64,
+    /// When this token was issued.
+    pub issued_at: u64,
+    /// When it was used to refresh, if it was.
+    pub used_at: Option<u64>,
+}
+
+/// What a presented (and found) refresh token may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Unused and within both lifetimes: rotate it.
+    Rotate,
+    /// Used within the grace period: a new access token, no new refresh token.
+    Grace,
+    /// Used before, after the grace period: the session is revoked.
+    Reuse,
+    /// Past the session's absolute lifetime, or unused for longer than the idle timeout.
+    Expired,
+}
+
+/// The verdict on `record` at `now` under `config`; pure, so every edge is tested alone.
+pub fn judge(record: &RefreshRecord, now: u64, config: &SessionConfig) -> Verdict {
+    let absolute_end = record.started_at.saturating_add(config.absolute.as_secs());
+    match record.used_at {
+        // Reuse is judged first: an old stolen token must revoke the session even when it is
+        // also past its own idle time (the session it belongs to may still be alive).
+        Some(used) if now >= used.saturating_add(config.grace.as_secs()) => Verdict::Reuse,
+        _ if now >= absolute_end => Verdict::Expired,
+        Some(_) => Verdict::Grace,
+        None if now >= record.issued_at.saturating_add(config.idle.as_secs()) => Verdict::Expired,
+        None => Verdict::Rotate,
+    }
+}
+
+/// Why a refresh was refused. The client learns only "invalid refresh token"; this is for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("no refresh token was presented")]
+    Missing,
+    #[error("the refresh token is not one this service issued")]
+    Unknown,
+    #[error("the refresh token or its session has expired")]
+    Expired,
+    #[error("the refresh token was used before: its session is revoked")]
+    Reused,
+    #[error("the session was ended (logout, logout everywhere or a password change)")]
+    Ended,
+}
+
+/// The outcome of a refresh that is allowed.
+#[derive(Debug)]
+pub struct Refreshed {
+    pub record: RefreshRecord,
+    /// The successor token; `None` for a duplicate within the grace period.
+    pub token: Option<RefreshToken>,
+}
+
+/// A session that ended or could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The session operations, over a store and a clock. Build once at cold start.
+pub struct Sessions {
+    config: SessionConfig,
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    pub fn new(config: SessionConfig, store: Arc<dyn SessionStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { config, store, clock }
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// Starts a session for a user who just proved the password; returns its first token.
+    pub async fn start(
+        &self,
+        user_id: &str,
+        username: &str,
+        username_key: &str,
+        epoch: u64,
+    ) -> Result<RefreshToken, StoreError> {
+        let now = self.clock.now();
+        let session = NewSession {
+            session_id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_owned(),
+            username: username.to_owned(),
+            username_key: username_key.to_owned(),
+            epoch,
+            started_at: now,
+            expires_at: self.expires_at(now),
+        };
+        let token = RefreshToken::generate();
+        self.store.start_session(&session, &token.hash()).await?;
+        tracing::info!(session_id = %session.session_id, "session started");
+        Ok(token)
+    }
+
+    /// When the records of a session started at `started_at` may be deleted: its absolute end.
+    fn expires_at(&self, started_at: u64) -> u64 {
+        started_at.saturating_add(self.config.absolute.as_secs())
+    }
+
+    /// Uses `token` once: rotated (a successor), a duplicate within the grace period (no
+    /// successor), or refused. A refused reuse has revoked the session.
+    pub async fn refresh(&self, token: Option<&str>) -> Result<Refreshed, RefreshError> {
+        let token = token.ok_or(Refused::Missing)?;
+        let token = RefreshToken::parse(token).ok_or(Refused::Unknown)?;
+        let hash = token.hash();
+        let record = self.store.find_refresh(&hash).await?.ok_or(Refused::Unknown)?;
+        let now = self.clock.now();
+        match judge(&record, now, &self.config) {
+            Verdict::Expired => Err(Refused::Expired.into()),
+            Verdict::Reuse => Err(self.reused(&record).await),
+            Verdict::Grace => self.grace(record).await,
+            Verdict::Rotate => {
+                let next = RefreshToken::generate();
+                let outcome = self
+                    .store
+                    .rotate(
+                        &hash,
+                        &record,
+                        &next.hash(),
+                        now,
+                        self.expires_at(record.started_at),
+                    )
+                    .await?;
+                match outcome {
+                    RotateOutcome::Rotated => {
+                        tracing::info!(session_id = %record.session_id, "refresh token rotated");
+                        Ok(Refreshed {
+                            record,
+                            token: Some(next),
+                        })
+                    }
+                    // Another request rotated it first: this one is its duplicate.
+                    RotateOutcome::AlreadyUsed => {
+                        let record = self.store.find_refresh(&hash).await?.ok_or(Refused::Unknown)?;
+                        match judge(&record, self.clock.now(), &self.config) {
+                            Verdict::Grace => self.grace(record).await,
+                            Verdict::Reuse => Err(self.reused(&record).await),
+                            Verdict::Rotate | Verdict::Expired => Err(Refused::Expired.into()),
+                        }
+                    }
+                    RotateOutcome::SessionEnded => {
+                        tracing::info!(session_id = %record.session_id, "refresh refused: the session has ended");
+                        Err(Refused::Ended.into())
+                    }
+                }
+            }
+        }
+    }
+
+    async fn grace(&self, record: RefreshRecord) -> Result<Refreshed, RefreshError> {
+        if !self.store.session_alive(&record).await? {
+            return Err(Refused::Ended.into());
+        }
+        tracing::info!(session_id = %record.session_id, "refresh token used again within the grace period");
+        Ok(Refreshed { record, token: None })
+    }
+
+    /// Revokes the session of a reused token; the refusal to answer, or the store's failure.
+    async fn reused(&self, record: &RefreshRecord) -> RefreshError {
+        tracing::warn!(session_id = %record.session_id, user_id = %record.user_id, "refresh token reused: session revoked");
+        match self
+            .store
+            .revoke_session(&record.session_id, self.clock.now())
+            .await
+        {
+            Ok(()) => Refused::Reused.into(),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Ends the session of `token`, if it is one of ours (logout). Unknown tokens end nothing.
+    pub async fn end(&self, token: Option<&str>) -> Result<(), StoreError> {
+        let Some(token) = token.and_then(RefreshToken::parse) else {
+            return Ok(());
+        };
+        let Some(record) = self.store.find_refresh(&token.hash()).await? else {
+            return Ok(());
+        };
+        self.store
+            .revoke_session(&record.session_id, self.clock.now())
+            .await?;
+        tracing::info!(session_id = %record.session_id, "session ended (logout)");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const DAY: u64 = 86_400;
+    const T0: u64 = 1_800_000_000;
+
+    fn config() -> SessionConfig {
+        SessionConfig {
+            absolute: Duration::from_secs(30 * DAY),
+            idle: Duration::from_secs(7 * DAY),
+            grace: Duration::from_secs(5),
+        }
+    }
+
+    fn record(issued_at: u64, used_at: Option<u64>) -> RefreshRecord {
+        RefreshRecord {
+            session_id: "s".into(),
+            user_id: "u".into(),
+            username: "alice".into(),
+            username_key: "alice".into(),
+            epoch: 0,
+            started_at: T0,
+            issued_at,
+            used_at,
+        }
+    }
+
+    #[test]
+    fn tokens_are_256_random_bits_in_43_base64url_characters() {
+        let a = RefreshToken::generate();
+        let b = RefreshToken::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.expose().len(), REFRESH_TOKEN_LENGTH);
+        assert_eq!(RefreshToken::parse(a.expose()), Some(a.clone()));
+        assert_eq!(URL_SAFE_NO_PAD.decode(a.expose()).unwrap().len(), 32);
+        assert_eq!(format!("{a:?}"), "RefreshToken([redacted])");
+        assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn only_the_shape_of_a_token_is_parsed() {
+        let token = RefreshToken::generate();
+        let text = token.expose();
+        for bad in [
+            "",
+            &text[1..],
+            &format!("{text}A"),
+            &format!("{}=", &text[..42]),
+            &text.replace(&text[..1], "+"),
+            "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln",
+        ] {
+            assert_eq!(RefreshToken::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_stored_hash_is_the_sha256_of_the_token_and_not_the_token() {
+        let token = RefreshToken::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        // SHA-256 of the 43 ASCII characters, base64url.
+        let expected = URL_SAFE_NO_PAD.encode(digest(&SHA256, token.expose().as_bytes()));
+        assert_eq!(token.hash(), TokenHash(expected));
+        assert_ne!(token.hash().0, token.expose());
+        assert_eq!(token.hash(), token.clone().hash(), "deterministic");
+    }
+
+    #[test]
+    fn an_unused_token_rotates_until_its_idle_time_or_the_sessions_end() {
+        let c = config();
+        let issued = T0 + 10 * DAY;
+        assert_eq!(judge(&record(issued, None), issued, &c), Verdict::Rotate);
+        assert_eq!(
+            judge(&record(issued, None), issued + 7 * DAY - 1, &c),
+            Verdict::Rotate
+        );
+        assert_eq!(
+            judge(&record(issued, None), issued + 7 * DAY, &c),
+            Verdict::Expired
+        );
+        // Rotation does not extend the session: at day 30 even a fresh token is refused.
+        let late = T0 + 30 * DAY - 60;
+        assert_eq!(judge(&record(late, None), T0 + 30 * DAY - 1, &c), Verdict::Rotate);
+        assert_eq!(judge(&record(late, None), T0 + 30 * DAY, &c), Verdict::Expired);
+    }
+
+    #[test]
+    fn a_used_token_is_a_duplicate_within_the_grace_period_and_a_reuse_after_it() {
+        let c = config();
+        let used = T0 + 100;
+        assert_eq!(judge(&record(T0, Some(used)), used, &c), Verdict::Grace);
+        assert_eq!(judge(&record(T0, Some(used)), used + 4, &c), Verdict::Grace);
+        assert_eq!(judge(&record(T0, Some(used)), used + 5, &c), Verdict::Reuse);
+        // Long after, past every lifetime, it is still a reuse: the thief is caught.
+        assert_eq!(judge(&record(T0, Some(used)), T0 + 40 * DAY, &c), Verdict::Reuse);
+        let no_grace = SessionConfig {
+            grace: Duration::ZERO,
+            ..c
+        };
+        assert_eq!(judge(&record(T0, Some(used)), used, &no_grace), Verdict::Reuse);
+    }
+}
