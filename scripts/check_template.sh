@@ -16,11 +16,13 @@
 #      in release instead.
 #   6. scripts/test_iam.py: each function's IAM grants equal the DynamoDB calls of its code
 #      (actions, key prefixes via dynamodb:LeadingKeys, attributes via dynamodb:Attributes)
-#   7-11. scripts/test_template.py, one step per check: the Rules evaluated at their edges
+#   7-14. scripts/test_template.py, one step per check: the Rules evaluated at their edges
 #      (argon2 at or above OWASP's table; authorizer cache below the token TTL), API Gateway
 #      logging only with the account's CloudWatch role for every logging choice, the execution
 #      log group in the stack and Lambda's REPORT lines kept, a new API deployment when
-#      AllowedOrigins changes
+#      AllowedOrigins changes, the session parameters accepting exactly what the code accepts,
+#      the routes of the HTTP contract (authorizer and preflights), and gateway-response CORS
+#      (credentials only with one named origin)
 #
 # Tools come from the project venv (.dev/venv, filled by ./dev from scripts/requirements-checks.txt).
 # No AWS account is used: the region is pinned, credentials are dummies, metadata lookups off.
@@ -152,6 +154,12 @@ check "execution logs in the stack, REPORT lines kept (test_template.py executio
   python scripts/test_template.py --template "$TEMPLATE" execution-logs
 check "new API deployment when AllowedOrigins changes (test_template.py redeploy)" \
   python scripts/test_template.py --template "$TEMPLATE" redeploy
+check "session parameters as the code accepts them (test_template.py sessions)" \
+  python scripts/test_template.py --template "$TEMPLATE" sessions
+check "routes of the contract, authorizer and preflights (test_template.py routes)" \
+  python scripts/test_template.py --template "$TEMPLATE" routes
+check "gateway CORS, credentials only for one named origin (test_template.py cors)" \
+  python scripts/test_template.py --template "$TEMPLATE" cors
 
 printf '\n==> template checks\n'
 printf '  %s\n' "${RESULTS[@]}"

@@ -4,8 +4,16 @@ From the code (shared/src/store/dynamodb.rs): every method of a store trait impl
 DynamoUserStore is mapped to the DynamoDB calls it sends, following calls to other functions of
 that file. A call is its operation (`.put_item()` -> dynamodb:PutItem), the key prefix of its key
 helper (`user_key` formats `{USER_PREFIX}...`, so USER#), the attributes it names (projection,
-update and condition expressions, `#name` placeholders resolved, item attributes) and its
-ReturnValues. Each functions/<name>/src/*.rs is searched for calls of those methods through its
+update and condition expressions, `#name` placeholders resolved, a fn of the file returning one
+of several constant expressions read as all of them, item attributes) and its ReturnValues.
+Transactions have no IAM action of their own ("Using IAM with DynamoDB transactions", DynamoDB
+Developer Guide): in a fn that sends `client.transact_write_items()` or
+`client.transact_get_items()`, or returns a `TransactWriteItem` / `TransactGetItem` (such as
+`put_refresh`), each `Put::builder()` / `Update::builder()` / `Delete::builder()` /
+`ConditionCheck::builder()` / `Get::builder()` up to its `.build()` is one call of PutItem /
+UpdateItem / DeleteItem / ConditionCheckItem / GetItem, read like a plain call, with
+dynamodb:EnclosingOperation set. A ConditionCheckItem names its attributes (its condition).
+Each functions/<name>/src/*.rs is searched for calls of those methods through its
 struct fields: an `Arc<dyn Trait>` field (`app.store.create(..)`), or a field whose type is a
 struct of shared/src holding one (`app.throttle.reserve(..)`, where `LoginThrottle::reserve`
 calls `self.attempts.reserve(..)`), followed through any depth of such structs.
@@ -16,12 +24,17 @@ partition key; dynamodb:Attributes = the attributes named, key included; dynamod
 ALL_ATTRIBUTES without a projection; dynamodb:ReturnValues on writes, NONE by default), the
 role's statements are evaluated (Allow statements only; an unknown condition operator is an
 error, never a pass):
-  - every call of the code is allowed;
+  - every call of the code is allowed; a transaction's item also without dynamodb:Select and
+    dynamodb:ReturnValues in its context, which DynamoDB documents for the plain calls only;
   - the same call on any other key prefix (the other prefixes of the code, and one that no code
     uses) is denied;
-  - a call that names its attributes (a projected GetItem, any UpdateItem) is denied with one
-    more attribute; a projected GetItem is denied without its projection; an UpdateItem is denied
-    with ReturnValues ALL_OLD or ALL_NEW (they return attributes the grant does not name);
+  - a call that names its attributes (a projected GetItem, any UpdateItem or ConditionCheckItem)
+    is denied with one more attribute; a projected GetItem is denied without its projection; an
+    UpdateItem or ConditionCheckItem is denied with ReturnValues ALL_OLD or ALL_NEW (they return
+    attributes the grant does not name);
+  - a variant that another call of the same function needs anyway (same action and prefix, no
+    attribute beyond that call's, or that call reads whole items) is no probe: denying it would
+    deny that call;
   - the set of DynamoDB actions granted equals the set called, on the table's ARN, with no
     wildcard resource; everything else is the function's own logging.
 The authorizer must need and get nothing but logging, and its crate must not depend on the AWS SDK
@@ -89,6 +102,21 @@ EXPRESSION_WORDS = {
 }
 READ_OPERATIONS = {"GetItem", "BatchGetItem", "Query", "Scan"}
 WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem"}
+# The items of a transaction (`Put::builder()` ... `.build()`): each is authorized as the
+# operation it stands for; TransactWriteItems and TransactGetItems have no IAM action of their
+# own ("Using IAM with DynamoDB transactions", DynamoDB Developer Guide).
+TRANSACTION_PARTS = {
+    "Put": ("PutItem", "TransactWriteItems"),
+    "Update": ("UpdateItem", "TransactWriteItems"),
+    "Delete": ("DeleteItem", "TransactWriteItems"),
+    "ConditionCheck": ("ConditionCheckItem", "TransactWriteItems"),
+    "Get": ("GetItem", "TransactGetItems"),
+}
+TRANSACTIONS = {"TransactWriteItems": "TransactWriteItem", "TransactGetItems": "TransactGetItem"}
+# Request options DynamoDB documents for the plain calls (Select on reads, ReturnValues on
+# writes) but not for the items of a transaction: a grant must allow a transaction's item
+# whether or not its request context carries them.
+REQUEST_OPTIONS = ("dynamodb:Select", "dynamodb:ReturnValues")
 
 
 # --- Rust source -----------------------------------------------------------------------------
@@ -196,17 +224,23 @@ class Call:
     prefix: str                 # USER#
     key: str                    # the partition key attribute, pk
     attributes: frozenset       # the attributes the request names, key excluded
-    scoped: bool                # the request names its attributes (projection, UpdateItem)
+    scoped: bool                # the request names its attributes (projection, UpdateItem,
+                                # ConditionCheckItem)
     return_values: str | None   # writes: NONE unless set
     origin: str                 # where in the code: find_profile
+    enclosing: str | None = None  # TransactWriteItems or TransactGetItems for a transaction's item
 
     @property
     def action(self):
         return f"dynamodb:{self.operation}"
 
-    def context(self, prefix=None, extra=(), select=None, return_values=None, projected=True):
-        """The request context of this call, or of a variant of it."""
+    def context(self, prefix=None, extra=(), select=None, return_values=None, projected=True,
+                options=True):
+        """The request context of this call, or of a variant of it; without Select and
+        ReturnValues when `options` is false."""
         ctx = {"dynamodb:LeadingKeys": [(prefix or self.prefix) + "alice"]}
+        if self.enclosing:
+            ctx["dynamodb:EnclosingOperation"] = self.enclosing
         attributes = sorted(self.attributes | {self.key} | set(extra))
         if self.operation in READ_OPERATIONS:
             if self.scoped and projected:
@@ -217,7 +251,24 @@ class Call:
         else:
             ctx["dynamodb:Attributes"] = attributes
             ctx["dynamodb:ReturnValues"] = return_values or self.return_values or "NONE"
+        if not options:
+            for key in REQUEST_OPTIONS:
+                ctx.pop(key, None)
         return ctx
+
+    def covers(self, action, ctx):
+        """Whether the request `ctx` asks for nothing this call does not need already: the same
+        action and key prefix, and for a call that names its attributes no other attribute (and
+        a projection on a read); a whole-item read covers every read of its prefix."""
+        own = self.context()
+        if action != self.action or ctx.get("dynamodb:LeadingKeys") != own["dynamodb:LeadingKeys"]:
+            return False
+        within = set(ctx.get("dynamodb:Attributes", [])) <= set(own.get("dynamodb:Attributes", []))
+        if self.operation in READ_OPERATIONS:
+            return not self.scoped or (ctx.get("dynamodb:Select") == "SPECIFIC_ATTRIBUTES" and within)
+        if ctx.get("dynamodb:ReturnValues") != own["dynamodb:ReturnValues"]:
+            return False
+        return not self.scoped or within
 
 
 class StoreModel:
@@ -246,6 +297,22 @@ class StoreModel:
             return self.source.literal_at(m.start(1))
         return self.constants.get(m.group(2))
 
+    def _strings(self, expression_start):
+        """The values the string expression at `expression_start` can take: a literal, a
+        constant, or a call of a fn of this file whose body yields literals or constants (such
+        as `user_epoch_condition(..)`, which picks one of two conditions). Empty if none."""
+        code = self.source.code
+        m = re.compile(r"\s*(\w+)\s*\(").match(code, expression_start)
+        if not m or m.group(1) not in self.fns:
+            value = self._string(expression_start)
+            return [] if value is None else [value]
+        start, end = self.fns[m.group(1)]
+        values = [self.constants[w] for w in re.findall(r"\b\w+\b", code[start:end]) if w in self.constants]
+        # Literal contents are blanked in `code`, so its quotes pair up: every other one opens.
+        quotes = [start + i for i, c in enumerate(code[start:end]) if c == '"']
+        values += [self.source.literal_at(q) for q in quotes[0::2]]
+        return values
+
     def _helper_prefix(self, name):
         """The key prefix a helper such as `user_key` formats, if it is one."""
         start, end = self.fns[name]
@@ -262,20 +329,40 @@ class StoreModel:
 
     def _calls_in(self, name, start, end):
         """The Calls sent in the fn body code[start:end] itself: each `client.op()` chain up to
-        its `.send()`."""
+        its `.send()`, and each item of a transaction, `Put::builder()` (`Update`, `Delete`,
+        `ConditionCheck`, `Get`) up to its `.build()`, in a fn that sends the transaction
+        (`client.transact_write_items()`) or returns one of its items (`-> .. TransactWriteItem`)."""
         code = self.source.code
         calls = []
+        sent = set()
         for m in re.finditer(r"\bclient\s*\.\s*(\w+)\s*\(\s*\)", code[start:end]):
             operation = pascal(m.group(1))
             if operation not in self.operations:
+                continue
+            if operation in TRANSACTIONS:
+                sent.add(operation)
                 continue
             chain_start = start + m.end()
             send = code.find(".send()", chain_start, end)
             chain_end = end if send < 0 else send
             calls.append(self._call(name, operation, chain_start, chain_end))
+        headers = list(re.finditer(rf"\bfn\s+{name}\b", code[:start]))
+        header = code[headers[-1].start():start] if headers else ""
+        returned = {op for op, item in TRANSACTIONS.items() if re.search(rf"\b{item}\b", header)}
+        parts = r"\b(" + "|".join(TRANSACTION_PARTS) + r")\s*::\s*builder\s*\(\s*\)"
+        for m in re.finditer(parts, code[start:end]):
+            operation, enclosing = TRANSACTION_PARTS[m.group(1)]
+            if enclosing not in sent | returned:
+                sys.exit(f"{STORE_SOURCE.relative_to(ROOT)}: {name}: {m.group(1)}::builder() in a fn that "
+                         f"neither sends {enclosing} nor returns a {TRANSACTIONS[enclosing]}")
+            part_start = start + m.end()
+            build = code.find(".build()", part_start, end)
+            if build < 0:
+                sys.exit(f"{STORE_SOURCE.relative_to(ROOT)}: {name}: {m.group(1)}::builder() without .build()")
+            calls.append(self._call(name, operation, part_start, build, enclosing))
         return calls
 
-    def _call(self, origin, operation, start, end):
+    def _call(self, origin, operation, start, end, enclosing=None):
         code = self.source.code
         chain = code[start:end]
         key_attr, prefix = None, None
@@ -294,11 +381,16 @@ class StoreModel:
         attributes, scoped = set(), False
         for method in ("projection_expression", "update_expression", "condition_expression"):
             for m in re.finditer(rf"\.\s*{method}\s*\(", chain):
-                expression = self._string(start + m.end())
-                if expression is None:
-                    sys.exit(f"{origin}: {method} is not a literal or constant")
-                attributes |= expression_attributes(expression, names)
+                expressions = self._strings(start + m.end())
+                if not expressions:
+                    sys.exit(f"{origin}: {method} is not a literal, a constant or a fn of "
+                             f"{STORE_SOURCE.name} returning them")
+                for expression in expressions:
+                    attributes |= expression_attributes(expression, names)
                 scoped |= method != "condition_expression"
+        if re.search(r"\.\s*return_values_on_condition_check_failure\s*\(", chain):
+            sys.exit(f"{origin}: {operation} sets ReturnValuesOnConditionCheckFailure, which this "
+                     f"check does not model")
         for m in re.finditer(r"\.\s*item\s*\(", chain):
             item = self._string(start + m.end())
             if item is not None:
@@ -312,9 +404,11 @@ class StoreModel:
             prefix=prefix,
             key=key_attr,
             attributes=frozenset(attributes - {key_attr}),
-            scoped=scoped or operation == "UpdateItem",
+            # An update names what it writes; a condition check what it reads, and writes nothing.
+            scoped=scoped or operation in ("UpdateItem", "ConditionCheckItem"),
             return_values=return_values if operation in WRITE_OPERATIONS else None,
             origin=origin,
+            enclosing=enclosing,
         )
 
     def reachable(self, name, start, end, seen):
@@ -606,8 +700,6 @@ def check_function(name, logical_id, translated, calls, model, problems, secret_
 
     prefixes = sorted({c.prefix for c in model.all_calls()} | {FOREIGN_PREFIX})
     known_attributes = {a for c in model.all_calls() for a in c.attributes} | {FOREIGN_ATTRIBUTE}
-    # The exact requests the code makes: a variant equal to one of them is no probe.
-    made = [(c.action, c.context()) for _, c in calls]
 
     def expect(allow, what, action, context):
         try:
@@ -619,27 +711,30 @@ def check_function(name, logical_id, translated, calls, model, problems, secret_
             problems.append(f"{name}: {what} is {'denied' if allow else 'allowed'}; "
                             f"should be {'allowed' if allow else 'denied'} ({json.dumps(context)})")
 
+    def deny(what, action, context):
+        # A variant that another call of this function needs anyway must be allowed: no probe.
+        if not any(other.covers(action, context) for _, other in calls):
+            expect(False, what, action, context)
+
     for path, call in calls:
         label = f"{call.operation} {call.prefix} ({path})"
         expect(True, label, call.action, call.context())
+        if call.enclosing:
+            expect(True, f"{label} in {call.enclosing}, its context without Select or ReturnValues",
+                   call.action, call.context(options=False))
         for prefix in prefixes:
-            variant = call.context(prefix=prefix)
-            if prefix != call.prefix and (call.action, variant) not in made:
-                expect(False, f"{label} on {prefix} items", call.action, variant)
+            if prefix != call.prefix:
+                deny(f"{label} on {prefix} items", call.action, call.context(prefix=prefix))
         if call.scoped:
             for extra in sorted(known_attributes - call.attributes - {call.key}):
-                expect(False, f"{label} naming {extra} too", call.action,
-                       call.context(extra=[extra]))
+                deny(f"{label} naming {extra} too", call.action, call.context(extra=[extra]))
             if call.operation in READ_OPERATIONS:
-                expect(False, f"{call.operation} {call.prefix} without its projection",
-                       call.action, call.context(projected=False))
-                expect(False, f"{call.operation} {call.prefix} of every attribute, key named",
-                       call.action, {**call.context(select="ALL_ATTRIBUTES"),
-                                     "dynamodb:Attributes": [call.key]})
+                deny(f"{label} without its projection", call.action, call.context(projected=False))
+                deny(f"{label} of every attribute, key named", call.action,
+                     {**call.context(select="ALL_ATTRIBUTES"), "dynamodb:Attributes": [call.key]})
             else:
                 for rv in ("ALL_OLD", "ALL_NEW"):
-                    expect(False, f"{label} returning {rv}", call.action,
-                           call.context(return_values=rv))
+                    deny(f"{label} returning {rv}", call.action, call.context(return_values=rv))
     return granted
 
 
@@ -659,7 +754,8 @@ def describe(call):
     if call.scoped:
         scope = " [" + ", ".join(sorted(call.attributes | {call.key})) + "]"
     rv = f" returning {call.return_values}" if call.return_values not in (None, "NONE") else ""
-    return f"{call.operation} {call.prefix}{scope}{rv}"
+    within = f" in {call.enclosing}" if call.enclosing else ""
+    return f"{call.operation} {call.prefix}{scope}{rv}{within}"
 
 
 # --- signing keys ------------------------------------------------------------------------------

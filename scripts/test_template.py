@@ -28,6 +28,22 @@ Each check is named on the command line (all of them by default) and prints what
                   CloudFormation runs the transform, at two different times) create different
                   AWS::ApiGateway::Deployment resources, so the new gateway-response CORS headers
                   reach the stage; and the REST API's gateway responses do carry the new value.
+  sessions        The session parameters against shared/src/config.rs (SessionConfig,
+                  CookieSameSite): for every SessionAbsoluteSeconds x SessionIdleSeconds the
+                  template offers, and one beyond each of the code's bounds, the Parameters and
+                  Rules accept exactly what the code accepts (idle within absolute); the code's
+                  bounds and defaults are the template's; RefreshGraceSeconds at and beyond its
+                  bounds likewise; RefreshCookieSameSite offers exactly the code's values with
+                  its default; each is passed as its variable.
+  routes          The REST API of the translated template has exactly the contract's routes
+                  (ROUTES), each integrated with its function, behind the authorizer exactly
+                  where the contract says; every browser route has an OPTIONS preflight on the
+                  same function without the authorizer; the token function's routes are the
+                  path suffixes its code serves (Route::of in functions/token/src/lib.rs).
+  cors            For one origin, for *, and for several origins: every gateway response sends
+                  Access-Control-Allow-Origin (the origin, *, or the request's Origin echoed)
+                  and Vary: Origin, and Access-Control-Allow-Credentials 'true' exactly when it
+                  names the one configured origin: never with *, never with an echo.
 
 No AWS call is made. CloudFormation semantics relied on: a Number parameter's Ref is a string
 (Parameters, CloudFormation User Guide), and rule functions compare strings (Rule functions).
@@ -51,6 +67,22 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import translate_template  # noqa: E402
 
 CONFIG_SOURCE = ROOT / "shared" / "src" / "config.rs"
+TOKEN_SOURCE = ROOT / "functions" / "token" / "src" / "lib.rs"
+# The HTTP contract (README; the session routes of issue 12): method and path -> the binary
+# serving it and whether the API's authorizer stands in front of it.
+ROUTES = {
+    ("post", "/users"): ("users", False),
+    ("post", "/token"): ("token", False),
+    ("post", "/token/refresh"): ("token", False),
+    ("post", "/logout"): ("token", False),
+    ("post", "/logout/all"): ("token", True),
+    ("post", "/password"): ("token", True),
+    ("get", "/protected"): ("protected", True),
+    ("get", "/.well-known/jwks.json"): ("jwks", False),
+    ("get", "/.well-known/openid-configuration"): ("jwks", False),
+}
+# Routes a browser app calls with a JSON body or an Authorization header: they need a preflight.
+BROWSER_ROUTES = {route for route in ROUTES if route[0] != "get" or route[1] == "/protected"}
 # AllowedOrigins has no default; sam deploy --guided asks for it.
 SAMPLE_ORIGIN = "https://app.example.com"
 ORIGIN_SAMPLES = [SAMPLE_ORIGIN, "*", "https://a.example.com,https://b.example.com"]
@@ -295,6 +327,125 @@ def check_cache(template, verbose):
         every = authorizer.get("Identity", {}).get("ReauthorizeEvery")
         report.expect(every == {"Ref": cache}, f"ReauthorizeEvery is !Ref {cache} (got {every})")
     check_wiring(report, template, "ACCESS_TOKEN_TTL_SECONDS", ttl)
+    return report
+
+
+def rust_args(text, at):
+    """The top-level arguments of the call whose `(` is at `at`."""
+    args, depth, start = [], 0, at + 1
+    for i in range(at, len(text)):
+        c = text[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(text[start:i].strip())
+                return [a for a in args if a]
+        elif c == "," and depth == 1:
+            args.append(text[start:i].strip())
+            start = i + 1
+    raise Unsupported("unbalanced call in config.rs")
+
+
+def rust_number(expression, names=None):
+    """A whole-number expression of config.rs (`90 * 86_400`, `absolute`) as an int."""
+    expression = expression.replace("_", "")
+    names = {k.replace("_", ""): v for k, v in (names or {}).items()}
+    if not re.fullmatch(r"[\w\s*+-]+", expression):
+        raise Unsupported(f"bound {expression!r} in config.rs")
+    for name, value in names.items():
+        expression = re.sub(rf"\b{name}\b", str(value), expression)
+    if not re.fullmatch(r"[\d\s*+-]+", expression):
+        raise Unsupported(f"bound {expression!r} in config.rs")
+    return int(eval(expression, {"__builtins__": {}}))  # digits and + - * only
+
+
+def code_bounds(text, variable):
+    """(min expression, max expression) of `int_in_range(src, "VARIABLE", default, min, max)`."""
+    m = re.search(rf'int_in_range\(\s*src\s*,\s*"{variable}"', text)
+    if not m:
+        raise Unsupported(f"no int_in_range for {variable} in config.rs")
+    args = rust_args(text, m.start() + len("int_in_range"))
+    return args[3], args[4]
+
+
+def session_code(text):
+    """What SessionConfig and CookieSameSite accept, read from config.rs."""
+    m = re.search(r"impl Default for SessionConfig\s*\{(.*?)\n\}", text, re.S)
+    if not m:
+        raise Unsupported("no `impl Default for SessionConfig` in config.rs")
+    defaults_ = {name: rust_number(value)
+                 for name, value in re.findall(r"(\w+):\s*Duration::from_secs\(([^)]*)\)", m.group(1))}
+    bounds = {var: code_bounds(text, var) for var in
+              ("SESSION_ABSOLUTE_SECONDS", "SESSION_IDLE_SECONDS", "REFRESH_GRACE_SECONDS")}
+    m = re.search(r'"REFRESH_COOKIE_SAMESITE".*?match(.*?)\n\s*\}', text, re.S)
+    if not m:
+        raise Unsupported("no REFRESH_COOKIE_SAMESITE match in config.rs")
+    same_site = re.findall(r'Some\("(\w+)"\)\s*=>\s*Ok', m.group(1))
+    default_site = re.search(r'None\s*\|\s*Some\("(\w+)"\)', m.group(1))
+    return defaults_, bounds, same_site, default_site.group(1) if default_site else None
+
+
+def check_sessions(template, verbose):
+    report = Report("sessions")
+    absolute, idle, grace, site = ("SessionAbsoluteSeconds", "SessionIdleSeconds",
+                                   "RefreshGraceSeconds", "RefreshCookieSameSite")
+    code_defaults, bounds, same_site, default_site = session_code(CONFIG_SOURCE.read_text())
+    base = defaults(template)
+    a_min, a_max = (rust_number(x) for x in bounds["SESSION_ABSOLUTE_SECONDS"])
+
+    def code_accepts(a, i):
+        i_min, i_max = (rust_number(x, {"absolute": a}) for x in bounds["SESSION_IDLE_SECONDS"])
+        return a_min <= a <= a_max and i_min <= i <= i_max
+
+    i_min = rust_number(bounds["SESSION_IDLE_SECONDS"][0])
+    absolutes = sorted(set(candidates(template, absolute, [])) | {a_min - 1, a_min, a_max, a_max + 1})
+    idles = sorted(set(candidates(template, idle, [])) | {i_min - 1, i_min, a_max, a_max + 1})
+    wrong, offered = [], []
+    for a in absolutes:
+        for i in idles:
+            verdict = accepted(template, {**base, absolute: str(a), idle: str(i)})
+            if verdict and not code_accepts(a, i):
+                wrong.append(f"absolute {a} idle {i}: template accepts, the code refuses")
+            if verdict:
+                offered.append((a, i))
+            elif code_accepts(a, i) and alone_ok(template, {absolute: str(a)}, absolute) \
+                    and alone_ok(template, {idle: str(i)}, idle):
+                wrong.append(f"absolute {a} idle {i}: both offered, the code accepts, the template refuses")
+    report.expect(not wrong, f"{len(absolutes)} absolute x {len(idles)} idle lifetimes (the offered "
+                  f"values and the code's bounds {a_min}..{a_max}, {i_min}..absolute, one beyond "
+                  "each): the template accepts exactly what the code accepts"
+                  + ("" if not wrong else ": " + "; ".join(wrong[:6])))
+    report.expect(any(a == a_min for a, _ in offered) and any(a == a_max for a, _ in offered),
+                  f"{absolute}: the code's bounds {a_min} and {a_max} are offered")
+    report.expect(any(i == i_min for _, i in offered) and any(i == a_max for _, i in offered),
+                  f"{idle}: the code's bounds {i_min} and {a_max} (with absolute {a_max}) are offered")
+    refused_pairs = [(a, i) for a in absolutes for i in idles
+                     if i > a and alone_ok(template, {absolute: str(a)}, absolute)
+                     and alone_ok(template, {idle: str(i)}, idle)]
+    report.expect(bool(refused_pairs) and not any(
+                  accepted(template, {**base, absolute: str(a), idle: str(i)}) for a, i in refused_pairs),
+                  f"idle above absolute refused ({len(refused_pairs)} offered pairs, by Rules)")
+    for parameter, field in ((absolute, "absolute"), (idle, "idle"), (grace, "grace")):
+        want = code_defaults.get(field)
+        got = template["Parameters"][parameter].get("Default")
+        report.expect(want is not None and str(got) == str(want),
+                      f"{parameter} default {got} is the code's {want}")
+    g_min, g_max = (rust_number(x) for x in bounds["REFRESH_GRACE_SECONDS"])
+    for g in (g_min - 1, g_min, g_max, g_max + 1):
+        verdict = accepted(template, {**base, grace: str(g)})
+        report.expect(verdict == (g_min <= g <= g_max),
+                      f"{grace}={g} {'accepted' if verdict else 'refused'} "
+                      f"(the code takes {g_min} to {g_max})")
+    offered_sites = [canonical(v) for v in template["Parameters"][site].get("AllowedValues", [])]
+    report.expect(bool(same_site) and sorted(offered_sites) == sorted(same_site),
+                  f"{site} offers {offered_sites}, the code's {same_site}")
+    report.expect(str(template["Parameters"][site].get("Default")) == default_site,
+                  f"{site} default {template['Parameters'][site].get('Default')} is the code's {default_site}")
+    for variable, parameter in (("SESSION_ABSOLUTE_SECONDS", absolute), ("SESSION_IDLE_SECONDS", idle),
+                                ("REFRESH_GRACE_SECONDS", grace), ("REFRESH_COOKIE_SAMESITE", site)):
+        check_wiring(report, template, variable, parameter)
     return report
 
 
@@ -588,12 +739,129 @@ def check_redeploy(sam_template, verbose):
     return report
 
 
+def rest_api_body(translated):
+    bodies = [r["Properties"]["Body"] for r in translated["Resources"].values()
+              if r["Type"] == "AWS::ApiGateway::RestApi" and "Body" in r.get("Properties", {})]
+    if len(bodies) != 1:
+        raise Unsupported(f"{len(bodies)} REST APIs with an OpenAPI body, want 1")
+    return bodies[0]
+
+
+def integrated_function(operation):
+    """The logical id of the Lambda function an OpenAPI operation invokes."""
+    uri = operation.get("x-amazon-apigateway-integration", {}).get("uri")
+    found = references(uri) - {"AWS::Region", "AWS::Partition", "AWS::URLSuffix"}
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def token_suffixes():
+    """The path suffixes the token function serves (Route::of)."""
+    text = TOKEN_SOURCE.read_text()
+    m = re.search(r"fn of\(path: &str\).*?\n    \}", text, re.S)
+    if not m:
+        raise Unsupported("no Route::of in functions/token/src/lib.rs")
+    return set(re.findall(r'\(\s*"(/[^"]*)"\s*,\s*Self::\w+\s*\)', m.group(0)))
+
+
+def check_routes(sam_template, verbose):
+    report = Report("routes")
+    ids = {}
+    for logical_id, resource in sam_template["Resources"].items():
+        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        if resource.get("Type") == "AWS::Serverless::Function" and binary:
+            ids[binary] = logical_id
+    apis = [r for r in sam_template["Resources"].values() if r.get("Type") == "AWS::Serverless::Api"]
+    authorizer = apis[0].get("Properties", {}).get("Auth", {}).get("DefaultAuthorizer") if len(apis) == 1 else None
+    report.expect(bool(authorizer), f"the API has a default authorizer ({authorizer})")
+    translated = translate_template.translate(copy.deepcopy(sam_template), defaults(sam_template))
+    paths = rest_api_body(translated).get("paths", {})
+    served = {(method, path): operation for path, methods in paths.items()
+              for method, operation in methods.items()}
+
+    def guarded(operation):
+        schemes = {name for requirement in operation.get("security", []) for name in requirement}
+        return authorizer in schemes
+
+    for (method, path), (binary, behind) in sorted(ROUTES.items()):
+        operation = served.get((method, path))
+        if operation is None:
+            report.fail(f"{method.upper()} {path}: not in the API")
+            continue
+        function = integrated_function(operation)
+        report.expect(function == ids.get(binary),
+                      f"{method.upper()} {path} invokes {function} (want {ids.get(binary)})")
+        report.expect(guarded(operation) == behind,
+                      f"{method.upper()} {path} is {'behind' if guarded(operation) else 'not behind'} "
+                      f"the authorizer (the contract: {'behind' if behind else 'public'})")
+    for method, path in sorted(BROWSER_ROUTES):
+        preflight = served.get(("options", path))
+        if preflight is None:
+            report.fail(f"OPTIONS {path}: no preflight")
+            continue
+        report.expect(not guarded(preflight),
+                      f"OPTIONS {path} without the authorizer (a preflight carries no credentials)")
+        route = served.get((method, path), {})
+        report.expect(integrated_function(preflight) == integrated_function(route) is not None,
+                      f"OPTIONS {path} answered by {integrated_function(preflight)}, as {method.upper()}")
+    preflights = {("options", path) for _, path in BROWSER_ROUTES}
+    extra = sorted(f"{m.upper()} {p}" for m, p in served if (m, p) not in ROUTES and (m, p) not in preflights)
+    report.expect(not extra, "no route beyond the contract and its preflights"
+                  + ("" if not extra else f": {', '.join(extra)}"))
+    suffixes = token_suffixes()
+    routed = {path for (method, path), operation in served.items()
+              if method != "options" and integrated_function(operation) == ids.get("token")}
+    report.expect(bool(suffixes) and routed == suffixes,
+                  f"the token function's routes {sorted(routed)} are the suffixes its code serves "
+                  f"{sorted(suffixes)}")
+    return report
+
+
+def gateway_responses(translated, values):
+    """{response type: {header: value}} of the REST API's gateway responses, resolved."""
+    evaluator = Evaluator(translated, values)
+    out = {}
+    for kind, response in rest_api_body(translated).get("x-amazon-apigateway-gateway-responses", {}).items():
+        params = evaluator.resolve(response.get("responseParameters", {}))
+        out[kind] = {key.split("gatewayresponse.header.", 1)[1].lower(): value
+                     for key, value in params.items() if key.startswith("gatewayresponse.header.")}
+    return out
+
+
+def check_cors(sam_template, verbose):
+    report = Report("cors")
+    base = defaults(sam_template)
+    for origins in ORIGIN_SAMPLES:
+        values = {**base, "AllowedOrigins": origins}
+        translated = translate_template.translate(copy.deepcopy(sam_template), dict(values))
+        responses = gateway_responses(translated, values)
+        report.expect({"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses),
+                      f"[{origins}] gateway responses for 401, 403, other 4xx and 5xx ({', '.join(sorted(responses))})")
+        single = "," not in origins
+        want_origin = f"'{origins}'" if single else "method.request.header.Origin"
+        named = single and origins != "*"
+        for kind, headers in sorted(responses.items()):
+            origin = headers.get("access-control-allow-origin")
+            credentials = headers.get("access-control-allow-credentials")
+            report.expect(origin == want_origin, f"[{origins}] {kind}: Access-Control-Allow-Origin {origin}")
+            report.expect(headers.get("vary") == "'Origin'", f"[{origins}] {kind}: Vary {headers.get('vary')}")
+            report.expect(credentials == ("'true'" if named else None),
+                          f"[{origins}] {kind}: Access-Control-Allow-Credentials {credentials} "
+                          + ("(one named origin)" if named else "(none: " + ("*" if single else "an echoed Origin") + ")"))
+            report.expect(not (credentials and (origin in ("'*'", "method.request.header.Origin"))),
+                          f"[{origins}] {kind}: never credentials with * or an echoed Origin")
+    check_wiring(report, sam_template, "CORS_ALLOWED_ORIGINS", "AllowedOrigins")
+    return report
+
+
 CHECKS = {
     "argon2": check_argon2,
     "cache": check_cache,
     "logging": check_logging,
     "execution-logs": check_execution_logs,
     "redeploy": check_redeploy,
+    "sessions": check_sessions,
+    "routes": check_routes,
+    "cors": check_cors,
 }
 
 
