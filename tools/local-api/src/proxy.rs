@@ -77,7 +77,9 @@ pub(crate) fn event(context: &Context<'_>, authorized: Option<&Authorized>) -> s
     request_context.stage = Some(spec.stage.clone());
     request_context.resource_id = Some("local".into());
     request_context.resource_path = context.resource.clone();
-    request_context.path = Some(format!("/{}{}", spec.stage, context.path));
+    // The path the client used, as API Gateway gives it: `/<stage>/...` on the execute-api URL,
+    // the bare path on a custom domain without a base path, which is how this API is served.
+    request_context.path = Some(context.path.clone());
     request_context.http_method = request.method().clone();
     request_context.request_id = Some(context.request_id.clone());
     request_context.request_time = Some(request_time(now));

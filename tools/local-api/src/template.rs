@@ -94,8 +94,8 @@ impl Intrinsics {
     }
 
     /// Evaluates the intrinsic functions in `value` that can be known locally (`Ref` to a
-    /// parameter or pseudo parameter, `Sub`, `If`, `Equals`, `Not`, `Split`, `Select`,
-    /// `Condition`). What is only known once deployed (`GetAtt`, `Ref` to a resource, a `Sub`
+    /// parameter or pseudo parameter, `Sub`, `If`, `Equals`, `Not`, `And`, `Or`, `Split`,
+    /// `Select`, `Condition`). What is only known once deployed (`GetAtt`, `Ref` to a resource, a `Sub`
     /// naming one, any other function) is left as written. Properties set to `AWS::NoValue`
     /// are dropped, as CloudFormation does.
     pub fn resolve(&self, value: &Value) -> Result<Value> {
@@ -162,6 +162,23 @@ impl Intrinsics {
             Some(("Fn::Not", argument)) => {
                 let [condition] = items(argument, "Fn::Not")?;
                 Some(Value::Bool(!self.truth(condition, depth)?))
+            }
+            Some((name @ ("Fn::And" | "Fn::Or"), Value::Array(conditions))) => {
+                // CloudFormation takes 2 to 10 conditions; every one is evaluated, so that an
+                // invalid one is reported whatever the others say.
+                if !(2..=10).contains(&conditions.len()) {
+                    return Err(invalid(format!("{name} takes 2 to 10 conditions")));
+                }
+                let truths = conditions
+                    .iter()
+                    .map(|c| self.truth(c, depth))
+                    .collect::<Result<Vec<_>>>()?;
+                let all = name == "Fn::And";
+                Some(Value::Bool(if all {
+                    truths.iter().all(|t| *t)
+                } else {
+                    truths.iter().any(|t| *t)
+                }))
             }
             Some(("Fn::Split", argument)) => {
                 let [Value::String(delimiter), source] = items(argument, "Fn::Split")? else {
@@ -263,6 +280,8 @@ Parameters:
 Conditions:
   OneOrigin: !Equals [!Select [1, !Split [",", !Sub "${Origins},"]], ""]
   NotOne: !Not [!Condition OneOrigin]
+  OneNamed: !And [!Condition OneOrigin, !Not [!Equals [!Ref Origins, "*"]]]
+  AnyOf: !Or [!Condition OneNamed, !Equals [!Ref Origins, "http://b.test"]]
 Resources:
   Api:
     Type: AWS::Serverless::Api
@@ -327,6 +346,21 @@ Resources:
             two.resolve(header).unwrap(),
             json!("method.request.header.Origin")
         );
+    }
+
+    #[test]
+    fn and_and_or_combine_conditions() {
+        let truth = |origins: &str, name: &str| {
+            let (_, intrinsics) = intrinsics(Some(origins));
+            intrinsics.resolve(&json!({"Condition": name})).unwrap()
+        };
+        assert_eq!(truth("http://a.test", "OneNamed"), json!(true));
+        assert_eq!(truth("*", "OneNamed"), json!(false));
+        assert_eq!(truth("http://a.test,http://b.test", "OneNamed"), json!(false));
+        assert_eq!(truth("http://b.test", "AnyOf"), json!(true));
+        assert_eq!(truth("*", "AnyOf"), json!(false));
+        let (_, intrinsics) = intrinsics(Some("*"));
+        assert!(intrinsics.resolve(&json!({"Fn::And": [true]})).is_err());
     }
 
     #[test]
