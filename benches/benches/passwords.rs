@@ -48,6 +48,7 @@ fn setup() -> Setup {
         id: benchmarks::USER_ID.into(),
         username: USERNAME.into(),
         password_hash: phc.clone(),
+        epoch: 0,
     };
     rt.block_on(apps.store.create(&record)).unwrap();
     Setup {

@@ -1,19 +1,22 @@
 //! Per-request work, in process: token issue and verify (beside ring's bare P-256 verify of the
-//! same signature), the authorizer end to end (event JSON in, policy JSON out) and the protected
-//! route with the in-memory store.
+//! same signature), the authorizer end to end (event JSON in, policy JSON out), the protected
+//! route and a session refresh (the handler, and the session logic alone) with the in-memory store.
 //! `cargo bench -p benchmarks --bench requests`; `./scripts/bench.sh` checks the budgets.
 
 // Benchmark set-up: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use benchmarks::{ISSUER, USERNAME, mint_tokens, signed_parts, verifier};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use integration_tests::{Apps, fixture, sign_up};
+use integration_tests::{Apps, body_json, fixture, sign_up};
 use lambda_runtime::{Context, LambdaEvent};
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use shared::session::RefreshToken;
+use shared::user::Username;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -30,7 +33,7 @@ fn tokens(c: &mut Criterion) {
     let point = benchmarks::public_key_point();
     let mut group = c.benchmark_group("token");
     group.bench_function("issue", |b| {
-        b.iter(|| issuer.issue_access(ISSUER, black_box(benchmarks::USER_ID), black_box(USERNAME)))
+        b.iter(|| issuer.issue_access(ISSUER, black_box(benchmarks::USER_ID), black_box(USERNAME), 0))
     });
     group.bench_function("verify", |b| {
         b.iter(|| verifier.verify_access(black_box(&token), ISSUER).unwrap())
@@ -84,7 +87,7 @@ fn protected(c: &mut Criterion) {
     let apps = Apps::in_memory();
     let created = rt.block_on(sign_up(&apps, USERNAME, benchmarks::PASSWORD));
     let user_id = created.body["id"].as_str().unwrap().to_owned();
-    let token = apps.issuer.issue_access(ISSUER, &user_id, USERNAME).token;
+    let token = apps.issuer.issue_access(ISSUER, &user_id, USERNAME, 0).token;
     let event_json = fixture("protected/bearer.json", &token);
     let first = rt.block_on(protected::handle(
         &apps.protected,
@@ -111,5 +114,122 @@ fn protected(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, authorizer, protected);
+/// Refreshes timed per batch: each batch gets a fresh store and its tokens before the timing.
+const SESSION_BATCH: u64 = 1_000;
+
+/// The apps on a fresh in-memory store holding [`USERNAME`], and a way to start one of her
+/// sessions (as a login does, without the password check).
+struct SessionBench {
+    apps: Apps,
+    user_id: String,
+    username_key: String,
+}
+
+impl SessionBench {
+    async fn new() -> Self {
+        let apps = Apps::in_memory();
+        let created = sign_up(&apps, USERNAME, benchmarks::PASSWORD).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        Self {
+            user_id: created.body["id"].as_str().unwrap().to_owned(),
+            username_key: Username::parse(USERNAME).unwrap().key(),
+            apps,
+        }
+    }
+
+    async fn start(&self) -> RefreshToken {
+        self.apps
+            .token
+            .sessions
+            .start(&self.user_id, USERNAME, &self.username_key, 0)
+            .await
+            .unwrap()
+    }
+}
+
+/// The time `routine` takes on `iters` inputs, each made by `setup` outside the timing, in
+/// batches of [`SESSION_BATCH`] on a fresh [`SessionBench`] each (so millions of iterations do
+/// not pile up sessions in one store). Criterion's async `iter_batched` runs its setup inside the
+/// runtime, where the async session start cannot be awaited; hence `iter_custom` and this.
+async fn batched<I, O>(
+    iters: u64,
+    setup: impl AsyncFn(&SessionBench) -> I,
+    routine: impl AsyncFn(&SessionBench, I) -> O,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(SESSION_BATCH);
+        left -= n;
+        let bench = SessionBench::new().await;
+        let mut inputs = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            inputs.push(setup(&bench).await);
+        }
+        let mut outputs = Vec::with_capacity(n as usize);
+        let begin = Instant::now();
+        for input in inputs {
+            outputs.push(routine(&bench, input).await);
+        }
+        total += begin.elapsed();
+        drop(black_box(outputs));
+    }
+    total
+}
+
+fn sessions(c: &mut Criterion) {
+    let rt = runtime();
+    // `events/token/refresh-body.json`: a client that keeps its refresh token in the body.
+    let template = fixture("token/refresh-body.json", "${TOKEN}");
+    let event = |token: &RefreshToken| {
+        lambda_http::request::from_str(&template.replace("${TOKEN}", token.expose())).unwrap()
+    };
+    let refresh = async |bench: &SessionBench, request| {
+        let response = token::handle(&bench.apps.token, request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    };
+    rt.block_on(async {
+        let bench = SessionBench::new().await;
+        let presented = bench.start().await;
+        let response = refresh(&bench, event(&presented)).await;
+        let rotated = body_json(&response)["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(rotated, presented.expose(), "the token must be rotated");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "body mode sets no cookie"
+        );
+    });
+
+    let mut group = c.benchmark_group("session");
+    // `token::handle` of a refresh with a fresh token each time (the event parsed outside the
+    // timing): find the token, rotate it, sign an access token, build the 200.
+    group.bench_function("refresh_body", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| batched(iters, async |bench| event(&bench.start().await), &refresh))
+    });
+    // `Sessions::refresh` alone on the same store: the lookup and the rotation, no HTTP, no JWT.
+    group.bench_function("refresh_bare", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            batched(
+                iters,
+                async |bench| bench.start().await,
+                async |bench, token: RefreshToken| {
+                    let refreshed = bench
+                        .apps
+                        .token
+                        .sessions
+                        .refresh(Some(token.expose()))
+                        .await
+                        .unwrap();
+                    assert!(refreshed.token.is_some(), "rotated");
+                    refreshed
+                },
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, authorizer, protected, sessions);
 criterion_main!(benches);
