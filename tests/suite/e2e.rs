@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use integration_tests::test_util::tampered;
 use integration_tests::{
-    Api as _, Call, HttpApi, Invoker, credentials, fixture, fixture_json, login, protected, service_env,
-    sign_up, signed_up_user, unique_name,
+    Api as _, Call, HttpApi, Invoker, body_login, credentials, fixture, fixture_json, login, protected,
+    service_env, sign_up, signed_up_user, unique_name,
 };
 use serde_json::{Value, json};
 
@@ -142,6 +142,26 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
     let short = format!("s-{}", &random()[..4]);
     assert_eq!(sign_up(&api, "x y", &short).await.status, 400);
 
+    // A session: refresh tokens in the body and in the cookie, as API Gateway would send them.
+    let session = body_login(&api, &name, &password).await;
+    let first_refresh = session.body["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = lambda
+        .invoke("token", &event("token/refresh-body.json", &first_refresh))
+        .await;
+    let refreshed: Value = serde_json::from_str(refreshed.body["body"].as_str().unwrap()).unwrap();
+    let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    // The same token again, in a Cookie header (no Origin: not a browser): a duplicate within
+    // the grace period, answered with an access token.
+    let mut duplicate = event("token/refresh-cookie.json", &first_refresh);
+    for headers in ["headers", "multiValueHeaders"] {
+        duplicate[headers].as_object_mut().unwrap().remove("Origin");
+    }
+    let duplicate = lambda.invoke("token", &duplicate).await;
+    assert_eq!(duplicate.body["statusCode"], 200, "{duplicate:?}");
+    lambda
+        .invoke("token", &event("token/logout.json", &second_refresh))
+        .await;
+
     let tampered = tampered(&token);
     let basic = format!(
         "Basic {}",
@@ -191,6 +211,8 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
         ("unknown user's password", unknown_password.as_str()),
         ("rejected short password", short.as_str()),
         ("token", token.as_str()),
+        ("refresh token", first_refresh.as_str()),
+        ("rotated refresh token", second_refresh.as_str()),
         ("token signature", signature),
         ("tampered token", tampered.as_str()),
         ("Basic credentials", basic.as_str()),
