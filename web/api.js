@@ -1,0 +1,153 @@
+// The API client. The access token lives only in this module's variables: never in
+// localStorage, sessionStorage, a readable cookie or IndexedDB, so it is gone on reload and
+// script in the page cannot find it lying around. The refresh token is an HttpOnly cookie the
+// browser keeps and sends to /token/refresh and /logout only; this code never sees it.
+
+import { API_BASE } from './config.js';
+
+let accessToken = null;
+// When the access token expires (ms since the epoch), from `expires_in`. Kept for callers; there
+// is no proactive refresh: an expired token gets a 401 and the retry path below refreshes it.
+let expiresAt = 0;
+
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status, 0 when the API could not be reached
+   * @param {string} message the API's `msg`, or a description of the failure
+   * @param {boolean} sessionEnded the session could not be renewed; the token was cleared
+   */
+  constructor(status, message, sessionEnded = false) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.sessionEnded = sessionEnded;
+  }
+}
+
+export const isLoggedIn = () => accessToken !== null;
+export const tokenExpiresAt = () => expiresAt;
+
+function setSession(body) {
+  accessToken = body.token;
+  expiresAt = Date.now() + body.expires_in * 1000;
+}
+
+function clearSession() {
+  accessToken = null;
+  expiresAt = 0;
+}
+
+/**
+ * One request. `cookie` sends and accepts cookies (credentials: 'include'): only for the token
+ * function's routes, the only ones whose CORS answer allows credentials; elsewhere the browser
+ * would refuse the response. Resolves to {status, data} (data: parsed JSON or null) for any
+ * HTTP answer; a network or CORS failure (the browser hides which) throws ApiError(0).
+ */
+async function request(method, path, { body, token, cookie = false } = {}) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    // Always JSON: the API refuses other types (415), and this type forces the CORS preflight
+    // the cookie routes rely on against CSRF.
+    init.headers['content-type'] = 'application/json';
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  if (token) init.headers.authorization = `Bearer ${token}`;
+  if (cookie) init.credentials = 'include';
+  let response;
+  try {
+    response = await fetch(API_BASE + path, init);
+  } catch {
+    throw new ApiError(0, 'Cannot reach the API');
+  }
+  const data = await response.json().catch(() => null); // 204, or a body that is not JSON
+  return { status: response.status, data };
+}
+
+// The error for an unexpected answer: the API's {"msg"}, API Gateway's own {"message"}, or the status.
+function failure({ status, data }) {
+  return new ApiError(status, data?.msg ?? data?.message ?? `Request failed (HTTP ${status})`);
+}
+
+/** POST /users: resolves to {id, username}. */
+export async function signUp(username, password) {
+  const res = await request('POST', '/users', { body: { username, password } });
+  if (res.status !== 201) throw failure(res);
+  return res.data;
+}
+
+/** POST /token: keeps the access token; the browser stores the refresh cookie. */
+export async function logIn(username, password) {
+  const res = await request('POST', '/token', { body: { username, password }, cookie: true });
+  if (res.status !== 200) throw failure(res);
+  setSession(res.data);
+  return res.data;
+}
+
+let refreshing = null;
+
+/**
+ * POST /token/refresh with the cookie: true when a new access token is in memory, false when
+ * there is no session (401); throws on anything else (403 origin not allowed, 503, network).
+ * Single flight: concurrent callers share one request, so this page never presents the same
+ * refresh token twice (a second use after the API's grace period counts as reuse and would
+ * revoke the session).
+ */
+export function refresh() {
+  refreshing ??= (async () => {
+    const res = await request('POST', '/token/refresh', { body: '{}', cookie: true });
+    if (res.status === 200) {
+      setSession(res.data);
+      return true;
+    }
+    clearSession();
+    if (res.status === 401) return false;
+    throw failure(res);
+  })().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+/**
+ * A request with the access token. A 401 (expired or revoked token) gets exactly one refresh
+ * and one retry; if either fails, the token is cleared and the error says sessionEnded.
+ */
+async function authorized(method, path, options = {}) {
+  let res = await request(method, path, { ...options, token: accessToken });
+  if (res.status !== 401) return res;
+  let renewed;
+  try {
+    renewed = await refresh();
+  } catch (err) {
+    clearSession();
+    throw new ApiError(err.status, err.message, true);
+  }
+  if (renewed) {
+    res = await request(method, path, { ...options, token: accessToken });
+    if (res.status !== 401) return res;
+  }
+  clearSession();
+  const { status, message } = failure(res);
+  throw new ApiError(status, message, true);
+}
+
+/** GET /protected: resolves to the caller's {id, username}. */
+export async function me() {
+  const res = await authorized('GET', '/protected');
+  if (res.status !== 200) throw failure(res);
+  return res.data;
+}
+
+/** POST /logout: ends this session and clears the cookie (204 even if there was none). */
+export async function logOut() {
+  const res = await request('POST', '/logout', { body: '{}', cookie: true });
+  if (res.status !== 204) throw failure(res);
+  clearSession();
+}
+
+/** POST /logout/all: ends every session of the user; the answer also clears this cookie. */
+export async function logOutEverywhere() {
+  const res = await authorized('POST', '/logout/all', { cookie: true });
+  if (res.status !== 204) throw failure(res);
+  clearSession();
+}
