@@ -1,0 +1,256 @@
+"""The browser client (web/) in a real headless Chromium, against the local API that `./dev test`
+started: what only a browser enforces (CORS, credentials, HttpOnly and SameSite cookies,
+preflights) is exercised by the browser itself.
+
+Run by `./dev test` with the environment it sets: WEB_URL (the client, on an allowed origin),
+API_URL, ISSUER, AUDIENCE, KEYSET (the dev key set, to mint an expired token), SCREENSHOTS (a
+folder). Chromium and chromedriver are Debian's (same version), Selenium is pinned in
+scripts/requirements-checks.txt. Every wait is bounded; a failure leaves a screenshot.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WEB_URL = os.environ["WEB_URL"].rstrip("/")
+API_URL = os.environ["API_URL"].rstrip("/")
+SCREENSHOTS = pathlib.Path(os.environ["SCREENSHOTS"])
+PASSWORD = "correct horse battery staple"
+WAIT = 20  # seconds, for any one thing to happen
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def expired_token(user_id, username):
+    """An access token of `user_id` signed with the current dev key, expired a minute ago: what
+    the page holds once its token's lifetime is over."""
+    pem = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev_keys.py"), "pem", os.environ["KEYSET"]],
+                         check=True, capture_output=True, text=True).stdout
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    numbers = key.public_key().public_numbers()
+    jwk = {"crv": "P-256", "kty": "EC", "x": b64url(numbers.x.to_bytes(32, "big")),
+           "y": b64url(numbers.y.to_bytes(32, "big"))}
+    kid = b64url(hashlib.sha256(json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()).digest())
+    now = int(time.time())
+    header = {"alg": "ES256", "kid": kid, "typ": "at+jwt"}
+    claims = {"iss": os.environ["ISSUER"], "aud": os.environ.get("AUDIENCE", "jwt-auth-api"), "sub": user_id,
+              "username": username, "iat": now - 960, "nbf": now - 960, "exp": now - 60,
+              "jti": str(uuid.uuid4()), "token_use": "access", "epoch": 0}
+    message = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    r, s = decode_dss_signature(key.sign(message.encode(), ec.ECDSA(hashes.SHA256())))
+    s = min(s, P256_N - s)  # the verifiers require the low-S form
+    return f"{message}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+class Browser(unittest.TestCase):
+    step = 0
+
+    def setUp(self):
+        service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+        self.driver = webdriver.Chrome(service=service, options=self._options())
+        self.driver.set_page_load_timeout(WAIT)
+        self.driver.set_script_timeout(WAIT)
+        self.addCleanup(self.driver.quit)
+
+    def shot(self, name):
+        Browser.step += 1
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(SCREENSHOTS / f"{Browser.step:02d}-{self._testMethodName}-{name}.png"))
+
+    def open(self, url=WEB_URL, fragment="#/login"):
+        self.driver.get(f"{url}/{fragment}")
+        self.wait_state("logged-out", "logged-in")
+
+    def wait_state(self, *states):
+        try:
+            WebDriverWait(self.driver, WAIT).until(
+                lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in states)
+        except Exception:
+            self.shot("timeout")
+            raise
+        return self.driver.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+
+    def text(self, element_id):
+        return self.driver.find_element(By.ID, element_id).text
+
+    def fill(self, form, **fields):
+        for name, value in fields.items():
+            field = self.driver.find_element(By.ID, f"{form}-{name}")
+            field.clear()
+            field.send_keys(value)
+        self.driver.find_element(By.CSS_SELECTOR, f"#{form}-form button[type=submit]").click()
+
+    def sign_up_and_log_in(self):
+        name = f"web{uuid.uuid4().hex[:12]}"
+        self.open(fragment="#/signup")
+        self.fill("signup", username=name, password=PASSWORD)
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/login"))
+        self.wait_state("logged-out")
+        self.fill("login", username=name, password=PASSWORD)
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/private"))
+        self.wait_state("logged-in")
+        return name
+
+    def refresh_cookies(self):
+        """The browser's refresh-token cookies, whatever their path (WebDriver's own cookie list
+        holds only those of the page's URL; Chromium's DevTools protocol sees the whole jar)."""
+        cookies = self.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+        return [c for c in cookies if c["name"] == "refresh_token"]
+
+    def fetch(self, url, init):
+        """fetch(url, init) in the page: [status] or ["error", its name]."""
+        return self.driver.execute_async_script(
+            "const done = arguments[2];"
+            "fetch(arguments[0], arguments[1]).then(r => done([r.status]), e => done(['error', e.name]));",
+            url, init)
+
+    # --- the tests ---------------------------------------------------------------------------
+
+    def test_sign_up_log_in_and_the_private_page_shows_the_user(self):
+        name = self.sign_up_and_log_in()
+        self.assertEqual(self.text("user-name"), name)
+        self.assertRegex(self.text("user-id"), r"^[0-9a-f-]{36}$")
+        self.shot("private-page")
+
+    def test_a_wrong_password_shows_the_apis_message(self):
+        self.open()
+        self.fill("login", username=f"nobody{uuid.uuid4().hex[:8]}", password="not the password")
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(By.ID, "error").text)
+        self.assertEqual(self.text("error"), "Bad username or password")
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        self.shot("wrong-password")
+
+    def test_a_reload_keeps_the_session_and_no_script_can_see_a_token(self):
+        name = self.sign_up_and_log_in()
+        self.driver.refresh()
+        self.assertEqual(self.wait_state("logged-in"), "logged-in", "restored by the refresh cookie")
+        self.assertEqual(self.text("user-name"), name)
+        storage = self.driver.execute_script(
+            "return [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage)]")
+        self.assertEqual(storage, ["", "{}", "{}"], "no token where page script can read it")
+        refresh = self.refresh_cookies()  # the browser holds what page script cannot see
+        self.assertEqual(sorted(c["path"] for c in refresh), ["/logout", "/token/refresh"], refresh)
+        self.assertTrue(all(c["httpOnly"] and c["secure"] and c["sameSite"] == "Strict" for c in refresh), refresh)
+        self.assertEqual({c["domain"] for c in refresh}, {"localhost"})
+        self.shot("after-reload")
+
+    def test_after_logout_the_private_page_is_refused(self):
+        self.sign_up_and_log_in()
+        self.driver.find_element(By.ID, "logout").click()
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        self.driver.get(f"{WEB_URL}/#/private")
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/login"))
+        self.assertEqual(self.refresh_cookies(), [], "the logout cleared the cookie")
+        self.shot("after-logout")
+
+    def test_after_log_out_everywhere_another_browser_is_logged_out_too(self):
+        name = self.sign_up_and_log_in()
+        other = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")),
+                                 options=self._options())
+        self.addCleanup(other.quit)
+        first, self.driver = self.driver, other
+        self.open()
+        self.fill("login", username=name, password=PASSWORD)
+        self.wait_state("logged-in")
+        self.driver = first
+        self.driver.find_element(By.ID, "logout-all").click()
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        self.driver = other
+        self.driver.refresh()
+        self.assertEqual(self.wait_state("logged-out"), "logged-out", "its session ended too")
+        self.shot("other-browser-after-logout-all")
+
+    def _options(self):
+        options = webdriver.ChromeOptions()
+        options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+        # --no-sandbox: Chromium's sandbox refuses to run as root, which CI is.
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,700",
+                         "--no-first-run", "--disable-extensions", "--disable-background-networking"):
+            options.add_argument(argument)
+        return options
+
+    def test_an_expired_access_token_is_refreshed_transparently(self):
+        name = self.sign_up_and_log_in()
+        user_id = self.text("user-id")
+        # The page's token expires: its next /protected carries an expired token (signed with the
+        # current key, so only its exp is wrong); the API answers 401, the page refreshes through
+        # the cookie and retries once. The shim only swaps the header of that one request.
+        self.driver.execute_script(
+            """
+            const expired = arguments[0];
+            const real = window.fetch;
+            window.__calls = [];
+            let swapped = false;
+            window.fetch = (url, init = {}) => {
+              window.__calls.push(`${init.method || 'GET'} ${new URL(url).pathname}`);
+              if (!swapped && new URL(url).pathname === '/protected') {
+                swapped = true;
+                init = { ...init, headers: { ...init.headers, authorization: `Bearer ${expired}` } };
+              }
+              return real(url, init);
+            };
+            """, expired_token(user_id, name))
+        self.driver.execute_script("location.hash = '#/login'")
+        self.wait_state("logged-in")
+        self.driver.execute_script("location.hash = '#/private'")
+        WebDriverWait(self.driver, WAIT).until(
+            lambda d: d.execute_script("return (window.__calls || []).length") >= 3)
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertEqual(self.text("user-name"), name)
+        calls = self.driver.execute_script("return window.__calls")
+        self.assertEqual(calls, ["GET /protected", "POST /token/refresh", "GET /protected"])
+        self.shot("refreshed")
+
+    def test_a_page_on_an_origin_not_allowed_cannot_use_the_api(self):
+        # The same client from http://127.0.0.1:<port>: another origin, not in AllowedOrigins.
+        parts = urlsplit(WEB_URL)
+        other = urlunsplit((parts.scheme, f"127.0.0.1:{parts.port}", "", "", ""))
+        self.open(url=other)
+        self.fill("login", username="alice", password=PASSWORD)
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(By.ID, "error").text)
+        self.assertEqual(self.text("error"), "Cannot reach the API")
+        credentials = {"method": "POST", "credentials": "include", "headers": {"content-type": "application/json"},
+                       "body": "{}"}
+        self.assertEqual(self.fetch(f"{API_URL}/token/refresh", credentials), ["error", "TypeError"])
+        self.shot("other-origin")
+
+    def test_the_apis_own_401_and_403_reach_the_page_as_statuses(self):
+        self.open()
+        # The gateway's 401 (no token: the authorizer never runs) and 403 (no such route) carry
+        # the template's CORS headers, so the page reads them instead of a CORS failure.
+        self.assertEqual(self.fetch(f"{API_URL}/protected", {}), [401])
+        self.assertEqual(self.fetch(f"{API_URL}/no-such-route", {}), [403])
+        refresh = {"method": "POST", "credentials": "include", "headers": {"content-type": "application/json"},
+                   "body": "{}"}
+        self.assertEqual(self.fetch(f"{API_URL}/token/refresh", refresh), [401])
+        self.shot("statuses")
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    result = unittest.main(exit=False, verbosity=2).result
+    print(f"browser: {result.testsRun} tests in {time.monotonic() - started:.1f} s, "
+          f"screenshots in {SCREENSHOTS}", file=sys.stderr)
+    sys.exit(0 if result.wasSuccessful() else 1)
