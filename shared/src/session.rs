@@ -2,7 +2,8 @@
 //!
 //! A refresh token is 32 random bytes (base64url, 43 characters). The store keeps only its
 //! SHA-256, as the key of a `REFRESH#` record naming its session, user and issue time, and the
-//! time it was used. A refresh ([`Sessions::refresh`]) reads that record (one strongly
+//! time it was used (and then its successor, sealed with it). A refresh ([`Sessions::refresh`])
+//! reads that record (one strongly
 //! consistent read), then in one transaction marks it used, stores its successor, touches the
 //! session and checks that the session and the user's session epoch are still the ones it was
 //! issued under. So of any number of concurrent refreshes with one token exactly one rotates it.
@@ -12,8 +13,10 @@
 //!   session is then refused too. Only a token whose hash is stored can do this: a guessed or
 //!   forged token finds no record and revokes nothing.
 //! - **Grace**: less than `REFRESH_GRACE_SECONDS` after its use (a browser sending one cookie
-//!   from two tabs at once), a used token gets a new access token and no new refresh token; nothing is
-//!   revoked, and the session's newest token stays the one the first refresh returned.
+//!   from two tabs at once, a retry after a lost answer), a used token gets a new access token
+//!   and the same successor the first refresh returned (kept on the used token's record, sealed
+//!   with the used token, which only its holder has); nothing is revoked and the session keeps
+//!   one live token.
 //! - **Lifetimes**: a session ends `SESSION_ABSOLUTE_SECONDS` after its login however often it
 //!   is refreshed, and a token not used within `SESSION_IDLE_SECONDS` of its issue is refused.
 //!   Both are checked here, on every use: the table's TTL deletes records late.
@@ -26,7 +29,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::digest::{SHA256, digest};
+use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::clock::Clock;
@@ -81,6 +86,54 @@ impl RefreshToken {
     pub fn hash(&self) -> TokenHash {
         TokenHash(URL_SAFE_NO_PAD.encode(digest(&SHA256, self.0.as_bytes())))
     }
+
+    /// `successor`, sealed so that only a holder of this token can open it: AES-256-GCM under a
+    /// key derived from this token (HKDF-SHA256), a random nonce, this token's hash as the
+    /// associated data; base64url of nonce ‖ ciphertext ‖ tag. Stored on this token's record, it
+    /// lets a retry within the grace period get the very successor the first request got (its
+    /// answer may have been lost) while the store alone, which holds only hashes, cannot read it.
+    pub fn seal(&self, successor: &RefreshToken) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        #[allow(clippy::expect_used)]
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the operating system's random number generator is unavailable");
+        let mut sealed = successor.0.clone().into_bytes();
+        // Sealing fails only for inputs over GCM's 64 GiB limit; a token is 43 bytes.
+        #[allow(clippy::expect_used)]
+        self.successor_key()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.hash().0.as_bytes()),
+                &mut sealed,
+            )
+            .expect("AES-GCM seals 43 bytes");
+        URL_SAFE_NO_PAD.encode([&nonce[..], &sealed].concat())
+    }
+
+    /// The successor sealed by [`Self::seal`] with this token; `None` if `sealed` was not.
+    pub fn open(&self, sealed: &str) -> Option<RefreshToken> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        let (nonce, ciphertext) = bytes.split_at_checked(NONCE_LEN)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut ciphertext = ciphertext.to_vec();
+        let plain = self
+            .successor_key()
+            .open_in_place(nonce, Aad::from(self.hash().0.as_bytes()), &mut ciphertext)
+            .ok()?;
+        RefreshToken::parse(std::str::from_utf8(plain).ok()?)
+    }
+
+    fn successor_key(&self) -> LessSafeKey {
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"jwt-auth refresh token successor v1");
+        let key: UnboundKey = salt
+            .extract(self.0.as_bytes())
+            .expand(&[b"aes-256-gcm"], &AES_256_GCM)
+            .map(UnboundKey::from)
+            // expand fails only for an output longer than 255 hashes; a key is 32 bytes.
+            .unwrap_or_else(|_| unreachable!("HKDF-SHA256 gives a 32-byte key"));
+        LessSafeKey::new(key)
+    }
 }
 
 /// The SHA-256 of a refresh token, as stored and looked up.
@@ -119,6 +172,8 @@ pub struct RefreshRecord {
     pub issued_at: u64,
     /// When it was used to refresh, if it was.
     pub used_at: Option<u64>,
+    /// Its successor, sealed with it ([`RefreshToken::seal`]), once it was used.
+    pub successor: Option<String>,
 }
 
 /// What a presented (and found) refresh token may do now.
@@ -126,7 +181,7 @@ pub struct RefreshRecord {
 pub enum Verdict {
     /// Unused and within both lifetimes: rotate it.
     Rotate,
-    /// Used within the grace period: a new access token, no new refresh token.
+    /// Used within the grace period: a new access token and the successor already issued.
     Grace,
     /// Used before, after the grace period: the session is revoked.
     Reuse,
@@ -167,8 +222,12 @@ pub enum Refused {
 #[derive(Debug)]
 pub struct Refreshed {
     pub record: RefreshRecord,
-    /// The successor token; `None` for a duplicate within the grace period.
+    /// The successor token: a new one, or for a duplicate within the grace period the one the
+    /// first request got. `None` only for a duplicate whose record holds no successor it can
+    /// open (which this code never writes).
     pub token: Option<RefreshToken>,
+    /// Whether this was a duplicate within the grace period (nothing was written).
+    pub duplicate: bool,
 }
 
 /// A session that ended or could not go on.
@@ -248,7 +307,7 @@ impl Sessions {
         match judge(&record, now, &self.config) {
             Verdict::Expired => Err(Refused::Expired.into()),
             Verdict::Reuse => Err(self.reused(&record).await),
-            Verdict::Grace => self.grace(record).await,
+            Verdict::Grace => self.grace(&token, record).await,
             Verdict::Rotate => {
                 let next = RefreshToken::generate();
                 let outcome = self
@@ -257,6 +316,7 @@ impl Sessions {
                         &hash,
                         &record,
                         &next.hash(),
+                        &token.seal(&next),
                         now,
                         self.expires_at(record.started_at),
                     )
@@ -267,13 +327,14 @@ impl Sessions {
                         Ok(Refreshed {
                             record,
                             token: Some(next),
+                            duplicate: false,
                         })
                     }
                     // Another request rotated it first: this one is its duplicate.
                     RotateOutcome::AlreadyUsed => {
                         let record = self.store.find_refresh(&hash).await?.ok_or(Refused::Unknown)?;
                         match judge(&record, self.clock.now(), &self.config) {
-                            Verdict::Grace => self.grace(record).await,
+                            Verdict::Grace => self.grace(&token, record).await,
                             Verdict::Reuse => Err(self.reused(&record).await),
                             Verdict::Rotate | Verdict::Expired => Err(Refused::Expired.into()),
                         }
@@ -287,12 +348,19 @@ impl Sessions {
         }
     }
 
-    async fn grace(&self, record: RefreshRecord) -> Result<Refreshed, RefreshError> {
+    /// A duplicate within the grace period: the session must still be alive; the answer is
+    /// the successor the first request got, so the client ends up with the one live token.
+    async fn grace(&self, token: &RefreshToken, record: RefreshRecord) -> Result<Refreshed, RefreshError> {
         if !self.store.session_alive(&record).await? {
             return Err(Refused::Ended.into());
         }
         tracing::info!(session_id = %record.session_id, "refresh token used again within the grace period");
-        Ok(Refreshed { record, token: None })
+        let successor = record.successor.as_deref().and_then(|sealed| token.open(sealed));
+        Ok(Refreshed {
+            record,
+            token: successor,
+            duplicate: true,
+        })
     }
 
     /// Revokes the session of a reused token; the refusal to answer, or the store's failure.
@@ -351,6 +419,7 @@ mod tests {
             started_at: T0,
             issued_at,
             used_at,
+            successor: None,
         }
     }
 
@@ -425,5 +494,25 @@ mod tests {
             ..c
         };
         assert_eq!(judge(&record(T0, Some(used)), used, &no_grace), Verdict::Reuse);
+    }
+
+    #[test]
+    fn a_successor_sealed_with_a_token_opens_only_with_that_token() {
+        let (old, next, other) = (
+            RefreshToken::generate(),
+            RefreshToken::generate(),
+            RefreshToken::generate(),
+        );
+        let sealed = old.seal(&next);
+        assert_eq!(old.open(&sealed), Some(next.clone()));
+        assert_ne!(old.seal(&next), sealed, "a fresh nonce each time");
+        assert_eq!(other.open(&sealed), None, "another token cannot open it");
+        assert!(!sealed.contains(next.expose()));
+        let mut tampered = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(old.open(&URL_SAFE_NO_PAD.encode(tampered)), None);
+        for bad in ["", "AAAA", "not base64 !"] {
+            assert_eq!(old.open(bad), None, "{bad:?}");
+        }
     }
 }

@@ -217,7 +217,11 @@ mod refresh_body {
         let duplicate = token(&apps, &event).await;
         assert_eq!(duplicate.status, 200, "{duplicate:?}");
         assert!(duplicate.body["token"].is_string());
-        assert_eq!(duplicate.body.get("refresh_token"), None, "no second successor");
+        assert_eq!(
+            duplicate.body["refresh_token"].as_str(),
+            Some(rotated.as_str()),
+            "the same successor, not a second one"
+        );
 
         apps.clock.advance(apps.token.sessions.config().grace.as_secs());
         assert_refused(&token(&apps, &event).await);

@@ -305,7 +305,7 @@ async fn refresh(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     };
     let record = refreshed.record;
     let (body, jti) = issue(app, req, &record.user_id, &record.username, record.epoch).await?;
-    tracing::info!(user_id = %record.user_id, jti = %jti, rotated = refreshed.token.is_some(), "token refreshed");
+    tracing::info!(user_id = %record.user_id, jti = %jti, duplicate = refreshed.duplicate, "token refreshed");
     let max_age =
         (record.started_at + app.sessions.config().absolute.as_secs()).saturating_sub(app.clock.now());
     let refresh = refreshed.token.as_ref().map(|t| (t.expose(), max_age));

@@ -146,30 +146,19 @@ fn built<T, E: std::error::Error + Send + Sync + 'static>(part: Result<T, E>) ->
     part.map_err(|e| StoreError(anyhow::Error::new(e).context("building a DynamoDB transaction")))
 }
 
-/// Whether the transaction was cancelled because the condition of item `index` failed.
-fn condition_failed_at(
+/// Why each item of a cancelled transaction failed (DynamoDB's `CancellationReasons` codes,
+/// `None` for an item that did not); empty when the error gives none.
+fn cancellation_codes(
     error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-    index: usize,
-) -> Option<bool> {
-    let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) =
-        error
-    else {
-        return None;
-    };
-    let reasons = e.cancellation_reasons();
-    if reasons.is_empty() {
-        return None;
+) -> Vec<String> {
+    match error {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) => e
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None").to_owned())
+            .collect(),
+        _ => Vec::new(),
     }
-    Some(
-        reasons
-            .get(index)
-            .and_then(|r| r.code())
-            .is_some_and(|code| code == "ConditionalCheckFailed"),
-    )
-}
-
-fn is_cancelled(error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
-    error.is_transaction_canceled_exception()
 }
 
 /// Wraps an SDK error (its `source()` chain keeps the detail) as the store being unavailable.
@@ -362,6 +351,11 @@ fn refresh_record(item: &HashMap<String, AttributeValue>) -> anyhow::Result<Refr
         started_at: required("started_at")?,
         issued_at: required("issued_at")?,
         used_at: number_attr(item, "used_at")?,
+        successor: match item.get("successor") {
+            None => None,
+            Some(AttributeValue::S(s)) => Some(s.clone()),
+            Some(_) => return Err(anyhow!("successor is not a string")),
+        },
     })
 }
 
@@ -420,6 +414,7 @@ impl SessionStore for DynamoUserStore {
             started_at: session.started_at,
             issued_at: session.started_at,
             used_at: None,
+            successor: None,
         };
         self.client
             .transact_write_items()
@@ -455,6 +450,7 @@ impl SessionStore for DynamoUserStore {
         old: &TokenHash,
         record: &RefreshRecord,
         new: &TokenHash,
+        sealed: &str,
         now: u64,
         expires_at: u64,
     ) -> Result<RotateOutcome, StoreError> {
@@ -462,10 +458,11 @@ impl SessionStore for DynamoUserStore {
             Update::builder()
                 .table_name(&self.table)
                 .key(PARTITION_KEY, refresh_key(old))
-                .update_expression("SET used_at = :now")
+                .update_expression("SET used_at = :now, successor = :successor")
                 .condition_expression("attribute_exists(#pk) AND attribute_not_exists(used_at)")
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_values(":now", number(now))
+                .expression_attribute_values(":successor", string(sealed))
                 .build(),
         )?;
         let touch_session = built(
@@ -500,34 +497,33 @@ impl SessionStore for DynamoUserStore {
             Ok(_) => return Ok(RotateOutcome::Rotated),
             Err(err) => err.into_service_error(),
         };
-        if !is_cancelled(&err) {
+        if !err.is_transaction_canceled_exception() {
             return Err(StoreError(
                 anyhow::Error::new(err).context("TransactWriteItems refresh"),
             ));
         }
-        match condition_failed_at(&err, 0) {
-            Some(true) => Ok(RotateOutcome::AlreadyUsed),
-            Some(false) => {
-                let reasons: Vec<_> = match &err {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) => {
-                        e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect()
-                    }
-                    _ => vec![],
-                };
-                if [2, 3].iter().any(|&i| condition_failed_at(&err, i) == Some(true)) {
-                    Ok(RotateOutcome::SessionEnded)
-                } else {
-                    // A conflict with another transaction, or a throttle: retryable, so a 503.
-                    Err(StoreError(anyhow::Error::new(err).context(format!(
-                        "TransactWriteItems refresh cancelled: {reasons:?}"
-                    ))))
-                }
-            }
-            // No reasons given: tell the cases apart by reading the old token again.
-            None => match self.find_refresh(old).await? {
-                Some(current) if current.used_at.is_some() => Ok(RotateOutcome::AlreadyUsed),
-                _ => Ok(RotateOutcome::SessionEnded),
-            },
+        // Items: 0 the old token (unused), 1 its successor (new), 2 the session (unrevoked),
+        // 3 the user (same id and epoch).
+        let codes = cancellation_codes(&err);
+        let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+        if failed(0) {
+            return Ok(RotateOutcome::AlreadyUsed);
+        }
+        if failed(2) || failed(3) {
+            return Ok(RotateOutcome::SessionEnded);
+        }
+        // No reasons given, or a conflict with a concurrent transaction on the same items
+        // (another refresh with this token, a logout): what the old token's record says now
+        // decides. Used: this request is that refresh's duplicate.
+        match self.find_refresh(old).await? {
+            Some(current) if current.used_at.is_some() => Ok(RotateOutcome::AlreadyUsed),
+            // Without reasons, an unused token means the session or the user failed.
+            None => Ok(RotateOutcome::SessionEnded),
+            Some(_) if codes.is_empty() => Ok(RotateOutcome::SessionEnded),
+            // A conflict that left the token unused: nothing was written; retryable (503).
+            Some(_) => Err(StoreError(
+                anyhow::Error::new(err).context(format!("TransactWriteItems refresh cancelled: {codes:?}")),
+            )),
         }
     }
 
@@ -536,7 +532,9 @@ impl SessionStore for DynamoUserStore {
             Get::builder()
                 .table_name(&self.table)
                 .key(PARTITION_KEY, session_key(&record.session_id))
-                .projection_expression("revoked_at")
+                // The key too: an item with none of the projected attributes comes back as an
+                // empty map, which must not read as "no such session".
+                .projection_expression("pk, revoked_at")
                 .build(),
         )?;
         let user = built(
@@ -563,7 +561,8 @@ impl SessionStore for DynamoUserStore {
             .map_err(StoreError)?
             .unwrap_or(0);
         let same_user = matches!(user.get("user_id"), Some(AttributeValue::S(id)) if *id == record.user_id);
-        Ok(!session.contains_key("revoked_at") && same_user && epoch == record.epoch)
+        let exists = session.contains_key(PARTITION_KEY);
+        Ok(exists && !session.contains_key("revoked_at") && same_user && epoch == record.epoch)
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError> {

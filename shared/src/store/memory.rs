@@ -201,6 +201,7 @@ impl SessionStore for MemoryUserStore {
             started_at: session.started_at,
             issued_at: session.started_at,
             used_at: None,
+            successor: None,
         };
         lock(&self.sessions).insert(session.session_id.clone(), StoredSession { revoked_at: None });
         lock(&self.refresh).insert(first.clone(), record);
@@ -221,6 +222,7 @@ impl SessionStore for MemoryUserStore {
         old: &TokenHash,
         record: &RefreshRecord,
         new: &TokenHash,
+        sealed: &str,
         now: u64,
         _expires_at: u64,
     ) -> Result<RotateOutcome, StoreError> {
@@ -243,10 +245,12 @@ impl SessionStore for MemoryUserStore {
         }
         if let Some(used) = refresh.get_mut(old) {
             used.used_at = Some(now);
+            used.successor = Some(sealed.to_owned());
         }
         let successor = RefreshRecord {
             issued_at: now,
             used_at: None,
+            successor: None,
             ..record.clone()
         };
         refresh.insert(new.clone(), successor);

@@ -119,14 +119,16 @@ pub trait SessionStore: Send + Sync {
     /// The record of the token with this hash, read strongly consistently; `None` if unknown.
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError>;
 
-    /// In one transaction: marks `old` used at `now` if it is still unused, stores `new` as its
-    /// successor (records deletable after `expires_at`), and requires the session to be
-    /// unrevoked and the user to still have the record's id and epoch.
+    /// In one transaction: marks `old` used at `now` (keeping `sealed`, its successor sealed
+    /// with it) if it is still unused, stores `new` as its successor (records deletable after
+    /// `expires_at`), and requires the session to be unrevoked and the user to still have the
+    /// record's id and epoch.
     async fn rotate(
         &self,
         old: &TokenHash,
         record: &RefreshRecord,
         new: &TokenHash,
+        sealed: &str,
         now: u64,
         expires_at: u64,
     ) -> Result<RotateOutcome, StoreError>;
