@@ -99,8 +99,12 @@ export function refresh() {
       setSession(res.data);
       return true;
     }
-    clearSession();
-    if (res.status === 401) return false;
+    // 401: no session. Anything else (503, 403) says nothing about the session: keep what is
+    // in memory, so a passing failure does not log the user out.
+    if (res.status === 401) {
+      clearSession();
+      return false;
+    }
     throw failure(res);
   })().finally(() => {
     refreshing = null;

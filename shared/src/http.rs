@@ -181,15 +181,7 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
 /// The request body as bytes, after checking its content type and size. API Gateway's
 /// `isBase64Encoded` bodies arrive decoded (lambda_http does it), so they parse like any other.
 fn json_bytes(req: &Request) -> Result<&[u8], ApiError> {
-    let is_json = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
+    require_json_content_type(req)?;
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge { max: MAX_BODY_BYTES });
@@ -500,6 +492,8 @@ pub fn presented_refresh_token(
     }
 }
 
+/// 415 unless the request says `Content-Type: application/json` (parameters such as `charset`
+/// allowed).
 fn require_json_content_type(req: &Request) -> Result<(), ApiError> {
     let is_json = req
         .headers()
@@ -559,7 +553,8 @@ pub fn base_path(req: &Request) -> String {
     let (Some(path), Some(resource)) = (context.path.as_deref(), context.resource_path.as_deref()) else {
         return String::new();
     };
-    path.strip_suffix(resource)
+    path.trim_end_matches('/')
+        .strip_suffix(resource.trim_end_matches('/'))
         .map(|prefix| prefix.trim_end_matches('/').to_owned())
         .unwrap_or_default()
 }
