@@ -158,6 +158,23 @@ pub struct NewSession {
     pub expires_at: u64,
 }
 
+impl NewSession {
+    /// The record of the session's first refresh token, issued at its start.
+    pub fn first_record(&self) -> RefreshRecord {
+        RefreshRecord {
+            session_id: self.session_id.clone(),
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            username_key: self.username_key.clone(),
+            epoch: self.epoch,
+            started_at: self.started_at,
+            issued_at: self.started_at,
+            used_at: None,
+            successor: None,
+        }
+    }
+}
+
 /// A stored refresh token (found by its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRecord {

@@ -30,8 +30,8 @@ use shared::http::{
 use shared::keystore::SecretsKeyStore;
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};
-use shared::store::UserStore;
 use shared::store::dynamodb::DynamoUserStore;
+use shared::store::{UserProfile, UserStore};
 use shared::throttle::LoginThrottle;
 use shared::user::{Password, Username};
 use shared::{
@@ -329,6 +329,13 @@ async fn logout(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 /// The caller of `/logout/all` or `/password`, checked against the stored user: still there,
 /// same id, token of the current epoch.
 async fn caller(app: &App, req: &Request) -> Result<(Identity, Username), ApiError> {
+    let (caller, username) = identified(app, req)?;
+    current_user(&caller, app.store.find_profile(&username).await?)?;
+    Ok((caller, username))
+}
+
+/// Who the access token names, not yet checked against the store.
+fn identified(app: &App, req: &Request) -> Result<(Identity, Username), ApiError> {
     let caller = identify(
         req,
         &app.verifier,
@@ -337,7 +344,6 @@ async fn caller(app: &App, req: &Request) -> Result<(Identity, Username), ApiErr
         app.clock.now(),
     )?;
     let username = caller.username()?;
-    current_user(&caller, app.store.find_profile(&username).await?)?;
     Ok((caller, username))
 }
 
@@ -354,17 +360,15 @@ async fn logout_all(app: &App, req: &Request) -> Result<Response<Body>, ApiError
 /// `POST /password`: checks the current password (counted by the login limit), stores the new
 /// one and ends every session, in one write conditioned on the hash just verified.
 async fn change_password(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (caller, username) = caller(app, req).await?;
+    // One read of the user: the caller's check and the hash to verify come from the same item.
+    let (caller, username) = identified(app, req)?;
+    let found = app.store.find_by_username(&username).await?;
+    current_user(&caller, found.as_ref().map(UserProfile::from))?;
+    let user = found.ok_or(ApiError::UserGone)?;
     let input = password_change(req)?;
     let current = Password::parse_existing(input.current_password)?;
     let new = Password::parse_new(input.new_password)?;
     let attempt = app.throttle.reserve(&username.key()).await?;
-    let user = app
-        .store
-        .find_by_username(&username)
-        .await?
-        .filter(|user| user.id == caller.user_id)
-        .ok_or(ApiError::UserGone)?;
     let check = app
         .hasher
         .verify(current, Some(user.password_hash.clone()))

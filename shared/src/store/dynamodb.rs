@@ -405,17 +405,7 @@ impl SessionStore for DynamoUserStore {
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .build(),
         )?;
-        let record = RefreshRecord {
-            session_id: session.session_id.clone(),
-            user_id: session.user_id.clone(),
-            username: session.username.clone(),
-            username_key: session.username_key.clone(),
-            epoch: session.epoch,
-            started_at: session.started_at,
-            issued_at: session.started_at,
-            used_at: None,
-            successor: None,
-        };
+        let record = session.first_record();
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put_session).build())

@@ -101,6 +101,26 @@ impl MemoryUserStore {
             .collect()
     }
 
+    /// The hash replaced while it is still `current`; `end_sessions` adds one to the epoch too.
+    fn replace_hash(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+        end_sessions: bool,
+    ) -> Result<bool, StoreError> {
+        self.check_all()?;
+        let mut users = lock(&self.users);
+        match users.get_mut(&username.key()) {
+            Some(user) if user.password_hash == current => {
+                user.password_hash = new.to_owned();
+                user.epoch += u64::from(end_sessions);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn check(&self, also: &AtomicBool) -> Result<(), StoreError> {
         if self.fail_all.load(Ordering::SeqCst) || also.load(Ordering::SeqCst) {
             return Err(StoreError(anyhow::anyhow!("memory store switched off")));
@@ -146,15 +166,7 @@ impl UserStore for MemoryUserStore {
         current: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        self.check_all()?;
-        let mut users = lock(&self.users);
-        match users.get_mut(&username.key()) {
-            Some(user) if user.password_hash == current => {
-                user.password_hash = new.to_owned();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        self.replace_hash(username, current, new, false)
     }
 
     async fn change_password(
@@ -163,16 +175,7 @@ impl UserStore for MemoryUserStore {
         current: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        self.check_all()?;
-        let mut users = lock(&self.users);
-        match users.get_mut(&username.key()) {
-            Some(user) if user.password_hash == current => {
-                user.password_hash = new.to_owned();
-                user.epoch += 1;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        self.replace_hash(username, current, new, true)
     }
 
     async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError> {
@@ -192,17 +195,7 @@ impl UserStore for MemoryUserStore {
 impl SessionStore for MemoryUserStore {
     async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError> {
         self.check_all()?;
-        let record = RefreshRecord {
-            session_id: session.session_id.clone(),
-            user_id: session.user_id.clone(),
-            username: session.username.clone(),
-            username_key: session.username_key.clone(),
-            epoch: session.epoch,
-            started_at: session.started_at,
-            issued_at: session.started_at,
-            used_at: None,
-            successor: None,
-        };
+        let record = session.first_record();
         lock(&self.sessions).insert(session.session_id.clone(), StoredSession { revoked_at: None });
         lock(&self.refresh).insert(first.clone(), record);
         Ok(())

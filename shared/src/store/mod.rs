@@ -49,6 +49,16 @@ pub struct UserProfile {
     pub epoch: u64,
 }
 
+impl From<&UserRecord> for UserProfile {
+    fn from(user: &UserRecord) -> Self {
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            epoch: user.epoch,
+        }
+    }
+}
+
 /// What happened to a sign-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateOutcome {
