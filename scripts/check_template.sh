@@ -23,6 +23,8 @@
 #      AllowedOrigins changes, the session parameters accepting exactly what the code accepts,
 #      the routes of the HTTP contract (authorizer and preflights), and gateway-response CORS
 #      (credentials only with one named origin)
+#   15. openapi.yaml, the HTTP contract, valid OpenAPI (openapi-spec-validator); that it matches
+#      the template is tests/suite/openapi.rs, and the running API, scripts/schemathesis.sh
 #
 # Tools come from the project venv (.dev/venv, filled by ./dev from scripts/requirements-checks.txt).
 # No AWS account is used: the region is pinned, credentials are dummies, metadata lookups off.
@@ -36,7 +38,7 @@ TEMPLATE=${TEMPLATE:-template.yaml}
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
 export PATH="$VENV/bin:$PATH"
-for tool in python cfn-lint sam checkov cargo-lambda cargo; do
+for tool in python cfn-lint sam checkov openapi-spec-validator cargo-lambda cargo; do
   command -v "$tool" >/dev/null ||
     die "$tool not found; run ./dev test once (it installs scripts/requirements-checks.txt into .dev/venv)"
 done
@@ -160,6 +162,9 @@ check "routes of the contract, authorizer and preflights (test_template.py route
   python scripts/test_template.py --template "$TEMPLATE" routes
 check "gateway CORS, credentials only for one named origin (test_template.py cors)" \
   python scripts/test_template.py --template "$TEMPLATE" cors
+
+check "openapi.yaml is valid OpenAPI 3.0 (openapi-spec-validator)" \
+  openapi-spec-validator openapi.yaml
 
 printf '\n==> template checks\n'
 printf '  %s\n' "${RESULTS[@]}"
