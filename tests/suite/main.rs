@@ -15,6 +15,7 @@ mod interop;
 mod jwks;
 mod keyset;
 mod local_api;
+mod openapi;
 mod rotation;
 mod session_events;
 mod sessions;

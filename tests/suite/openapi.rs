@@ -1,0 +1,416 @@
+//! `openapi.yaml` cannot drift from the service: its operations and their security are the
+//! template's routes and authorizers, and every status an operation can answer with is listed,
+//! whether API Gateway answers it (gateway responses, the authorizer, throttling) or the function
+//! does (each [`ApiError`] the route's code can return, through the one place that maps errors to
+//! statuses). No service needed: runs in `cargo test`. `./dev test` also runs schemathesis
+//! against the local API with the file (`scripts/schemathesis.sh`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use lambda_http::http::Method;
+use local_api::spec::{self, ApiSpec};
+use serde_json::Value;
+use shared::error::ApiError;
+use shared::http::COOKIE_ROUTES;
+use shared::store::StoreError;
+use shared::user::{InvalidPassword, InvalidUsername};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn openapi() -> Value {
+    let text = std::fs::read_to_string(root().join("openapi.yaml")).unwrap();
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    serde_json::to_value(yaml).unwrap()
+}
+
+fn template() -> ApiSpec {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let mut options = spec::Options::default();
+    options
+        .parameters
+        .insert("AllowedOrigins".into(), "https://app.example.com".into());
+    spec::load(&text, &options).unwrap()
+}
+
+/// The operations of the file: (path, METHOD) → the operation object.
+fn operations(doc: &Value) -> BTreeMap<(String, String), Value> {
+    let mut found = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ]
+            .contains(&method.as_str())
+            {
+                found.insert((path.clone(), method.to_uppercase()), operation.clone());
+            }
+        }
+    }
+    found
+}
+
+/// The security schemes an operation requires: `None` when it may be called without any.
+fn required_schemes(operation: &Value) -> Option<BTreeSet<String>> {
+    let requirements = operation["security"]
+        .as_array()
+        .expect("every operation states its security");
+    let mut schemes = BTreeSet::new();
+    for requirement in requirements {
+        let requirement = requirement.as_object().unwrap();
+        if requirement.is_empty() {
+            return None;
+        }
+        schemes.extend(requirement.keys().cloned());
+    }
+    (!schemes.is_empty()).then_some(schemes)
+}
+
+fn optional_schemes(operation: &Value) -> BTreeSet<String> {
+    operation["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_object().unwrap().keys().cloned())
+        .collect()
+}
+
+/// The statuses an operation documents: explicit codes, and ranges such as `5XX`.
+fn documented(operation: &Value) -> BTreeSet<String> {
+    operation["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn is_documented(documented: &BTreeSet<String>, status: u16) -> bool {
+    documented.contains(&status.to_string()) || documented.contains(&format!("{}XX", status / 100))
+}
+
+#[test]
+fn the_files_operations_are_the_templates_routes() {
+    let (doc, api) = (openapi(), template());
+    let in_file: BTreeSet<_> = operations(&doc).into_keys().collect();
+    let in_template: BTreeSet<_> = api
+        .routes
+        .iter()
+        .map(|route| (route.resource.clone(), route.method.clone()))
+        .collect();
+    assert_eq!(
+        in_file, in_template,
+        "openapi.yaml's paths and methods must be template.yaml's API events"
+    );
+}
+
+#[test]
+fn security_follows_the_authorizers_and_the_cookie_routes() {
+    let (doc, api) = (openapi(), template());
+    let ops = operations(&doc);
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert_eq!(schemes["bearerAuth"]["type"], "http");
+    assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    assert_eq!(schemes["refreshCookie"]["in"], "cookie");
+    assert_eq!(schemes["refreshCookie"]["name"], shared::http::REFRESH_COOKIE);
+    for route in &api.routes {
+        let operation = &ops[&(route.resource.clone(), route.method.clone())];
+        let label = format!("{} {}", route.method, route.resource);
+        match &route.authorizer {
+            Some(authorizer) => {
+                assert_eq!(authorizer, "JwtAuthorizer", "{label}");
+                assert_eq!(
+                    required_schemes(operation),
+                    Some(BTreeSet::from(["bearerAuth".to_owned()])),
+                    "{label} is behind the authorizer: bearerAuth, required"
+                );
+            }
+            None => {
+                assert_eq!(
+                    required_schemes(operation),
+                    None,
+                    "{label} is open: no security required"
+                );
+                let cookie = route.method == "POST" && COOKIE_ROUTES.contains(&route.resource.as_str());
+                let expected: BTreeSet<String> = if cookie {
+                    BTreeSet::from(["refreshCookie".to_owned()])
+                } else {
+                    BTreeSet::new()
+                };
+                assert_eq!(
+                    optional_schemes(operation),
+                    expected,
+                    "{label}: the refresh cookie exactly on the routes it is sent to"
+                );
+            }
+        }
+    }
+}
+
+/// One of each error, by a `match` without a wildcard: a new variant does not compile until it
+/// is listed here, and so classified by [`can_return`] below.
+fn every_error() -> Vec<ApiError> {
+    let all = vec![
+        ApiError::BadRequest("x".into()),
+        ApiError::InvalidUsername(InvalidUsername::Length),
+        ApiError::InvalidPassword(InvalidPassword::TooShort),
+        ApiError::PayloadTooLarge { max: 1 },
+        ApiError::UnsupportedMediaType,
+        ApiError::MethodNotAllowed { allow: Method::POST },
+        ApiError::BadCredentials,
+        ApiError::MissingToken,
+        ApiError::InvalidToken,
+        ApiError::InvalidRefreshToken,
+        ApiError::WrongPassword,
+        ApiError::OriginNotAllowed,
+        ApiError::UserGone,
+        ApiError::UsernameTaken,
+        ApiError::TooManyAttempts { retry_after: 1 },
+        ApiError::StoreUnavailable(StoreError(anyhow::anyhow!("down"))),
+        ApiError::Internal(anyhow::anyhow!("bug")),
+    ];
+    for error in &all {
+        match error {
+            ApiError::BadRequest(_)
+            | ApiError::InvalidUsername(_)
+            | ApiError::InvalidPassword(_)
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::UnsupportedMediaType
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::BadCredentials
+            | ApiError::MissingToken
+            | ApiError::InvalidToken
+            | ApiError::InvalidRefreshToken
+            | ApiError::WrongPassword
+            | ApiError::OriginNotAllowed
+            | ApiError::UserGone
+            | ApiError::UsernameTaken
+            | ApiError::TooManyAttempts { .. }
+            | ApiError::StoreUnavailable(_)
+            | ApiError::Internal(_) => {}
+        }
+    }
+    all
+}
+
+/// The variant's name, as the functions' source spells it after `ApiError::`.
+fn name(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::BadRequest(_) => "BadRequest",
+        ApiError::InvalidUsername(_) => "InvalidUsername",
+        ApiError::InvalidPassword(_) => "InvalidPassword",
+        ApiError::PayloadTooLarge { .. } => "PayloadTooLarge",
+        ApiError::UnsupportedMediaType => "UnsupportedMediaType",
+        ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
+        ApiError::BadCredentials => "BadCredentials",
+        ApiError::MissingToken => "MissingToken",
+        ApiError::InvalidToken => "InvalidToken",
+        ApiError::InvalidRefreshToken => "InvalidRefreshToken",
+        ApiError::WrongPassword => "WrongPassword",
+        ApiError::OriginNotAllowed => "OriginNotAllowed",
+        ApiError::UserGone => "UserGone",
+        ApiError::UsernameTaken => "UsernameTaken",
+        ApiError::TooManyAttempts { .. } => "TooManyAttempts",
+        ApiError::StoreUnavailable(_) => "StoreUnavailable",
+        ApiError::Internal(_) => "Internal",
+    }
+}
+
+/// Whether the function behind `(path, method)` can answer `error` to a request API Gateway
+/// routed to it. Every arm says why for the routes it leaves out.
+fn can_return(path: &str, method: &str, error: &ApiError) -> bool {
+    let post = |paths: &[&str]| method == "POST" && paths.contains(&path);
+    // Every POST reads a JSON body (/logout/all ignores its body).
+    let reads_body = post(&["/users", "/token", "/token/refresh", "/logout", "/password"]);
+    let behind_authorizer = post(&["/logout/all", "/password"]) || (method == "GET" && path == "/protected");
+    match error {
+        ApiError::BadRequest(_) | ApiError::PayloadTooLarge { .. } | ApiError::UnsupportedMediaType => {
+            reads_body
+        }
+        // Login treats a name that breaks the rules as unknown (401), not as a 400.
+        ApiError::InvalidUsername(_) | ApiError::UsernameTaken => post(&["/users"]),
+        ApiError::InvalidPassword(_) => post(&["/users", "/token", "/password"]),
+        // API Gateway routes only the documented method (and OPTIONS) to a function; any other
+        // method gets the gateway's 403 "Missing Authentication Token" before any function runs.
+        ApiError::MethodNotAllowed { .. } => false,
+        ApiError::BadCredentials => post(&["/token"]),
+        // Behind the authorizer a missing header is the gateway's own 401; the functions answer
+        // MissingToken only when called without it (a function URL).
+        ApiError::MissingToken => false,
+        ApiError::InvalidToken | ApiError::UserGone => behind_authorizer,
+        ApiError::InvalidRefreshToken => post(&["/token/refresh"]),
+        ApiError::WrongPassword => post(&["/password"]),
+        ApiError::OriginNotAllowed => post(&["/token/refresh", "/logout"]),
+        ApiError::TooManyAttempts { .. } => post(&["/token", "/password"]),
+        // Every route of a function with a store; the key documents have none.
+        ApiError::StoreUnavailable(_) => method != "OPTIONS" && !path.starts_with("/.well-known/"),
+        // A misconfiguration (no issuer, the signing key missing from the key set) or a bug;
+        // preflights build no error.
+        ApiError::Internal(_) => method != "OPTIONS",
+    }
+}
+
+/// The success status of each route's function.
+fn success(path: &str, method: &str) -> u16 {
+    match (method, path) {
+        ("OPTIONS", _) => 204,
+        ("POST", "/users") => 201,
+        ("POST", "/token" | "/token/refresh") => 200,
+        ("POST", "/logout" | "/logout/all" | "/password") => 204,
+        ("GET", _) => 200,
+        other => panic!("no success status known for {other:?}"),
+    }
+}
+
+/// What API Gateway itself can answer on a route, from the template's gateway responses.
+fn gateway_statuses(api: &ApiSpec, behind_authorizer: bool) -> BTreeSet<u16> {
+    let responses = &api.gateway_responses;
+    for required in [
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "THROTTLED",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    ] {
+        assert!(
+            responses.contains_key(required),
+            "template.yaml's GatewayResponses lack {required}"
+        );
+    }
+    // Any route: a request over 10 MB (REQUEST_TOO_LARGE), the stage's throttling (THROTTLED),
+    // a function error or timeout (502, 504).
+    let mut statuses = BTreeSet::from([413, 429, 502, 504]);
+    if behind_authorizer {
+        // The authorizer refuses (401), denies (403) or fails (500).
+        statuses.extend([401, 403, 500]);
+    }
+    statuses
+}
+
+#[test]
+fn every_status_a_route_can_answer_is_documented_and_nothing_else() {
+    let (doc, api) = (openapi(), template());
+    let ops = operations(&doc);
+    let errors = every_error();
+    for route in &api.routes {
+        let (path, method) = (route.resource.as_str(), route.method.as_str());
+        let documented = documented(&ops[&(path.to_owned(), method.to_owned())]);
+        let mut expected = gateway_statuses(&api, route.authorizer.is_some());
+        expected.insert(success(path, method));
+        for error in errors.iter().filter(|e| can_return(path, method, e)) {
+            let status = error.status().as_u16();
+            assert!(
+                is_documented(&documented, status),
+                "{method} {path} can answer {status} ({}) but openapi.yaml does not say so",
+                name(error)
+            );
+            expected.insert(status);
+        }
+        for status in &expected {
+            assert!(
+                is_documented(&documented, *status),
+                "{method} {path}: {status} is not documented"
+            );
+        }
+        // Nothing documented that cannot happen: every explicit code is expected (ranges such
+        // as 5XX stand for the gateway's server errors).
+        for code in documented.iter().filter_map(|code| code.parse::<u16>().ok()) {
+            assert!(
+                expected.contains(&code),
+                "{method} {path} documents {code}, which neither the gateway nor its function answers"
+            );
+        }
+    }
+}
+
+/// The variants each function's own code names, which [`can_return`] must allow on at least one
+/// of the function's routes: a new error in a handler fails here until the file documents it.
+#[test]
+fn every_error_a_function_names_is_classified_for_its_routes() {
+    let api = template();
+    let errors = every_error();
+    let functions: BTreeSet<&str> = api.routes.iter().map(|r| r.function.as_str()).collect();
+    for function in functions {
+        let source =
+            std::fs::read_to_string(root().join(format!("functions/{function}/src/lib.rs"))).unwrap();
+        let routes: Vec<_> = api.routes.iter().filter(|r| r.function == function).collect();
+        for named in source.split("ApiError::").skip(1) {
+            let variant: String = named.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            let error = errors
+                .iter()
+                .find(|e| name(e) == variant)
+                .unwrap_or_else(|| panic!("{function} names ApiError::{variant}, unknown here"));
+            assert!(
+                routes.iter().any(|r| can_return(&r.resource, &r.method, error)),
+                "functions/{function} can answer ApiError::{variant}, which no route of it documents"
+            );
+        }
+    }
+}
+
+/// Documented headers that must be on every such response are `required`, so schemathesis
+/// checks them: `Retry-After` on every 429 and 503, `WWW-Authenticate` on the bearer routes' 401
+/// but `/password`'s (whose wrong current password has none), `Cache-Control` everywhere.
+#[test]
+fn the_headers_that_matter_are_required_where_always_sent() {
+    let doc = openapi();
+    let components = &doc["components"];
+    let resolve = |value: &Value| -> Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let mut target = &doc;
+                for part in reference.trim_start_matches("#/").split('/') {
+                    target = &target[part];
+                }
+                target.clone()
+            }
+            None => value.clone(),
+        }
+    };
+    let required = |response: &Value, header: &str| -> bool {
+        response["headers"]
+            .get(header)
+            .map(|h| resolve(h)["required"] == true)
+            .unwrap_or(false)
+    };
+    assert!(components["headers"]["NoStore"]["required"] == true);
+    for ((path, method), operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let response = resolve(response);
+            let label = format!("{method} {path} {status}");
+            if !path.starts_with("/.well-known/") || status != "200" {
+                assert!(required(&response, "Cache-Control"), "{label}: Cache-Control");
+            }
+            if status == "429" || status == "503" {
+                assert!(required(&response, "Retry-After"), "{label}: Retry-After");
+            }
+            if status == "401"
+                && operation
+                    .get("security")
+                    .is_some_and(|s| s.to_string().contains("bearerAuth"))
+            {
+                assert_eq!(
+                    required(&response, "WWW-Authenticate"),
+                    path != "/password",
+                    "{label}: WWW-Authenticate"
+                );
+            }
+            if status.starts_with('2') && path.starts_with("/token") && method == "POST" {
+                assert!(
+                    response["headers"].get("Set-Cookie").is_some(),
+                    "{label}: Set-Cookie"
+                );
+            }
+        }
+        if method != "OPTIONS" && method != "GET" && path != "/logout/all" {
+            let body = &operation["requestBody"]["content"]["application/json"]["schema"];
+            let schema = resolve(body);
+            assert_eq!(
+                schema["additionalProperties"], false,
+                "{method} {path}: the body schema allows no other members"
+            );
+        }
+    }
+}
