@@ -183,7 +183,7 @@ impl SecretsKeyStore {
     /// login's timeouts.
     pub async fn from_env(secret_id: &str) -> Self {
         Self::new(
-            &crate::store::tls::sdk_config_from_env().await,
+            &crate::store::sdk_config::sdk_config_from_env().await,
             secret_id,
             LOGIN_TIMEOUTS,
         )

@@ -67,7 +67,7 @@ pub struct App<S = SecretsManager> {
 impl App {
     pub async fn from_env() -> Self {
         Self {
-            secret: SecretsManager::new(&shared::store::tls::sdk_config_from_env().await),
+            secret: SecretsManager::new(&shared::store::sdk_config::sdk_config_from_env().await),
             sender: ResponseSender::new(),
         }
     }

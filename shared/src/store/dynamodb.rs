@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Get, Put, TransactGetItem, TransactWriteItem, Update,
 };
 
-use super::tls;
+use super::sdk_config::sdk_config_from_env;
 use super::{
     CreateOutcome, LoginAttempts, Reservation, RotateOutcome, SessionStore, StoreError, UserProfile,
     UserRecord, UserStore,
@@ -79,11 +79,11 @@ impl DynamoUserStore {
         }
     }
 
-    /// Reads [`StoreConfig`] and the standard AWS settings from the environment; the SDK calls
-    /// go through [`tls::http_client`].
+    /// Reads [`StoreConfig`] and the standard AWS settings from the environment
+    /// ([`sdk_config_from_env`]); the SDK calls go through [`super::tls::http_client`].
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = StoreConfig::from_env()?;
-        Ok(Self::new(&tls::sdk_config_from_env().await, &config))
+        Ok(Self::new(&sdk_config_from_env().await, &config))
     }
 
     pub fn table(&self) -> &str {

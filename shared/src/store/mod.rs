@@ -8,6 +8,8 @@ pub mod dynamodb;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 #[cfg(feature = "aws")]
+pub mod sdk_config;
+#[cfg(feature = "aws")]
 pub mod tls;
 
 use async_trait::async_trait;

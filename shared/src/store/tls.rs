@@ -97,17 +97,6 @@ fn in_standard_partition(region: &str) -> bool {
 
 /// An HTTPS (and plain HTTP, for a local endpoint) client for the AWS SDK, built like the SDK's
 /// default client (connector settings, sleep, proxy) but with our TLS provider and roots.
-/// The standard AWS settings from the environment, with [`http_client`] for every SDK call.
-pub async fn sdk_config_from_env() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client(
-            TrustedRoots::from_source(&crate::config::Env),
-            ProxyConfig::from_env(),
-        ))
-        .load()
-        .await
-}
-
 pub fn http_client(roots: TrustedRoots, proxy: ProxyConfig) -> SharedHttpClient {
     let trust_store = TrustStore::empty()
         .with_native_roots(roots == TrustedRoots::AmazonAndSystem)
