@@ -238,8 +238,12 @@ fn event_for(name: &str, events: &Path) -> Result<String, String> {
 
 /// The environment Lambda gives a function, plus what ours need, as the template gives it: the
 /// public key set (a JWKS) to every function, the private key only to `token`. Nothing else is
-/// inherited.
+/// inherited. The variant `@loader` adds `AWS_MAX_ATTEMPTS=3`: the SDK's default, so the same
+/// settings, but an `AWS_*` variable Lambda does not set, so the functions build their SDK
+/// configuration with aws-config's loader instead of from Lambda's environment
+/// (`shared::store::sdk_config`): the same binaries, both ways, side by side.
 fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'static str, String)> {
+    let loader = name.ends_with("@loader");
     let name = kind(name);
     let mut env = vec![
         ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{runtime_port}")),
@@ -274,6 +278,9 @@ fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'stati
     ];
     if name == "token" {
         env.push(("JWT_SIGNING_KEY", TEST_SIGNING_KEY.into()));
+    }
+    if loader {
+        env.push(("AWS_MAX_ATTEMPTS", "3".into()));
     }
     env
 }
@@ -564,7 +571,8 @@ async fn dynamodb(request: Request<Incoming>, item: Arc<str>) -> Response<Full<B
     let (status, body) = match target.rsplit('.').next() {
         // The user, by name; any other key (a login-failure counter) is not there.
         Some("GetItem") if is_user => (StatusCode::OK, item.to_string()),
-        Some("GetItem" | "PutItem" | "DeleteItem") => (StatusCode::OK, "{}".into()),
+        // A login's session start is one TransactWriteItems (the session and its first token).
+        Some("GetItem" | "PutItem" | "DeleteItem" | "TransactWriteItems") => (StatusCode::OK, "{}".into()),
         Some("UpdateItem") => (StatusCode::OK, r#"{"Attributes":{"attempts":{"N":"1"}}}"#.into()),
         _ => (
             StatusCode::BAD_REQUEST,

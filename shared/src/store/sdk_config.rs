@@ -57,8 +57,14 @@ const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_m
 pub async fn sdk_config_from_env() -> SdkConfig {
     let http_client = tls::http_client(TrustedRoots::from_source(&Env), ProxyConfig::from_env());
     match lambda_environment() {
-        Some(lambda) => lambda.sdk_config(http_client),
-        None => loader(http_client).await,
+        Some(lambda) => {
+            tracing::debug!("AWS SDK configuration read from Lambda's environment");
+            lambda.sdk_config(http_client)
+        }
+        None => {
+            tracing::debug!("AWS SDK configuration loaded by aws-config");
+            loader(http_client).await
+        }
     }
 }
 
