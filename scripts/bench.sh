@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Benchmarks, one command: builds in release, installs PyJWT (+ cryptography) and node's jose
-# into git-ignored folders under .dev/, runs the criterion benches, the ES256 verifier comparison
-# (ours, ring's bare P-256 verify, PyJWT, jose) and the cold-start benchmark, then prints PASS or
-# FAIL for each budget (see BENCHMARKS.md).
-# Not part of the tests or CI. Takes about 10 minutes on 2 cores after the first build.
+# Benchmarks, one command: builds in release, installs PyJWT (+ cryptography), locust and node's
+# jose into git-ignored folders under .dev/, runs the criterion benches, the ES256 verifier
+# comparison (ours, ring's bare P-256 verify, PyJWT, jose), the cold-start benchmark and the load
+# test (./dev load: the store's per-request costs, locust through the local API, a slowed
+# DynamoDB), then prints PASS or FAIL for each budget (see BENCHMARKS.md).
+# Not part of the tests or CI. Takes about 25 minutes on 2 cores after the first build.
 #
 #   ./scripts/bench.sh               everything
 #   ./scripts/bench.sh --profiles    also the release-profile study (scripts/bench/profiles.py; long)
 #
 # Settings: COLDSTART_RUNS (30), VERIFY_ROUNDS (7), VERIFY_COUNT (5000), LOGIN_PAIRS (30),
-# BENCH_OUT_DIR (target/bench).
+# BENCH_OUT_DIR (target/bench); ./dev load's LOAD_REQUESTS (1000), LOAD_USERS (4), LOAD_DELAY_MS
+# (2500), STORE_PAIRS (100), FUNCTION_CONCURRENCY (4).
 # Every network call goes to 127.0.0.1; every loop is bounded; it stops only processes it started.
 set -euo pipefail
 
@@ -20,6 +22,8 @@ TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, 
 VENV=$ROOT/.dev/bench-venv
 NODE_DIR=$ROOT/.dev/bench-node
 mkdir -p "$OUT"
+# Nothing of an earlier run may stand in for this one's.
+rm -f "$OUT"/{coldstart,verify,login-ratio,store-ratio,load,summary}.json
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -63,6 +67,12 @@ say "criterion: argon2 hash/verify, login vs bare argon2 (cargo bench --bench pa
 cargo bench -p benchmarks --bench passwords --no-run
 BENCH_OUT_DIR=$OUT LOGIN_PAIRS=${LOGIN_PAIRS:-30} "${PIN[@]}" cargo bench -p benchmarks --bench passwords
 
+# Before the release builds below: ./dev load builds each function as cargo lambda watch runs
+# it, with the workspace's features unified, and the sizes and cold starts below are of the
+# binaries as deployed. A failure here shows in the report as budgets not measured.
+say "load: the store's per-request costs, locust through the local API, a slowed DynamoDB (./dev load)"
+./dev load "$OUT" || echo "./dev load failed; see above" >&2
+
 # Each function on its own, as it is deployed: cargo unifies features across the packages of one
 # build, and the authorizer must be built with `shared` as it alone asks for it (no AWS SDK).
 say "release builds"
@@ -75,12 +85,16 @@ say "ES256 verification: ours vs ring's bare P-256 verify vs PyJWT vs node jose"
   --python "$VENV/bin/python" --node-modules "$NODE_DIR/node_modules" \
   --rounds "${VERIFY_ROUNDS:-7}" --out "$OUT/verify.json"
 
+# `@loader`: the same SDK functions with their SDK configuration from aws-config's loader instead
+# of from Lambda's environment (benches/src/bin/coldstart.rs), for what that saves.
 say "cold start: ${COLDSTART_RUNS:-30} interleaved runs of each bootstrap against a local Runtime API"
 rm -rf "$OUT/logs"
 "$TARGET/release/coldstart" --runs "${COLDSTART_RUNS:-30}" --warm 100 --events events \
   --logs "$OUT/logs" --out "$OUT/coldstart.json" \
   hello="$TARGET/release/hello-lambda" authorizer="$TARGET/release/authorizer" \
-  protected="$TARGET/release/protected" token="$TARGET/release/token" users="$TARGET/release/users"
+  protected="$TARGET/release/protected" token="$TARGET/release/token" users="$TARGET/release/users" \
+  hello@loader="$TARGET/release/hello-lambda" protected@loader="$TARGET/release/protected" \
+  token@loader="$TARGET/release/token" users@loader="$TARGET/release/users"
 
 if [[ ${1:-} == --profiles ]]; then
   say "release-profile study"

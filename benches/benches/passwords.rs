@@ -11,12 +11,12 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use argon2::password_hash::PasswordVerifier as _;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, Version};
-use benchmarks::{PASSWORD, Stats, USERNAME};
+use benchmarks::{PASSWORD, Stats, USERNAME, interleaved, ms};
 use criterion::{BatchSize, Criterion, SamplingMode};
 use integration_tests::{Apps, fixture_json, request, with_body};
 use lambda_http::Request;
@@ -132,29 +132,26 @@ fn benches(c: &mut Criterion, s: &Setup) {
     group.finish();
 }
 
-/// Login and bare verify in alternation, so both see the same machine; returns the medians.
+/// Login and bare verify in alternation, so both see the same machine; the first two pairs warm
+/// caches and the blocking thread pool.
 fn side_by_side(s: &Setup, pairs: usize) -> (Stats, Stats) {
-    let (mut login, mut bare) = (Vec::new(), Vec::new());
-    for i in 0..pairs + 2 {
-        let req = login_request(USERNAME);
-        let start = Instant::now();
-        let response = s.rt.block_on(token::handle(&s.apps.token, req)).unwrap();
-        let login_time = start.elapsed();
-        assert_eq!(response.status(), 200);
-        let start = Instant::now();
-        assert!(bare_verify(&s.phc));
-        let bare_time = start.elapsed();
-        // The first two pairs warm caches and the blocking thread pool.
-        if i >= 2 {
-            login.push(login_time);
-            bare.push(bare_time);
-        }
-    }
-    (Stats::of(&login).unwrap(), Stats::of(&bare).unwrap())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    interleaved(
+        pairs,
+        2,
+        || {
+            let req = login_request(USERNAME);
+            let start = Instant::now();
+            let response = s.rt.block_on(token::handle(&s.apps.token, req)).unwrap();
+            let elapsed = start.elapsed();
+            assert_eq!(response.status(), 200);
+            elapsed
+        },
+        || {
+            let start = Instant::now();
+            assert!(bare_verify(&s.phc));
+            start.elapsed()
+        },
+    )
 }
 
 fn main() {

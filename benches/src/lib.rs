@@ -73,6 +73,32 @@ impl Stats {
     }
 }
 
+/// Runs `a` and `b` in alternation, `warm_up + pairs` times, so that both see the same moments
+/// of a noisy machine, and returns the statistics of the last `pairs` runs of each. Each closure
+/// returns the duration of its timed part; what it does outside that part is not counted.
+pub fn interleaved(
+    pairs: usize,
+    warm_up: usize,
+    mut a: impl FnMut() -> Duration,
+    mut b: impl FnMut() -> Duration,
+) -> (Stats, Stats) {
+    let (mut a_times, mut b_times) = (Vec::with_capacity(pairs), Vec::with_capacity(pairs));
+    for i in 0..warm_up + pairs {
+        let (a_time, b_time) = (a(), b());
+        if i >= warm_up {
+            a_times.push(a_time);
+            b_times.push(b_time);
+        }
+    }
+    let stats = |times: &[Duration]| Stats::of(times).expect("at least one pair");
+    (stats(&a_times), stats(&b_times))
+}
+
+/// Milliseconds, as the reports print them.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 fn median_sorted(sorted: &[Duration]) -> Duration {
     let n = sorted.len();
     if n % 2 == 1 {
@@ -102,6 +128,30 @@ mod tests {
         let (message, signature) = signed_parts(&mint_tokens(1)[0]).unwrap();
         assert!(key.verify(&message, &signature).is_ok());
         assert!(key.verify(b"another message", &signature).is_err());
+    }
+
+    #[test]
+    fn interleaved_alternates_and_drops_the_warm_up() {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let (a, b) = interleaved(
+            3,
+            2,
+            || {
+                calls.borrow_mut().push('a');
+                Duration::from_millis(calls.borrow().len() as u64)
+            },
+            || {
+                calls.borrow_mut().push('b');
+                Duration::from_millis(100)
+            },
+        );
+        assert_eq!(calls.into_inner(), "ababababab".chars().collect::<Vec<_>>());
+        // a's timings are 1, 3, 5, 7, 9 ms: the first two pairs are the warm-up.
+        assert_eq!(
+            (a.n, a.min, a.max),
+            (3, Duration::from_millis(5), Duration::from_millis(9))
+        );
+        assert_eq!((b.n, b.median), (3, Duration::from_millis(100)));
     }
 
     #[test]
