@@ -1,4 +1,5 @@
-"""The DynamoDB emulator for ./dev: moto's server, with each request applied atomically.
+"""The DynamoDB emulator for ./dev: moto's server, with each request applied atomically and
+TransactWriteItems idempotent on its ClientRequestToken, as DynamoDB is.
 
 DynamoDB applies every request atomically: an `UpdateItem ... ADD` or a conditional `PutItem`
 never interleaves with another request on the same item. moto's threaded server does not
@@ -7,30 +8,107 @@ moto's threaded connection handling but runs one request at a time through a loc
 project's own race tests then test the project's code, not the emulator: a read-then-write in
 our code still loses updates here, as it would on DynamoDB.
 
+DynamoDB makes TransactWriteItems idempotent: a call with the ClientRequestToken of a call that
+succeeded in the last 10 minutes succeeds again without changing anything, and one with the same
+token but other parameters fails with IdempotentParameterMismatchException ("TransactWriteItems",
+DynamoDB API Reference). The AWS SDK sends a token with every transaction and keeps it across its
+retries, so a retry of an attempt that committed but timed out on the client succeeds. moto
+5.2.5 ignores the token: the retry ran the transaction again and its conditions failed against
+the first attempt's own writes (seen under load as 503s and refused refreshes). This launcher
+answers such a retry with the first answer, as DynamoDB does.
+
 Usage: python scripts/moto_server.py --host 127.0.0.1 --port 8000
 """
 
 import argparse
+import io
+import json
 import signal
 import sys
 import threading
+import time
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
+TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
+IDEMPOTENCY_WINDOW_SECONDS = 600.0
 
-def serialized(app):
+
+class TransactionTokens:
+    """The successful TransactWriteItems of the idempotency window, by ClientRequestToken."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.answers = {}  # token -> (expires, parameters, status, headers, body)
+
+    def replay(self, token, parameters):
+        """The answer for a call with this token: the first one's, a mismatch error, or None."""
+        now = self.clock()
+        self.answers = {t: a for t, a in self.answers.items() if a[0] > now}
+        known = self.answers.get(token)
+        if known is None:
+            return None
+        _, first_parameters, status, headers, body = known
+        if first_parameters == parameters:
+            return status, headers, body
+        error = {
+            "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            "message": "The request uses the same client token as a previous, but non-identical request.",
+        }
+        return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")], json.dumps(error).encode()
+
+    def remember(self, token, parameters, status, headers, body):
+        self.answers[token] = (self.clock() + IDEMPOTENCY_WINDOW_SECONDS, parameters, status, headers, body)
+
+
+def transaction_token(environ):
+    """(token, parameters) of a TransactWriteItems call with a ClientRequestToken, else None.
+    Reads the body and puts it back for moto."""
+    if environ.get("HTTP_X_AMZ_TARGET") != TRANSACT_WRITE:
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    try:
+        request = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(request, dict) or not request.get("ClientRequestToken"):
+        return None
+    token = request.pop("ClientRequestToken")
+    return token, json.dumps(request, sort_keys=True)
+
+
+def serialized(app, tokens=None):
     lock = threading.Lock()
+    tokens = tokens or TransactionTokens()
 
     def application(environ, start_response):
         with lock:
-            result = app(environ, start_response)
+            idempotent = transaction_token(environ)
+            if idempotent is not None:
+                replayed = tokens.replay(*idempotent)
+                if replayed is not None:
+                    status, headers, body = replayed
+                    start_response(status, headers)
+                    return [body]
+            answer = {}
+
+            def capture(status, headers, exc_info=None):
+                answer["status"], answer["headers"] = status, headers
+                return start_response(status, headers, exc_info)
+
+            result = app(environ, capture)
             try:
                 body = b"".join(result)
             finally:
                 close = getattr(result, "close", None)
                 if close:
                     close()
+            if idempotent is not None and answer.get("status", "").startswith("200"):
+                tokens.remember(*idempotent, answer["status"], answer["headers"], body)
         return [body]
 
     return application

@@ -362,3 +362,66 @@ async fn missing_table_is_503_not_a_crash() {
     let apps = Apps::with_store(Arc::new(store));
     assert_eq!(login(&apps, "ivan", PASSWORD).await.status, 503);
 }
+
+/// The emulator (scripts/moto_server.py) answers a repeated TransactWriteItems as DynamoDB does:
+/// the same ClientRequestToken and parameters succeed again without applying anything, the same
+/// token with other parameters is IdempotentParameterMismatchException, and a new token runs the
+/// transaction again. The SDK keeps one token across a transaction's retries, so without this a
+/// retried attempt that had committed fails against its own writes (seen under `./dev load`).
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn emulator_transactions_are_idempotent_on_their_client_request_token_as_on_dynamodb() {
+    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    let client = moto_client().await;
+    let table = service_env("TEST_USERS_TABLE");
+    let key = format!("{USER_PREFIX}{}", unique_name("idem"));
+    let put = |value: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&table)
+                    .item(PARTITION_KEY, AttributeValue::S(key.clone()))
+                    .item("v", AttributeValue::S(value.into()))
+                    .condition_expression("attribute_not_exists(#k)")
+                    .expression_attribute_names("#k", PARTITION_KEY)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let token = unique_name("token");
+    let send = |item: TransactWriteItem, token: String| {
+        client
+            .transact_write_items()
+            .transact_items(item)
+            .client_request_token(token)
+            .send()
+    };
+
+    send(put("first"), token.clone())
+        .await
+        .expect("the first call commits");
+    send(put("first"), token.clone())
+        .await
+        .expect("the same call with the same token succeeds again, as a retry does on DynamoDB");
+    let mismatch = send(put("second"), token.clone()).await.unwrap_err();
+    assert!(
+        mismatch
+            .as_service_error()
+            .is_some_and(|e| e.is_idempotent_parameter_mismatch_exception()),
+        "{mismatch:?}"
+    );
+    let again = send(put("first"), unique_name("token")).await.unwrap_err();
+    assert!(
+        again
+            .as_service_error()
+            .is_some_and(|e| e.is_transaction_canceled_exception()),
+        "a new token runs the transaction again, and its condition fails: {again:?}"
+    );
+    let stored = item(key).await.expect("the item was written");
+    assert_eq!(
+        stored["v"].as_s().unwrap(),
+        "first",
+        "written once, by the first call"
+    );
+}
