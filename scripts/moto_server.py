@@ -17,10 +17,17 @@ retries, so a retry of an attempt that committed but timed out on the client suc
 the first attempt's own writes (seen under load as 503s and refused refreshes). This launcher
 answers such a retry with the first answer, as DynamoDB does.
 
+moto 5.2.5 also deep-copies every table a transaction writes to, before each of its items, so
+that it can roll back: each transaction cost time in proportion to the whole table, which grows
+under `./dev load` (sessions, refresh tokens) until requests waited seconds behind it and went
+past the functions' 3 s timeout. This launcher keeps moto's transaction logic but backs up only
+the items the transaction names, and restores those if it fails (`cheap_rollback`).
+
 Usage: python scripts/moto_server.py --host 127.0.0.1 --port 8000
 """
 
 import argparse
+import copy
 import io
 import json
 import signal
@@ -28,6 +35,9 @@ import sys
 import threading
 import time
 
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -60,6 +70,58 @@ class TransactionTokens:
 
     def remember(self, token, parameters, status, headers, body):
         self.answers[token] = (self.clock() + IDEMPOTENCY_WINDOW_SECONDS, parameters, status, headers, body)
+
+
+class _TablesNotCopied:
+    """moto.dynamodb.models' `copy` during a transaction: deepcopy of a Table returns the table
+    itself (so moto's own rollback is a no-op); everything else is copied as before."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def cheap_rollback(transact_write_items):
+    """TransactWriteItems that backs up and, on failure, restores only the items it names."""
+
+    def patched(self, transact_items):
+        backup = {}
+        for entry in transact_items:
+            try:
+                _, op = next(iter(entry.items()))
+                table = self.tables[op["TableName"]]
+                if "Key" in op:
+                    key = op["Key"]
+                else:
+                    names = [table.hash_key_attr] + ([table.range_key_attr] if table.has_range_key else [])
+                    key = {name: op["Item"][name] for name in names}
+                hash_key, range_key = self.get_keys_value(table, key)
+                current = table.get_item(hash_key, range_key)
+            except Exception:
+                continue  # malformed: moto refuses it before changing anything
+            backup.setdefault((op["TableName"], hash_key, range_key), copy.deepcopy(current))
+        dynamodb_models.copy = _TablesNotCopied
+        try:
+            return transact_write_items(self, transact_items)
+        except Exception:
+            for (table_name, hash_key, range_key), item in backup.items():
+                items = self.tables[table_name].items
+                if range_key is not None:
+                    items = items[hash_key]
+                    slot = range_key
+                else:
+                    slot = hash_key
+                if item is None:
+                    items.pop(slot, None)
+                else:
+                    items[slot] = item
+            raise
+        finally:
+            dynamodb_models.copy = copy
+
+    return patched
 
 
 def transaction_token(environ):
@@ -120,6 +182,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    DynamoDBBackend.transact_write_items = cheap_rollback(DynamoDBBackend.transact_write_items)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, serialized(app), threaded=True, request_handler=MotoRequestHandler)
 

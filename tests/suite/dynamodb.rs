@@ -425,3 +425,90 @@ async fn emulator_transactions_are_idempotent_on_their_client_request_token_as_o
         "written once, by the first call"
     );
 }
+
+/// A cancelled transaction changes nothing, as on DynamoDB, including the items it updated or
+/// created before the item whose condition failed: the emulator's launcher backs up and restores
+/// only the items a transaction names (moto copied whole tables, which grew slower with the
+/// table under `./dev load`).
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn emulator_cancelled_transaction_leaves_every_item_as_it_was() {
+    use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+    let client = moto_client().await;
+    let table = service_env("TEST_USERS_TABLE");
+    let key = |name: &str| format!("{USER_PREFIX}{}", unique_name(name));
+    let (updated, deleted, created, existing) = (key("upd"), key("del"), key("new"), key("old"));
+    for (k, v) in [(&updated, "before"), (&deleted, "kept"), (&existing, "first")] {
+        client
+            .put_item()
+            .table_name(&table)
+            .item(PARTITION_KEY, AttributeValue::S(k.clone()))
+            .item("v", AttributeValue::S(v.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let pk = |k: &str| AttributeValue::S(k.into());
+    let items = [
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&table)
+                    .key(PARTITION_KEY, pk(&updated))
+                    .update_expression("SET v = :v")
+                    .expression_attribute_values(":v", AttributeValue::S("after".into()))
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+        TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&table)
+                    .key(PARTITION_KEY, pk(&deleted))
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&table)
+                    .item(PARTITION_KEY, pk(&created))
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&table)
+                    .item(PARTITION_KEY, pk(&existing))
+                    .item("v", AttributeValue::S("second".into()))
+                    .condition_expression("attribute_not_exists(#k)")
+                    .expression_attribute_names("#k", PARTITION_KEY)
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+    ];
+    let cancelled = client
+        .transact_write_items()
+        .set_transact_items(Some(items.to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        cancelled
+            .as_service_error()
+            .is_some_and(|e| e.is_transaction_canceled_exception()),
+        "{cancelled:?}"
+    );
+    let value = |item: Option<std::collections::HashMap<String, AttributeValue>>| {
+        item.map(|i| i["v"].as_s().unwrap().clone())
+    };
+    assert_eq!(value(item(updated).await).as_deref(), Some("before"));
+    assert_eq!(value(item(deleted).await).as_deref(), Some("kept"));
+    assert_eq!(item(created).await, None);
+    assert_eq!(value(item(existing).await).as_deref(), Some("first"));
+}
