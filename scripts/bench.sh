@@ -79,6 +79,8 @@ say "release builds"
 cargo build --release -p authorizer
 cargo build --release -p protected -p token -p users
 cargo build --release -p benchmarks --bins
+# The SDK functions' floor (benches/sdk-hello): its own build, as each function's is.
+cargo build --release -p sdk-hello
 
 say "ES256 verification: ours vs ring's bare P-256 verify vs PyJWT vs node jose"
 "${PIN[@]}" python3 scripts/bench/verify_compare.py --verify-bench "$TARGET/release/verify-bench" \
@@ -91,7 +93,7 @@ say "cold start: ${COLDSTART_RUNS:-30} interleaved runs of each bootstrap agains
 rm -rf "$OUT/logs"
 "$TARGET/release/coldstart" --runs "${COLDSTART_RUNS:-30}" --warm 100 --events events \
   --logs "$OUT/logs" --out "$OUT/coldstart.json" \
-  hello="$TARGET/release/hello-lambda" authorizer="$TARGET/release/authorizer" \
+  hello="$TARGET/release/hello-lambda" sdk-hello="$TARGET/release/sdk-hello" authorizer="$TARGET/release/authorizer" \
   protected="$TARGET/release/protected" token="$TARGET/release/token" users="$TARGET/release/users" \
   hello@loader="$TARGET/release/hello-lambda" protected@loader="$TARGET/release/protected" \
   token@loader="$TARGET/release/token" users@loader="$TARGET/release/users"

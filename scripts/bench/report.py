@@ -128,7 +128,8 @@ def main() -> int:
     print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['arch']}, {m['rustc']}")
     print("\ncold start (medians, spawn -> first /next poll = init; -> first response):")
     hello_init = cold["hello"]["init_us"]["median"]
-    for name in ["hello", *FUNCTIONS, *(n for n in cold if n.endswith("@loader"))]:
+    for name in ["hello", *(["sdk-hello"] if "sdk-hello" in cold else []), *FUNCTIONS,
+                 *(n for n in cold if n.endswith("@loader"))]:
         c = cold[name]
         warm = c.get("warm_round_trip_us")
         print(f"  {name:<11} init {c['init_us']['median'] / 1000:7.2f} ms ({c['init_us']['median'] / hello_init:4.2f}x)"
@@ -141,6 +142,12 @@ def main() -> int:
             print(f"  {name}: SDK configuration from Lambda's environment {direct / 1000:.2f} ms, from aws-config's "
                   f"loader {loaded / 1000:.2f} ms ({cold[name]['init_ratio_to_hello']:.2f}x vs "
                   f"{cold[f'{name}@loader']['init_ratio_to_hello']:.2f}x hello world)")
+    if "sdk-hello" in cold:
+        # Not a budget: what the SDK client alone costs at init, and the functions against it.
+        floor = cold["sdk-hello"]["init_us"]["median"]
+        print(f"  floor: hello world + an aws-sdk-dynamodb client (sdk-hello) {floor / 1000:.2f} ms = "
+              f"{floor / hello_init:.2f}x hello world; against it: "
+              + ", ".join(f"{n} {cold[n]['init_us']['median'] / floor:.2f}x" for n in ["protected", "token", "users"]))
     print("\nin process (criterion medians):")
     print(f"  token issue {issue_ns / 1000:.2f} us, token verify {verify_ns / 1000:.2f} us "
           f"(bare P-256 verify {bare_ns / 1000:.2f} us), "

@@ -52,7 +52,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const API_PREFIX: &str = "/2018-06-01/runtime";
 
 /// The function kinds, as the NAME of NAME=PATH (before any `@variant`).
-const KINDS: [&str; 5] = ["hello", "authorizer", "protected", "token", "users"];
+const KINDS: [&str; 6] = ["hello", "sdk-hello", "authorizer", "protected", "token", "users"];
 
 /// Cold-start benchmark: each `bootstrap` binary against a minimal Lambda Runtime API on
 /// 127.0.0.1, runs interleaved; prints a table and optionally writes JSON.
@@ -74,7 +74,7 @@ struct Options {
     /// A JSON file for the results.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// A binary to measure: NAME is hello, authorizer, protected, token or users, optionally
+    /// A binary to measure: NAME is hello, sdk-hello, authorizer, protected, token or users, optionally
     /// with an `@variant` suffix.
     #[arg(value_name = "NAME=PATH", required = true, value_parser = binary)]
     binaries: Vec<(String, PathBuf)>,
@@ -224,7 +224,7 @@ fn report(options: &Options, samples: &HashMap<&str, Vec<Sample>>) -> Result<(),
 /// The event a function's first (and every warm) invocation gets.
 fn event_for(name: &str, events: &Path) -> Result<String, String> {
     let file = match kind(name) {
-        "hello" => return Ok(r#"{"name":"bench"}"#.into()),
+        "hello" | "sdk-hello" => return Ok(r#"{"name":"bench"}"#.into()),
         "authorizer" => "authorizer/valid.json",
         "protected" => "protected/bearer.json",
         "token" => "token/valid.json",
