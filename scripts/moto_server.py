@@ -73,10 +73,8 @@ class TransactionTokens:
 
 
 class _TablesNotCopied:
-    """moto.dynamodb.models' `copy` during a transaction: deepcopy of a Table returns the table
-    itself (so moto's own rollback is a no-op); everything else is copied as before."""
-
-    copy = staticmethod(copy.copy)
+    """moto.dynamodb.models' `copy` during a transaction (the module calls only `deepcopy`): a
+    Table is returned itself, so moto's own rollback is a no-op; anything else is copied."""
 
     @staticmethod
     def deepcopy(value, memo=None):
