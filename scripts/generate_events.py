@@ -19,6 +19,8 @@ STAGE = "dev"
 API_ID = "a1b2c3d4e5"
 ACCOUNT = "123456789012"
 USER_ID = "0b5f3c8e-9a1d-4e2b-8c7f-1d2e3f4a5b6c"
+# The session the fixtures' tokens and authorizer context name (`sid`); tests start it.
+SESSION_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 
 
 def sam_event(*args):
@@ -110,7 +112,8 @@ def expired_token():
     """A real ES256 token signed with the test key, issued for 15 minutes in 2020."""
     header = {"typ": "at+jwt", "alg": "ES256", "kid": kid(TEST_SIGNING_KEY)}
     claims = {"iss": "https://auth.test", "aud": "jwt-auth-api", "sub": USER_ID, "username": "alice",
-              "iat": 1577836800, "nbf": 1577836800, "exp": 1577837700, "jti": "expired", "token_use": "access"}
+              "iat": 1577836800, "nbf": 1577836800, "exp": 1577837700, "jti": "expired", "token_use": "access",
+              "sid": SESSION_ID}
     msg = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + \
         b64url(json.dumps(claims, separators=(",", ":")).encode())
     return msg + "." + b64url(es256(msg.encode(), TEST_SIGNING_KEY))
@@ -150,7 +153,7 @@ with_context = proxy("GET", "/protected", None, {"Authorization": "Bearer ${TOKE
 # function checks because API Gateway may serve a cached verdict for longer.
 with_context["requestContext"]["authorizer"] = {
     "principalId": USER_ID, "sub": USER_ID, "username": "alice", "exp": "4102444800",
-    "integrationLatency": 12,
+    "sid": SESSION_ID, "integrationLatency": 12,
 }
 FIXTURES["protected/authorizer-context.json"] = with_context
 

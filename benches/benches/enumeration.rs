@@ -37,6 +37,7 @@ fn main() {
         // The limit would answer 429 after 5 failures; this measures the password path.
         let generous = LoginThrottleConfig {
             max_failures: 1000,
+            max_failures_per_client: 100_000,
             window: Duration::from_secs(86_400),
         };
         apps.token.throttle = LoginThrottle::new(generous, apps.store.clone(), apps.clock.clone());

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use benchmarks::{ISSUER, USERNAME, mint_tokens, signed_parts, verifier};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use integration_tests::{Apps, body_json, fixture, sign_up};
+use integration_tests::{Apps, body_json, fixture, login, sign_up};
 use lambda_runtime::{Context, LambdaEvent};
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use shared::session::RefreshToken;
@@ -33,7 +33,12 @@ fn tokens(c: &mut Criterion) {
     let point = benchmarks::public_key_point();
     let mut group = c.benchmark_group("token");
     group.bench_function("issue", |b| {
-        b.iter(|| issuer.issue_access(ISSUER, black_box(benchmarks::USER_ID), black_box(USERNAME), 0))
+        b.iter(|| {
+            issuer.issue_access(
+                ISSUER,
+                shared::test_util::subject(black_box(benchmarks::USER_ID), black_box(USERNAME)),
+            )
+        })
     });
     group.bench_function("verify", |b| {
         b.iter(|| verifier.verify_access(black_box(&token), ISSUER).unwrap())
@@ -85,9 +90,12 @@ fn authorizer(c: &mut Criterion) {
 fn protected(c: &mut Criterion) {
     let rt = runtime();
     let apps = Apps::in_memory();
-    let created = rt.block_on(sign_up(&apps, USERNAME, benchmarks::PASSWORD));
-    let user_id = created.body["id"].as_str().unwrap().to_owned();
-    let token = apps.issuer.issue_access(ISSUER, &user_id, USERNAME, 0).token;
+    rt.block_on(sign_up(&apps, USERNAME, benchmarks::PASSWORD));
+    // A token of a live session, as a login issues it.
+    let token = rt.block_on(login(&apps, USERNAME, benchmarks::PASSWORD)).body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let event_json = fixture("protected/bearer.json", &token);
     let first = rt.block_on(protected::handle(
         &apps.protected,
@@ -144,6 +152,7 @@ impl SessionBench {
             .start(&self.user_id, USERNAME, &self.username_key, 0)
             .await
             .unwrap()
+            .token
     }
 }
 
@@ -222,7 +231,7 @@ fn sessions(c: &mut Criterion) {
                         .refresh(Some(token.expose()))
                         .await
                         .unwrap();
-                    assert!(refreshed.token.is_some(), "rotated");
+                    assert!(!refreshed.duplicate, "rotated");
                     refreshed
                 },
             )

@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use benchmarks::{ISSUER, PASSWORD, USERNAME, interleaved, ms};
 use integration_tests::{Apps, body_json, fixture, sign_up};
+use shared::Subject;
 use shared::config::StoreConfig;
-use shared::session::RefreshToken;
+use shared::session::{RefreshToken, Started};
 use shared::store::dynamodb::{DynamoUserStore, PARTITION_KEY, USER_PREFIX};
 use shared::store::tls::{self, ProxyConfig, TrustedRoots};
 use shared::store::{RotateOutcome, SessionStore as _};
@@ -115,7 +116,7 @@ impl Bench {
     }
 
     /// A new session of the user, as a login starts it (outside every timing).
-    fn fresh_token(&self) -> RefreshToken {
+    fn session(&self) -> Started {
         self.rt
             .block_on(
                 self.apps
@@ -124,6 +125,11 @@ impl Bench {
                     .start(&self.user_id, &self.username, &self.username_key, 0),
             )
             .unwrap()
+    }
+
+    /// The first refresh token of a new session.
+    fn fresh_token(&self) -> RefreshToken {
+        self.session().token
     }
 }
 
@@ -201,7 +207,15 @@ fn main() {
         "protected/bearer.json",
         &b.apps
             .issuer
-            .issue_access(ISSUER, &b.user_id, &b.username, 0)
+            .issue_access(
+                ISSUER,
+                Subject {
+                    user_id: &b.user_id,
+                    username: &b.username,
+                    epoch: 0,
+                    session_id: &b.session().session_id,
+                },
+            )
             .token,
     );
     let (protected, protected_floor) = interleaved(

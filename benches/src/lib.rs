@@ -19,7 +19,11 @@ pub const USERNAME: &str = "alice";
 pub fn mint_tokens(count: usize) -> Vec<String> {
     let issuer = TokenIssuer::new(token_settings(), shared::test_util::signing_key());
     (0..count)
-        .map(|_| issuer.issue_access(ISSUER, USER_ID, USERNAME, 0).token)
+        .map(|_| {
+            issuer
+                .issue_access(ISSUER, shared::test_util::subject(USER_ID, USERNAME))
+                .token
+        })
         .collect()
 }
 

@@ -85,7 +85,7 @@ pub struct Claims {
     pub iat: u64,
     pub nbf: u64,
     pub exp: u64,
-    /// A unique token id (UUID v4), for revocation later.
+    /// A unique token id (UUID v4).
     pub jti: String,
     pub token_use: TokenUse,
     /// The user's session epoch when the token was issued (see `session`): `protected` refuses
@@ -93,6 +93,22 @@ pub struct Claims {
     /// Absent counts as 0, so a token without it is refused once the epoch has moved at all.
     #[serde(default)]
     pub epoch: u64,
+    /// The session the token was issued in (its login): routes that read the store refuse the
+    /// token once that session has ended (logout, reuse detected, its absolute lifetime).
+    /// Required: a token without one is refused.
+    pub sid: String,
+}
+
+/// Whom an access token is issued to, and in which session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject<'a> {
+    /// The user id, the token's `sub`.
+    pub user_id: &'a str,
+    pub username: &'a str,
+    /// The user's session epoch when the session started.
+    pub epoch: u64,
+    /// The session id, the token's `sid`.
+    pub session_id: &'a str,
 }
 
 /// A freshly issued token, with its lifetime in seconds. `Debug` never shows the token.
@@ -144,39 +160,27 @@ impl TokenIssuer {
         self.key.kid()
     }
 
-    /// Issues an access token for `user_id` in session epoch `epoch`, valid from now for the
-    /// configured TTL, with `issuer` as `iss`.
-    pub fn issue_access(&self, issuer: &str, user_id: &str, username: &str, epoch: u64) -> IssuedToken {
-        self.issue_access_at(
-            issuer,
-            user_id,
-            username,
-            epoch,
-            jsonwebtoken::get_current_timestamp(),
-        )
+    /// Issues an access token for `subject`, valid from now for the configured TTL, with
+    /// `issuer` as `iss`. Cannot fail: it runs after the write that commits a login or refresh.
+    pub fn issue_access(&self, issuer: &str, subject: Subject<'_>) -> IssuedToken {
+        self.issue_access_at(issuer, subject, jsonwebtoken::get_current_timestamp())
     }
 
     /// As [`Self::issue_access`], as if the time were `now` (seconds since the epoch).
-    pub fn issue_access_at(
-        &self,
-        issuer: &str,
-        user_id: &str,
-        username: &str,
-        epoch: u64,
-        now: u64,
-    ) -> IssuedToken {
+    pub fn issue_access_at(&self, issuer: &str, subject: Subject<'_>, now: u64) -> IssuedToken {
         let expires_in = self.settings.access_ttl.as_secs();
         let claims = Claims {
             iss: issuer.to_owned(),
             aud: Audience::One(self.settings.audience.clone()),
-            sub: user_id.to_owned(),
-            username: username.to_owned(),
+            sub: subject.user_id.to_owned(),
+            username: subject.username.to_owned(),
             iat: now,
             nbf: now,
             exp: now + expires_in,
             jti: uuid::Uuid::new_v4().to_string(),
             token_use: TokenUse::Access,
-            epoch,
+            epoch: subject.epoch,
+            sid: subject.session_id.to_owned(),
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
         let message = format!("{}.{payload}", self.header);
@@ -348,8 +352,8 @@ impl TokenVerifier {
         if claims.token_use != TokenUse::Access {
             return Err(VerifyError::WrongUse(claims.token_use));
         }
-        if claims.sub.is_empty() || claims.username.is_empty() {
-            return Err(VerifyError::Claims("empty sub or username".into()));
+        if claims.sub.is_empty() || claims.username.is_empty() || claims.sid.is_empty() {
+            return Err(VerifyError::Claims("empty sub, username or sid".into()));
         }
         Ok(claims)
     }
@@ -409,7 +413,7 @@ mod tests {
     }
 
     fn issued() -> IssuedToken {
-        crate::test_util::issuer().issue_access(ISSUER, "user-1", "alice", 0)
+        crate::test_util::issuer().issue_access(ISSUER, crate::test_util::subject("user-1", "alice"))
     }
 
     fn decoded_part(token: &str, index: usize) -> Value {

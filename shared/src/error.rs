@@ -25,6 +25,9 @@ pub enum ApiError {
     PayloadTooLarge { max: usize },
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// More than one `refresh_token` cookie: which is the user's cannot be told (cookie tossing).
+    #[error("Request has more than one refresh_token cookie")]
+    DuplicateRefreshCookie,
     /// The route serves only `allow` (and `OPTIONS` preflights).
     #[error("Method not allowed")]
     MethodNotAllowed { allow: Method },
@@ -46,9 +49,13 @@ pub enum ApiError {
     UserGone,
     #[error("Username is already taken")]
     UsernameTaken,
-    /// Too many failed logins for this username; retry after `retry_after` seconds.
+    /// Too many failed logins for this username, or from this client address; retry after
+    /// `retry_after` seconds.
     #[error("Too many failed login attempts, try again later")]
     TooManyAttempts { retry_after: u64 },
+    /// Too many sign-ups from this client address; retry after `retry_after` seconds.
+    #[error("Too many sign-ups from this address, try again later")]
+    TooManySignUps { retry_after: u64 },
     #[error("User store unavailable, try again shortly")]
     StoreUnavailable(#[source] StoreError),
     #[error("Internal server error")]
@@ -59,9 +66,10 @@ impl ApiError {
     /// The HTTP status of each error; nowhere else decides one.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) | Self::InvalidUsername(_) | Self::InvalidPassword(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadRequest(_)
+            | Self::InvalidUsername(_)
+            | Self::InvalidPassword(_)
+            | Self::DuplicateRefreshCookie => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -73,7 +81,7 @@ impl ApiError {
             | Self::UserGone => StatusCode::UNAUTHORIZED,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::UsernameTaken => StatusCode::CONFLICT,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts { .. } | Self::TooManySignUps { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,7 +97,9 @@ impl ApiError {
             }
             Self::MethodNotAllowed { allow } => header("allow", &format!("{allow}, OPTIONS")),
             Self::StoreUnavailable(_) => header("retry-after", "1"),
-            Self::TooManyAttempts { retry_after } => header("retry-after", &retry_after.to_string()),
+            Self::TooManyAttempts { retry_after } | Self::TooManySignUps { retry_after } => {
+                header("retry-after", &retry_after.to_string())
+            }
             _ => vec![],
         }
     }
@@ -119,6 +129,7 @@ mod tests {
             (ApiError::InvalidPassword(InvalidPassword::TooShort), 400),
             (ApiError::PayloadTooLarge { max: 1 }, 413),
             (ApiError::UnsupportedMediaType, 415),
+            (ApiError::DuplicateRefreshCookie, 400),
             (ApiError::MethodNotAllowed { allow: Method::POST }, 405),
             (ApiError::BadCredentials, 401),
             (ApiError::MissingToken, 401),
@@ -129,6 +140,7 @@ mod tests {
             (ApiError::OriginNotAllowed, 403),
             (ApiError::UsernameTaken, 409),
             (ApiError::TooManyAttempts { retry_after: 60 }, 429),
+            (ApiError::TooManySignUps { retry_after: 60 }, 429),
             (
                 ApiError::StoreUnavailable(StoreError(anyhow::anyhow!("down"))),
                 503,

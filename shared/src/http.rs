@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::claims::{TokenVerifier, bearer_token};
 use crate::config::{CookieSameSite, CorsConfig};
 use crate::error::ApiError;
-use crate::store::UserProfile;
+use crate::store::{Caller, UserProfile};
 use crate::user::Username;
 
 /// Largest accepted request body. Credentials fit in well under 2 KiB.
@@ -210,12 +210,27 @@ pub fn issuer_for(configured: Option<&str>, region: &str, req: &Request) -> Resu
     )))
 }
 
-/// The caller of a route behind the authorizer: who the access token names, and its epoch.
+/// The address the request came from, as API Gateway saw it (`requestContext.identity.sourceIp`
+/// of a REST API, `requestContext.http.sourceIp` of an HTTP API or a function URL); `None` for a
+/// request without one (a direct invoke) or with one that is not an IP address.
+pub fn client_address(req: &Request) -> Option<std::net::IpAddr> {
+    let source = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.as_deref(),
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
+        _ => None,
+    };
+    source?.trim().parse().ok()
+}
+
+/// The caller of a route behind the authorizer: who the access token names, its epoch and its
+/// session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
     pub username: String,
     pub epoch: u64,
+    /// The token's `sid`.
+    pub session_id: String,
 }
 
 /// Who is calling: the API Gateway authorizer's verdict if there is one (API Gateway writes
@@ -250,6 +265,7 @@ pub fn identify(
         user_id: claims.sub,
         username: claims.username,
         epoch: claims.epoch,
+        session_id: claims.sid,
     })
 }
 
@@ -261,12 +277,18 @@ impl Identity {
     }
 }
 
-/// The stored user an access token names, given what the store `found` under its name: still
-/// there (the name may have been deleted and taken again, so the id must match too), and the
-/// token of the user's current session epoch (no "log out everywhere" or password change since
-/// it was issued). The lookup stays in the function, where `scripts/test_iam.py` sees it.
-pub fn current_user(identity: &Identity, found: Option<UserProfile>) -> Result<UserProfile, ApiError> {
+/// The stored user an access token names, given what the store `found` under its name and
+/// session id: the user still there (the name may have been deleted and taken again, so the id
+/// must match too), the token of the user's current session epoch (no "log out everywhere" or
+/// password change since it was issued), and its session live at `now` (not logged out, not
+/// revoked by reuse detection, not past its absolute lifetime).
+pub fn current_user(
+    identity: &Identity,
+    found: Caller<UserProfile>,
+    now: u64,
+) -> Result<UserProfile, ApiError> {
     let user = found
+        .user
         .filter(|user| user.id == identity.user_id)
         .ok_or(ApiError::UserGone)?;
     if user.epoch != identity.epoch {
@@ -277,12 +299,16 @@ pub fn current_user(identity: &Identity, found: Option<UserProfile>) -> Result<U
         );
         return Err(ApiError::InvalidToken);
     }
+    if !found.session.is_some_and(|session| session.is_live(now)) {
+        tracing::info!(session_id = %identity.session_id, "token of an ended session");
+        return Err(ApiError::InvalidToken);
+    }
     Ok(user)
 }
 
 /// The caller named by the authorizer's context: `sub` matching `principalId`, `username`, an
-/// `exp` not yet passed and the `epoch` (API Gateway writes context values as strings; an
-/// absent epoch is 0, which is refused once the user's epoch has moved on).
+/// `exp` not yet passed, the `sid` and the `epoch` (API Gateway writes context values as
+/// strings; an absent epoch is 0, which is refused once the user's epoch has moved on).
 fn from_verdict(
     principal: &str,
     fields: &std::collections::HashMap<String, Value>,
@@ -295,8 +321,10 @@ fn from_verdict(
         Some(Value::Number(n)) => n.as_u64(),
         _ => None,
     };
-    let (Some(sub), Some(username), Some(exp)) = (text("sub"), text("username"), number("exp")) else {
-        tracing::warn!("authorizer context lacks sub, username or exp");
+    let (Some(sub), Some(username), Some(exp), Some(sid)) =
+        (text("sub"), text("username"), number("exp"), text("sid"))
+    else {
+        tracing::warn!("authorizer context lacks sub, username, exp or sid");
         return Err(ApiError::InvalidToken);
     };
     if sub != principal {
@@ -318,6 +346,7 @@ fn from_verdict(
         user_id: sub.to_owned(),
         username: username.to_owned(),
         epoch,
+        session_id: sid.to_owned(),
     })
 }
 
@@ -466,26 +495,20 @@ pub enum Delivery {
 }
 
 /// The refresh token a `POST /token/refresh` or `POST /logout` presents: `{"refresh_token": ...}`
-/// in the body, else the cookie. A request that relies on the cookie must come from an allowed
-/// browser origin, or from no browser at all (see [`check_cookie_request`]). The body must be
-/// JSON (an empty body or `{}` when the cookie carries the token): a cross-site form cannot send
-/// that without a CORS preflight.
+/// in the body, else the cookie. The body is a JSON object either way (`{}` when the cookie
+/// carries the token), which a cross-site form cannot send without a CORS preflight; a request
+/// that relies on the cookie must also come from an allowed browser origin, or from no browser at
+/// all (see [`check_cookie_request`]), and carry one `refresh_token` cookie at most (see
+/// [`refresh_cookie`]).
 pub fn presented_refresh_token(
     req: &Request,
     cors: &CorsConfig,
 ) -> Result<(Option<String>, Delivery), ApiError> {
-    let shape = "an optional \"refresh_token\"";
-    let bytes: &[u8] = req.body().as_ref();
-    let mut members = if bytes.iter().all(u8::is_ascii_whitespace) {
-        require_json_content_type(req)?;
-        Vec::new()
-    } else {
-        object(req, &["refresh_token"], shape)?
-    };
+    let mut members = object(req, &["refresh_token"], "an optional \"refresh_token\"")?;
     match take(&mut members, "refresh_token") {
         None | Some(Value::Null) => {
             check_cookie_request(req, cors)?;
-            Ok((refresh_cookie(req.headers()), Delivery::Cookie))
+            Ok((refresh_cookie(req.headers())?, Delivery::Cookie))
         }
         Some(Value::String(token)) => Ok((Some(token), Delivery::Body)),
         Some(_) => Err(ApiError::BadRequest("\"refresh_token\" must be a string".into())),
@@ -531,17 +554,26 @@ pub const REFRESH_COOKIE: &str = "refresh_token";
 /// The routes the cookie is sent to (and no other), under the API's base path.
 pub const COOKIE_ROUTES: [&str; 2] = ["/token/refresh", "/logout"];
 
-/// The value of the refresh-token cookie the request carries, if any.
-pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
+/// The value of the refresh-token cookie the request carries, if any. More than one is refused
+/// (400), never resolved by their order: a site that can set cookies for a parent domain (a
+/// sibling subdomain) can plant its own `refresh_token` beside the user's ("cookie tossing"),
+/// and a server that picked one could log the victim in to the attacker's session. A legitimate
+/// browser sends one: each route gets only the cookie whose `Path` it is.
+pub fn refresh_cookie(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == REFRESH_COOKIE)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
+        .filter(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.trim());
+    let first = values.next();
+    if values.next().is_some() {
+        tracing::warn!("request with more than one refresh_token cookie refused (cookie tossing?)");
+        return Err(ApiError::DuplicateRefreshCookie);
+    }
+    Ok(first.filter(|value| !value.is_empty()).map(str::to_owned))
 }
 
 /// The path the client put in front of the route: the stage (`/v1`) on the `execute-api` URL, a
@@ -727,17 +759,38 @@ mod tests {
     #[test]
     fn the_refresh_cookie_is_found_among_others_in_any_cookie_header() {
         let mut headers = HeaderMap::new();
-        assert_eq!(refresh_cookie(&headers), None);
+        assert_eq!(refresh_cookie(&headers).unwrap(), None);
         headers.append(
             COOKIE,
             HeaderValue::from_static("theme=dark; refresh_token_old=x"),
         );
-        assert_eq!(refresh_cookie(&headers), None, "only the exact name");
+        assert_eq!(refresh_cookie(&headers).unwrap(), None, "only the exact name");
         headers.append(COOKIE, HeaderValue::from_static("a=1;refresh_token=abc ; b=2"));
-        assert_eq!(refresh_cookie(&headers).as_deref(), Some("abc"));
+        assert_eq!(refresh_cookie(&headers).unwrap().as_deref(), Some("abc"));
         let mut empty = HeaderMap::new();
         empty.insert(COOKIE, HeaderValue::from_static("refresh_token="));
-        assert_eq!(refresh_cookie(&empty), None, "a cleared cookie is no token");
+        assert_eq!(
+            refresh_cookie(&empty).unwrap(),
+            None,
+            "a cleared cookie is no token"
+        );
+    }
+
+    #[test]
+    fn two_refresh_cookies_are_refused_in_one_header_or_in_two() {
+        for cookies in [
+            &["refresh_token=a; refresh_token=b"][..],
+            &["refresh_token=a", "refresh_token=b"],
+            &["refresh_token=a; theme=dark; refresh_token=a"],
+            &["refresh_token=; refresh_token=b"],
+        ] {
+            let mut headers = HeaderMap::new();
+            for cookie in cookies {
+                headers.append(COOKIE, HeaderValue::from_static(cookie));
+            }
+            let err = refresh_cookie(&headers).unwrap_err();
+            assert_eq!(err.status(), 400, "{cookies:?}");
+        }
     }
 
     #[test]

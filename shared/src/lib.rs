@@ -31,9 +31,11 @@ pub mod user;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
-pub use claims::{Audience, Claims, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token};
+pub use claims::{
+    Audience, Claims, Subject, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token,
+};
 pub use config::{
     ConfigError, CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig,
-    SigningKeySource, StoreConfig, TokenSettings,
+    SignUpLimitConfig, SigningKeySource, StoreConfig, TokenSettings,
 };
 pub use keys::{KeyError, PublicKeySet, SigningKey};

@@ -12,11 +12,14 @@
 //!   its whole session (every token of that login) and is refused; the newest token of the
 //!   session is then refused too. Only a token whose hash is stored can do this: a guessed or
 //!   forged token finds no record and revokes nothing.
-//! - **Grace**: less than `REFRESH_GRACE_SECONDS` after its use (a browser sending one cookie
-//!   from two tabs at once, a retry after a lost answer), a used token gets a new access token
-//!   and the same successor the first refresh returned (kept on the used token's record, sealed
-//!   with the used token, which only its holder has); nothing is revoked and the session keeps
-//!   one live token.
+//! - **Grace**: less than `REFRESH_GRACE_SECONDS` after its use (a retry after a lost answer, a
+//!   request that raced its twin), a used token gets a new access token and the same successor
+//!   the first refresh returned (kept on the used token's record, sealed with the used token,
+//!   which only its holder has), but only while that successor is unused: the used token must
+//!   be the session's newest but one. A token whose successor was used too gets nothing (and
+//!   revokes nothing: whoever sends it learns nothing, and the holder of the live token goes
+//!   on), so a grace answer never hands out a token that was used, and the chain of successors
+//!   is never walked forward. Nothing is revoked and the session keeps one live token.
 //! - **Lifetimes**: a session ends `SESSION_ABSOLUTE_SECONDS` after its login however often it
 //!   is refreshed, and a token not used within `SESSION_IDLE_SECONDS` of its issue is refused.
 //!   Both are checked here, on every use: the table's TTL deletes records late.
@@ -36,7 +39,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::clock::Clock;
 use crate::config::SessionConfig;
-use crate::store::{RotateOutcome, SessionStore, StoreError};
+use crate::store::{GraceCheck, RotateOutcome, SessionStore, StoreError};
 
 /// Bytes of randomness in a refresh token (256 bits).
 pub const REFRESH_TOKEN_BYTES: usize = 32;
@@ -233,6 +236,10 @@ pub enum Refused {
     Reused,
     #[error("the session was ended (logout, logout everywhere or a password change)")]
     Ended,
+    #[error(
+        "the refresh token was used, and its successor too: within the grace period only the previous token gets the live one"
+    )]
+    Superseded,
 }
 
 /// The outcome of a refresh that is allowed.
@@ -240,11 +247,17 @@ pub enum Refused {
 pub struct Refreshed {
     pub record: RefreshRecord,
     /// The successor token: a new one, or for a duplicate within the grace period the one the
-    /// first request got. `None` only for a duplicate whose record holds no successor it can
-    /// open (which this code never writes).
-    pub token: Option<RefreshToken>,
+    /// first request got (still unused).
+    pub token: RefreshToken,
     /// Whether this was a duplicate within the grace period (nothing was written).
     pub duplicate: bool,
+}
+
+/// A session just started: its id (the `sid` of its access tokens) and its first token.
+#[derive(Debug)]
+pub struct Started {
+    pub session_id: String,
+    pub token: RefreshToken,
 }
 
 /// A session that ended or could not go on.
@@ -284,14 +297,14 @@ impl Sessions {
         self.clock.now()
     }
 
-    /// Starts a session for a user who just proved the password; returns its first token.
+    /// Starts a session for a user who just proved the password; returns its id and first token.
     pub async fn start(
         &self,
         user_id: &str,
         username: &str,
         username_key: &str,
         epoch: u64,
-    ) -> Result<RefreshToken, StoreError> {
+    ) -> Result<Started, StoreError> {
         let now = self.clock.now();
         let session = NewSession {
             session_id: uuid::Uuid::new_v4().to_string(),
@@ -305,7 +318,10 @@ impl Sessions {
         let token = RefreshToken::generate();
         self.store.start_session(&session, &token.hash()).await?;
         tracing::info!(session_id = %session.session_id, "session started");
-        Ok(token)
+        Ok(Started {
+            session_id: session.session_id,
+            token,
+        })
     }
 
     /// When the records of a session started at `started_at` may be deleted: its absolute end.
@@ -343,7 +359,7 @@ impl Sessions {
                         tracing::info!(session_id = %record.session_id, "refresh token rotated");
                         Ok(Refreshed {
                             record,
-                            token: Some(next),
+                            token: next,
                             duplicate: false,
                         })
                     }
@@ -365,19 +381,35 @@ impl Sessions {
         }
     }
 
-    /// A duplicate within the grace period: the session must still be alive; the answer is
-    /// the successor the first request got, so the client ends up with the one live token.
+    /// A duplicate within the grace period: the session must still be alive and the successor
+    /// the first request got still unused; the answer is that successor, so the client ends up
+    /// with the one live token.
     async fn grace(&self, token: &RefreshToken, record: RefreshRecord) -> Result<Refreshed, RefreshError> {
-        if !self.store.session_alive(&record).await? {
-            return Err(Refused::Ended.into());
+        // Only this code writes `successor`, sealed with the token it follows; a record without
+        // one it can open has nothing to hand out.
+        let successor = record
+            .successor
+            .as_deref()
+            .and_then(|sealed| token.open(sealed))
+            .ok_or(Refused::Superseded)?;
+        match self.store.check_grace(&record, &successor.hash()).await? {
+            GraceCheck::SessionEnded => Err(Refused::Ended.into()),
+            GraceCheck::SuccessorUsed => {
+                tracing::warn!(
+                    session_id = %record.session_id,
+                    "refresh token two generations old sent within the grace period: refused, nothing handed out"
+                );
+                Err(Refused::Superseded.into())
+            }
+            GraceCheck::SuccessorUnused => {
+                tracing::info!(session_id = %record.session_id, "refresh token used again within the grace period");
+                Ok(Refreshed {
+                    record,
+                    token: successor,
+                    duplicate: true,
+                })
+            }
         }
-        tracing::info!(session_id = %record.session_id, "refresh token used again within the grace period");
-        let successor = record.successor.as_deref().and_then(|sealed| token.open(sealed));
-        Ok(Refreshed {
-            record,
-            token: successor,
-            duplicate: true,
-        })
     }
 
     /// Revokes the session of a reused token; the refusal to answer, or the store's failure.

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::claims::{TokenIssuer, TokenVerifier};
+use crate::claims::{Subject, TokenIssuer, TokenVerifier};
 use crate::clock::Clock;
 use crate::config::{PasswordConfig, TokenSettings};
 use crate::keys::{PublicKeySet, SigningKey};
@@ -54,8 +54,12 @@ pub const CHEAP_ARGON2: PasswordConfig = PasswordConfig {
     parallelism: 1,
 };
 
+/// The session id of hand-made test tokens ([`claims`], [`subject`]): no store holds it, so
+/// routes that read the store refuse such a token unless the test started that session.
+pub const SESSION_ID: &str = "test-session";
+
 /// Every claim an access token must carry.
-pub const REQUIRED_CLAIMS: [&str; 9] = [
+pub const REQUIRED_CLAIMS: [&str; 10] = [
     "exp",
     "sub",
     "iss",
@@ -65,6 +69,7 @@ pub const REQUIRED_CLAIMS: [&str; 9] = [
     "jti",
     "username",
     "token_use",
+    "sid",
 ];
 
 pub fn signing_key() -> SigningKey {
@@ -118,12 +123,24 @@ pub fn header(alg: &str) -> Value {
     json!({"alg": alg, "typ": "at+jwt", "kid": kid()})
 }
 
-/// The claims of a valid access token for `sub`/`username`, issued at `now` for ten minutes.
+/// The claims of a valid access token for `sub`/`username` in session [`SESSION_ID`], issued at
+/// `now` for ten minutes.
 pub fn claims(sub: &str, username: &str, now: u64) -> Value {
     json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "username": username,
-        "iat": now, "nbf": now, "exp": now + 600, "jti": "test", "token_use": "access"
+        "iat": now, "nbf": now, "exp": now + 600, "jti": "test", "token_use": "access",
+        "sid": SESSION_ID
     })
+}
+
+/// `user_id`/`username` at epoch 0 in session [`SESSION_ID`], to issue a token to.
+pub fn subject<'a>(user_id: &'a str, username: &'a str) -> Subject<'a> {
+    Subject {
+        user_id,
+        username,
+        epoch: 0,
+        session_id: SESSION_ID,
+    }
 }
 
 fn message(header: &str, payload: &str) -> String {

@@ -1,16 +1,77 @@
-//! Brute-force protection of `POST /token`. Each login attempt for a username (existing or not)
-//! is reserved before its password is checked, with one conditional write that succeeds only
-//! while fewer than `LOGIN_MAX_FAILURES` attempts are counted in the current fixed window
-//! (`window = now / LOGIN_WINDOW_SECONDS`). So however many requests arrive at once, from however
-//! many function instances, at most that many passwords are checked per window; the rest get
-//! 429 with `Retry-After` (the rest of the window). A right password clears the count.
+//! Brute-force and abuse limits, each reserved with one conditional write before the work it
+//! guards, in fixed windows (`window = now / length`), so that however many requests arrive at
+//! once, from however many function instances, no more than the limit get through.
+//!
+//! - `POST /token` ([`LoginThrottle`]): each attempt is reserved per username (existing or not,
+//!   `LOGIN_MAX_FAILURES`) and per client address (`LOGIN_MAX_FAILURES_PER_IP`) before any
+//!   password is hashed; a right password clears the username's count and takes its one back
+//!   from the address's, so the address counts failures only. Then 429 with `Retry-After` (the
+//!   rest of the window).
+//! - `POST /users` ([`SignUpThrottle`]): each sign-up is reserved per client address
+//!   (`SIGNUP_MAX_PER_IP`) before its password is hashed; every sign-up counts.
+//!
+//! An address is the request's source IP as API Gateway saw it ([`ClientKey`]); an IPv6
+//! address counts as its /64, the block one subscriber gets.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::LoginThrottleConfig;
+use crate::config::{LoginThrottleConfig, SignUpLimitConfig};
 use crate::error::ApiError;
-use crate::store::{LoginAttempts, Reservation};
+use crate::store::{LoginAttempts, Reservation, SignUpAttempts};
+
+/// The counter key of a client address: `client/<IPv4>` or `client/<IPv6 /64>`, or
+/// `client/unknown` for a request that carries none (only a direct invoke: API Gateway always
+/// sets one). No username can equal it: usernames hold no `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey(String);
+
+impl ClientKey {
+    pub fn of(address: Option<IpAddr>) -> Self {
+        let address = match address.map(|a| a.to_canonical()) {
+            None => "unknown".to_owned(),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        };
+        Self(format!("client/{address}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Fixed windows of one length: the window `now` falls in, and the second it ends.
+#[derive(Debug, Clone, Copy)]
+struct Windows(Duration);
+
+impl Windows {
+    fn at(self, now: u64) -> (u64, u64) {
+        let length = self.0.as_secs().max(1);
+        let window = now / length;
+        (window, (window + 1) * length)
+    }
+
+    /// When a counter of the window ending at `end` may be deleted: one window later.
+    fn expiry(self, end: u64) -> u64 {
+        end + self.0.as_secs()
+    }
+}
+
+/// What a reserved attempt counted against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Counted {
+    /// A username's key: cleared after a right password.
+    Name(String),
+    /// A client address: one taken back after a right password.
+    Client(ClientKey),
+}
 
 /// The login limit: its settings, the counters and the clock. Build once at cold start.
 pub struct LoginThrottle {
@@ -31,7 +92,7 @@ impl std::fmt::Debug for LoginThrottle {
 #[derive(Debug)]
 #[must_use = "a reserved attempt is counted until `LoginThrottle::succeeded` clears it"]
 pub struct Attempt {
-    username_key: String,
+    counted: Counted,
     window: u64,
     /// Which attempt of the window this is, from 1.
     pub number: u32,
@@ -50,38 +111,62 @@ impl LoginThrottle {
         &self.config
     }
 
-    /// The window `now` falls in, and the second it ends.
-    fn window(&self, now: u64) -> (u64, u64) {
-        let length = self.config.window.as_secs().max(1);
-        let window = now / length;
-        (window, (window + 1) * length)
+    fn windows(&self) -> Windows {
+        Windows(self.config.window)
     }
 
     /// The current window's number, as the counters are keyed.
     pub fn current_window(&self) -> u64 {
-        self.window(self.clock.now()).0
+        self.windows().at(self.clock.now()).0
     }
 
     /// Reserves an attempt for `username_key` before its password is checked. At the limit:
     /// [`ApiError::TooManyAttempts`] until the window ends. If the reservation cannot be written:
     /// [`ApiError::StoreUnavailable`], a 503 with no password checked (the limit fails closed).
     pub async fn reserve(&self, username_key: &str) -> Result<Attempt, ApiError> {
+        self.reserve_counted(Counted::Name(username_key.to_owned()), self.config.max_failures)
+            .await
+    }
+
+    /// Reserves an attempt for the client address `client`, as [`Self::reserve`] for a name,
+    /// under `LOGIN_MAX_FAILURES_PER_IP`.
+    pub async fn reserve_client(&self, client: &ClientKey) -> Result<Attempt, ApiError> {
+        self.reserve_counted(
+            Counted::Client(client.clone()),
+            self.config.max_failures_per_client,
+        )
+        .await
+    }
+
+    async fn reserve_counted(&self, counted: Counted, limit: u32) -> Result<Attempt, ApiError> {
         let now = self.clock.now();
-        let (window, window_end) = self.window(now);
-        // The counter outlives its window by one more, then the table's TTL deletes it.
-        let expires_at = window_end + self.config.window.as_secs();
+        let (window, window_end) = self.windows().at(now);
+        let key = match &counted {
+            Counted::Name(key) => key.as_str(),
+            Counted::Client(client) => client.as_str(),
+        };
         match self
             .attempts
-            .reserve(username_key, window, self.config.max_failures, expires_at)
+            .reserve(key, window, limit, self.windows().expiry(window_end))
             .await?
         {
             Reservation::Reserved { attempt } => Ok(Attempt {
-                username_key: username_key.to_owned(),
+                counted,
                 window,
                 number: attempt,
             }),
             Reservation::LimitReached => {
-                tracing::warn!("login refused: the attempt limit of this window is reached");
+                match counted {
+                    Counted::Name(_) => {
+                        tracing::warn!(
+                            "login refused: this username's attempt limit of the window is reached"
+                        )
+                    }
+                    Counted::Client(client) => tracing::warn!(
+                        client = client.as_str(),
+                        "login refused: this client address's attempt limit of the window is reached"
+                    ),
+                }
                 Err(ApiError::TooManyAttempts {
                     retry_after: window_end - now,
                 })
@@ -89,19 +174,77 @@ impl LoginThrottle {
         }
     }
 
-    /// After a right password: forgets the window's count. Best effort: a failed write is
-    /// logged, and the login still succeeds (the count then lapses with its window).
+    /// After a right password: forgets the name's count of the window, or takes the attempt
+    /// back from the address's. Best effort: a failed write is logged, and the login still
+    /// succeeds (the count then lapses with its window).
     pub async fn succeeded(&self, attempt: Attempt) {
-        if let Err(error) = self.attempts.clear(&attempt.username_key, attempt.window).await {
+        let result = match &attempt.counted {
+            Counted::Name(key) => self.attempts.clear(key, attempt.window).await,
+            Counted::Client(client) => self.attempts.release(client.as_str(), attempt.window).await,
+        };
+        if let Err(error) = result {
             tracing::warn!(error = %crate::http::error_chain(&error), "could not clear the login attempts");
+        }
+    }
+}
+
+/// The sign-up limit per client address. Build once at cold start.
+pub struct SignUpThrottle {
+    config: SignUpLimitConfig,
+    attempts: Arc<dyn SignUpAttempts>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SignUpThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignUpThrottle")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignUpThrottle {
+    pub fn new(config: SignUpLimitConfig, attempts: Arc<dyn SignUpAttempts>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            config,
+            attempts,
+            clock,
+        }
+    }
+
+    /// Counts a sign-up from `client` before its password is hashed: at the limit,
+    /// [`ApiError::TooManySignUps`] until the window ends; a reservation that cannot be written
+    /// is a 503 (the limit fails closed).
+    pub async fn reserve(&self, client: &ClientKey) -> Result<(), ApiError> {
+        let windows = Windows(self.config.window);
+        let now = self.clock.now();
+        let (window, window_end) = windows.at(now);
+        match self
+            .attempts
+            .reserve_sign_up(
+                client.as_str(),
+                window,
+                self.config.max_per_client,
+                windows.expiry(window_end),
+            )
+            .await?
+        {
+            Reservation::Reserved { .. } => Ok(()),
+            Reservation::LimitReached => {
+                tracing::warn!(
+                    client = client.as_str(),
+                    "sign-up refused: this client address's limit of the window is reached"
+                );
+                Err(ApiError::TooManySignUps {
+                    retry_after: window_end - now,
+                })
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::store::memory::{Calls, MemoryUserStore};
     use crate::test_util::FixedClock;
@@ -112,6 +255,7 @@ mod tests {
     fn throttle(store: &Arc<MemoryUserStore>, clock: &Arc<FixedClock>) -> LoginThrottle {
         let config = LoginThrottleConfig {
             max_failures: 3,
+            max_failures_per_client: 10,
             window: Duration::from_secs(3600),
         };
         LoginThrottle::new(config, store.clone(), clock.clone())
@@ -195,5 +339,76 @@ mod tests {
             1,
             "still counted, lapses with the window"
         );
+    }
+
+    #[test]
+    fn client_keys_are_the_address_or_an_ipv6_addresss_64() {
+        let key = |a: &str| ClientKey::of(Some(a.parse().unwrap())).as_str().to_owned();
+        assert_eq!(key("203.0.113.7"), "client/203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "client/2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:db8:1:2:ffff::1"),
+            key("2001:db8:1:2::9"),
+            "one /64, one key"
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(
+            key("::ffff:203.0.113.7"),
+            "client/203.0.113.7",
+            "IPv4-mapped is IPv4"
+        );
+        assert_eq!(ClientKey::of(None).as_str(), "client/unknown");
+        // Never a username's key: usernames hold no '/'.
+        assert!(crate::user::Username::parse(&key("203.0.113.7")).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_address_counts_failures_only_a_success_takes_its_attempt_back() {
+        let (store, _, throttle) = setup();
+        let window = throttle.current_window();
+        let client = ClientKey::of(Some("198.51.100.1".parse().unwrap()));
+        for expected in 1..=4 {
+            let attempt = throttle.reserve_client(&client).await.unwrap();
+            assert_eq!(attempt.number, expected);
+        }
+        let right = throttle.reserve_client(&client).await.unwrap();
+        throttle.succeeded(right).await;
+        assert_eq!(store.attempts(client.as_str(), window), 4);
+        for _ in 5..=10 {
+            let _ = throttle.reserve_client(&client).await.unwrap();
+        }
+        let refused = throttle.reserve_client(&client).await.unwrap_err();
+        assert!(matches!(refused, ApiError::TooManyAttempts { .. }), "{refused:?}");
+        // Another address, and any name, are counted apart.
+        let other = ClientKey::of(Some("198.51.100.2".parse().unwrap()));
+        assert_eq!(throttle.reserve_client(&other).await.unwrap().number, 1);
+        assert_eq!(throttle.reserve("alice").await.unwrap().number, 1);
+    }
+
+    #[tokio::test]
+    async fn sign_ups_of_an_address_are_limited_per_window_with_the_rest_of_it() {
+        let store = Arc::new(MemoryUserStore::new());
+        let clock = Arc::new(FixedClock::at(NOON + 100));
+        let config = SignUpLimitConfig {
+            max_per_client: 2,
+            window: Duration::from_secs(3600),
+        };
+        let throttle = SignUpThrottle::new(config, store.clone(), clock.clone());
+        let client = ClientKey::of(Some("192.0.2.9".parse().unwrap()));
+        throttle.reserve(&client).await.unwrap();
+        throttle.reserve(&client).await.unwrap();
+        let refused = throttle.reserve(&client).await.unwrap_err();
+        assert!(
+            matches!(refused, ApiError::TooManySignUps { retry_after: 3500 }),
+            "{refused:?}"
+        );
+        throttle
+            .reserve(&ClientKey::of(Some("192.0.2.10".parse().unwrap())))
+            .await
+            .unwrap();
+        clock.advance(3500);
+        throttle.reserve(&client).await.unwrap();
+        store.set_failing(Calls::Reserve, true);
+        assert_eq!(throttle.reserve(&client).await.unwrap_err().status(), 503);
     }
 }

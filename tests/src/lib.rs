@@ -19,20 +19,32 @@ use shared::http::Responder;
 use shared::password::PasswordHasher;
 use shared::session::Sessions;
 use shared::store::memory::MemoryUserStore;
-use shared::store::{LoginAttempts, SessionStore, UserStore};
+use shared::store::{LoginAttempts, SessionStore, SignUpAttempts, UserStore};
 use shared::test_util::{CHEAP_ARGON2, FixedClock, ISSUER, PASSWORD};
-use shared::throttle::LoginThrottle;
-use shared::{CookieSameSite, CorsConfig, LoginThrottleConfig, SessionConfig, TokenIssuer};
+use shared::throttle::{LoginThrottle, SignUpThrottle};
+use shared::{
+    CookieSameSite, CorsConfig, LoginThrottleConfig, SessionConfig, SignUpLimitConfig, TokenIssuer,
+};
 
 pub use shared::test_util;
+
+pub mod faults;
 
 /// The browser origin the in-process apps allow (CORS, and the cookie routes' CSRF check).
 pub const APP_ORIGIN: &str = "https://app.example.com";
 
-/// The default login limit: 5 attempts per 15-minute window, on the apps' fixed clock.
+/// The default login limit, 5 attempts per name per 15-minute window on the apps' fixed clock,
+/// with the limit per address raised: every in-process request comes from the fixture's address.
 pub const TEST_THROTTLE: LoginThrottleConfig = LoginThrottleConfig {
     max_failures: 5,
+    max_failures_per_client: 100_000,
     window: Duration::from_secs(900),
+};
+
+/// The sign-up limit per address, raised for the same reason.
+pub const TEST_SIGN_UPS: SignUpLimitConfig = SignUpLimitConfig {
+    max_per_client: 100_000,
+    window: Duration::from_secs(3600),
 };
 
 // --- fixtures --------------------------------------------------------------------------------
@@ -78,6 +90,55 @@ fn parse_body(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into()))
 }
 
+/// The user the `events/` fixtures' authorizer context and expired token name (`alice`).
+pub const FIXTURE_USER_ID: &str = "0b5f3c8e-9a1d-4e2b-8c7f-1d2e3f4a5b6c";
+/// The session they name (`sid`): [`start_fixture_session`] starts it.
+pub const FIXTURE_SESSION_ID: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+
+/// Starts the fixtures' session of `alice` in `store`, at `now`, at session epoch 0, as her login
+/// would have: a verdict of the fixtures then names a live session.
+pub async fn start_fixture_session(store: &dyn SessionStore, now: u64) {
+    start_session_with_id(store, FIXTURE_SESSION_ID, FIXTURE_USER_ID, "alice", now).await;
+}
+
+/// Starts the session `session_id` of the user `user_id`/`username` (epoch 0) in `store` at
+/// `now`, for hand-made tokens that name it.
+pub async fn start_session_with_id(
+    store: &dyn SessionStore,
+    session_id: &str,
+    user_id: &str,
+    username: &str,
+    now: u64,
+) {
+    let session = shared::session::NewSession {
+        session_id: session_id.into(),
+        user_id: user_id.into(),
+        username: username.into(),
+        username_key: username.to_ascii_lowercase(),
+        epoch: 0,
+        started_at: now,
+        expires_at: now + SessionConfig::default().absolute.as_secs(),
+    };
+    let first = shared::session::RefreshToken::generate().hash();
+    store
+        .start_session(&session, &first)
+        .await
+        .expect("the session starts");
+}
+
+/// The `sid` of an access token, read without verifying it (a test's own token).
+pub fn sid_of(access_token: &str) -> String {
+    use base64::Engine;
+    let payload = access_token.split('.').nth(1).expect("a JWT has a payload");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims");
+    claims["sid"].as_str().expect("a sid claim").to_owned()
+}
+
 /// A username no other test in this run uses.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
@@ -101,6 +162,9 @@ pub struct Call {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// The client's address as API Gateway reports it (in process only; over HTTP it is the
+    /// connection's, 127.0.0.1). `None`: the fixture's.
+    pub source_ip: Option<String>,
 }
 
 impl Call {
@@ -110,6 +174,7 @@ impl Call {
             path: path.into(),
             headers: Vec::new(),
             body: None,
+            source_ip: None,
         }
     }
 
@@ -131,6 +196,12 @@ impl Call {
 
     pub fn body(mut self, body: String) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// The call as sent from `address` (in process).
+    pub fn from_ip(mut self, address: &str) -> Self {
+        self.source_ip = Some(address.into());
         self
     }
 }
@@ -352,7 +423,11 @@ impl Apps<MemoryUserStore> {
     }
 }
 
-impl<S: UserStore + LoginAttempts + SessionStore + 'static> Apps<S> {
+/// Every store capability the apps need together.
+pub trait Store: UserStore + LoginAttempts + SessionStore + SignUpAttempts + 'static {}
+impl<S: UserStore + LoginAttempts + SessionStore + SignUpAttempts + 'static> Store for S {}
+
+impl<S: Store> Apps<S> {
     /// The apps on `store`, with the clock standing at the current time and the default session
     /// settings.
     pub fn with_store(store: Arc<S>) -> Self {
@@ -371,6 +446,7 @@ impl<S: UserStore + LoginAttempts + SessionStore + 'static> Apps<S> {
         Self {
             users: users::App {
                 store: dyn_store.clone(),
+                sign_ups: SignUpThrottle::new(TEST_SIGN_UPS, store.clone(), dyn_clock.clone()),
                 hasher: hasher.clone(),
                 responder: Responder::default(),
             },
@@ -428,12 +504,15 @@ impl<S: UserStore + LoginAttempts + SessionStore + 'static> Apps<S> {
         event["headers"] = Value::Object(headers);
         event["multiValueHeaders"] = Value::Object(multi);
         event["body"] = call.body.as_ref().map_or(Value::Null, |b| json!(b));
+        if let Some(address) = &call.source_ip {
+            event["requestContext"]["identity"]["sourceIp"] = json!(address);
+        }
         event["isBase64Encoded"] = json!(false);
         event
     }
 }
 
-impl<S: UserStore + LoginAttempts + SessionStore + 'static> Api for Apps<S> {
+impl<S: Store> Api for Apps<S> {
     async fn call(&self, call: Call) -> Answer {
         let event = request(&Self::event(&call));
         let response = match call.path.as_str() {

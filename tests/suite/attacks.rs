@@ -453,6 +453,15 @@ async fn apps_with_victim() -> Apps {
         epoch: 0,
     };
     apps.store.create(&user).await.unwrap();
+    // The session the hand-made tokens name, live: only the token decides.
+    integration_tests::start_session_with_id(
+        apps.store.as_ref(),
+        integration_tests::test_util::SESSION_ID,
+        USER_ID,
+        "mallory",
+        now(),
+    )
+    .await;
     apps
 }
 

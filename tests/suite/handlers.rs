@@ -3,17 +3,14 @@
 
 use integration_tests::test_util::{ISSUER, PASSWORD, header, mint, signing_key, tampered};
 use integration_tests::{
-    Answer, Api, Apps, Call, fixture, fixture_json, login, protected, request, sign_up, signed_up_user,
-    with_body,
+    Answer, Api, Apps, Call, FIXTURE_SESSION_ID, FIXTURE_USER_ID, fixture, fixture_json, login, protected,
+    request, sign_up, signed_up_user, start_fixture_session, with_body,
 };
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use shared::clock::Clock;
 use shared::store::memory::Calls;
-use shared::store::{UserRecord, UserStore};
-
-/// The user id the `protected/authorizer-context.json` fixture carries.
-const FIXTURE_USER_ID: &str = "0b5f3c8e-9a1d-4e2b-8c7f-1d2e3f4a5b6c";
+use shared::store::{SessionStore, UserRecord, UserStore};
 
 async fn users(apps: &Apps, event: &Value) -> Answer {
     users::handle(&apps.users, request(event)).await.unwrap().into()
@@ -513,6 +510,7 @@ mod bad_input {
 mod protected_route {
     use super::*;
 
+    /// The fixtures' user `alice`, logged in: her session is the one their verdict names.
     async fn fixture_user(apps: &Apps) {
         apps.store
             .create(&UserRecord {
@@ -523,6 +521,7 @@ mod protected_route {
             })
             .await
             .unwrap();
+        start_fixture_session(apps.store.as_ref(), apps.clock.now()).await;
     }
 
     /// The `authorizer-context.json` fixture with its verdict's `exp` set to `exp`.
@@ -576,6 +575,41 @@ mod protected_route {
         fixture_user(&apps).await;
         let mut event = fixture_json("protected/authorizer-context.json", "${TOKEN}");
         event["requestContext"]["authorizer"]["sub"] = json!("someone-else");
+        assert_eq!(protected_event(&apps, &event).await.status, 401);
+    }
+
+    #[tokio::test]
+    async fn a_verdict_of_an_ended_or_unknown_session_is_401() {
+        let apps = Apps::in_memory();
+        fixture_user(&apps).await;
+        let event = fixture_json("protected/authorizer-context.json", "${TOKEN}");
+        assert_eq!(protected_event(&apps, &event).await.status, 200);
+        apps.store
+            .revoke_session(FIXTURE_SESSION_ID, apps.clock.now())
+            .await
+            .unwrap();
+        let response = protected_event(&apps, &event).await;
+        assert_eq!(response.status, 401, "revoked: {response:?}");
+        assert_eq!(response.msg(), "Invalid or expired token");
+        let mut unknown = event.clone();
+        unknown["requestContext"]["authorizer"]["sid"] = json!("no-such-session");
+        assert_eq!(protected_event(&apps, &unknown).await.status, 401, "unknown");
+        let mut missing = event;
+        missing["requestContext"]["authorizer"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sid");
+        assert_eq!(protected_event(&apps, &missing).await.status, 401, "no sid");
+    }
+
+    #[tokio::test]
+    async fn a_verdict_is_refused_after_its_sessions_absolute_end() {
+        let apps = Apps::in_memory();
+        fixture_user(&apps).await;
+        let event = fixture_json("protected/authorizer-context.json", "${TOKEN}");
+        apps.clock.advance(30 * 86_400 - 1);
+        assert_eq!(protected_event(&apps, &event).await.status, 200);
+        apps.clock.advance(1);
         assert_eq!(protected_event(&apps, &event).await.status, 401);
     }
 
@@ -696,7 +730,10 @@ mod authorizer_fn {
                         "Resource": ["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/*/*"]
                     }]
                 },
-                "context": {"sub": user.id, "username": user.name, "exp": exp, "epoch": 0},
+                "context": {
+                    "sub": user.id, "username": user.name, "exp": exp, "epoch": 0,
+                    "sid": integration_tests::sid_of(&user.token),
+                },
                 "usageIdentifierKey": null
             })
         );

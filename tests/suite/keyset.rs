@@ -302,7 +302,7 @@ async fn the_token_function_signs_with_the_key_the_custom_resource_stored() {
         .issuer()
         .await
         .unwrap()
-        .issue_access(ISSUER, "user-1", "alice", 0)
+        .issue_access(ISSUER, shared::test_util::subject("user-1", "alice"))
         .token;
     let verifier = |jwks: &str| TokenVerifier::new(&token_settings(), PublicKeySet::from_jwks(jwks).unwrap());
     let claims = verifier(&jwks).verify_access(&old_token, ISSUER).unwrap();
@@ -322,7 +322,7 @@ async fn the_token_function_signs_with_the_key_the_custom_resource_stored() {
         .issuer()
         .await
         .unwrap()
-        .issue_access(ISSUER, "user-1", "alice", 0)
+        .issue_access(ISSUER, shared::test_util::subject("user-1", "alice"))
         .token;
     assert_eq!(
         jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(),

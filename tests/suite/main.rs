@@ -19,4 +19,5 @@ mod openapi;
 mod rotation;
 mod session_events;
 mod sessions;
+mod sessions_hold;
 mod soak;

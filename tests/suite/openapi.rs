@@ -158,6 +158,7 @@ fn every_error() -> Vec<ApiError> {
         ApiError::InvalidPassword(InvalidPassword::TooShort),
         ApiError::PayloadTooLarge { max: 1 },
         ApiError::UnsupportedMediaType,
+        ApiError::DuplicateRefreshCookie,
         ApiError::MethodNotAllowed { allow: Method::POST },
         ApiError::BadCredentials,
         ApiError::MissingToken,
@@ -168,6 +169,7 @@ fn every_error() -> Vec<ApiError> {
         ApiError::UserGone,
         ApiError::UsernameTaken,
         ApiError::TooManyAttempts { retry_after: 1 },
+        ApiError::TooManySignUps { retry_after: 1 },
         ApiError::StoreUnavailable(StoreError(anyhow::anyhow!("down"))),
         ApiError::Internal(anyhow::anyhow!("bug")),
     ];
@@ -178,6 +180,7 @@ fn every_error() -> Vec<ApiError> {
             | ApiError::InvalidPassword(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType
+            | ApiError::DuplicateRefreshCookie
             | ApiError::MethodNotAllowed { .. }
             | ApiError::BadCredentials
             | ApiError::MissingToken
@@ -188,6 +191,7 @@ fn every_error() -> Vec<ApiError> {
             | ApiError::UserGone
             | ApiError::UsernameTaken
             | ApiError::TooManyAttempts { .. }
+            | ApiError::TooManySignUps { .. }
             | ApiError::StoreUnavailable(_)
             | ApiError::Internal(_) => {}
         }
@@ -203,6 +207,7 @@ fn name(error: &ApiError) -> &'static str {
         ApiError::InvalidPassword(_) => "InvalidPassword",
         ApiError::PayloadTooLarge { .. } => "PayloadTooLarge",
         ApiError::UnsupportedMediaType => "UnsupportedMediaType",
+        ApiError::DuplicateRefreshCookie => "DuplicateRefreshCookie",
         ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
         ApiError::BadCredentials => "BadCredentials",
         ApiError::MissingToken => "MissingToken",
@@ -213,6 +218,7 @@ fn name(error: &ApiError) -> &'static str {
         ApiError::UserGone => "UserGone",
         ApiError::UsernameTaken => "UsernameTaken",
         ApiError::TooManyAttempts { .. } => "TooManyAttempts",
+        ApiError::TooManySignUps { .. } => "TooManySignUps",
         ApiError::StoreUnavailable(_) => "StoreUnavailable",
         ApiError::Internal(_) => "Internal",
     }
@@ -242,8 +248,10 @@ fn can_return(path: &str, method: &str, error: &ApiError) -> bool {
         ApiError::InvalidToken | ApiError::UserGone => behind_authorizer,
         ApiError::InvalidRefreshToken => post(&["/token/refresh"]),
         ApiError::WrongPassword => post(&["/password"]),
-        ApiError::OriginNotAllowed => post(&["/token/refresh", "/logout"]),
+        // The cookie routes: a refresh cookie, and at most one of it.
+        ApiError::OriginNotAllowed | ApiError::DuplicateRefreshCookie => post(&["/token/refresh", "/logout"]),
         ApiError::TooManyAttempts { .. } => post(&["/token", "/password"]),
+        ApiError::TooManySignUps { .. } => post(&["/users"]),
         // Every route of a function with a store; the key documents have none.
         ApiError::StoreUnavailable(_) => method != "OPTIONS" && !path.starts_with("/.well-known/"),
         // A misconfiguration (no issuer, the signing key missing from the key set) or a bug;

@@ -3,7 +3,7 @@
 //! The fixtures' user is `alice` with the id their authorizer context names.
 
 use integration_tests::test_util::{ISSUER, PASSWORD};
-use integration_tests::{Answer, Apps, CookieJar, fixture_json, request, set_cookies, with_body};
+use integration_tests::{Answer, Apps, CookieJar, fixture_json, request, set_cookies, sid_of, with_body};
 use serde_json::{Value, json};
 use shared::session::RefreshToken;
 use shared::store::{UserRecord, UserStore};
@@ -32,6 +32,14 @@ fn fixture_user_id() -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// The fixture `name` as API Gateway sends it after the authorizer allowed `access`: its
+/// context names the token's session, as the authorizer's does.
+fn verdict(name: &str, access: &str) -> Value {
+    let mut event = fixture_json(name, access);
+    event["requestContext"]["authorizer"]["sid"] = json!(sid_of(access));
+    event
 }
 
 /// Alice, stored with the fixtures' user id and [`PASSWORD`].
@@ -274,7 +282,7 @@ mod logout_all {
         let (access, phone) = browser_login(&apps).await;
         let (_, laptop) = browser_login(&apps).await;
 
-        let answer = token(&apps, &fixture_json("token/logout-all.json", &access)).await;
+        let answer = token(&apps, &verdict("token/logout-all.json", &access)).await;
         assert_eq!(answer.status, 204, "{answer:?}");
         assert_eq!(set_cookies(&answer), stage_cookies("", 0));
 
@@ -294,7 +302,7 @@ mod logout_all {
         let apps = Apps::in_memory();
         alice(&apps).await;
         let (access, _) = browser_login(&apps).await;
-        let event = fixture_json("token/logout-all.json", &access);
+        let event = verdict("token/logout-all.json", &access);
         assert_eq!(token(&apps, &event).await.status, 204);
         let (_, jar) = browser_login(&apps).await;
 
@@ -338,7 +346,7 @@ mod password {
         alice(&apps).await;
         let (access, jar) = browser_login(&apps).await;
 
-        let answer = token(&apps, &fixture_json("token/password.json", &access)).await;
+        let answer = token(&apps, &verdict("token/password.json", &access)).await;
         assert_eq!(answer.status, 204, "{answer:?}");
         assert_eq!(set_cookies(&answer), stage_cookies("", 0));
 
@@ -358,7 +366,7 @@ mod password {
         let (access, jar) = browser_login(&apps).await;
         let body =
             json!({"current_password": "wrong horse battery staple", "new_password": FIXTURE_NEW_PASSWORD});
-        let event = with_body(fixture_json("token/password.json", &access), &body.to_string());
+        let event = with_body(verdict("token/password.json", &access), &body.to_string());
 
         let answer = token(&apps, &event).await;
         assert_eq!(answer.status, 401, "{answer:?}");
@@ -386,7 +394,7 @@ mod password {
         alice(&apps).await;
         let (access, _) = browser_login(&apps).await;
         let body = json!({"current_password": PASSWORD, "new_password": "short"});
-        let event = with_body(fixture_json("token/password.json", &access), &body.to_string());
+        let event = with_body(verdict("token/password.json", &access), &body.to_string());
 
         let answer = token(&apps, &event).await;
         assert_eq!(answer.status, 400, "{answer:?}");

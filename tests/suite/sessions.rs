@@ -15,7 +15,6 @@ use serde_json::json;
 use shared::SessionConfig;
 use shared::store::dynamodb::{REFRESH_PREFIX, SESSION_PREFIX};
 use shared::store::memory::{Calls, MemoryUserStore};
-use shared::store::{LoginAttempts, SessionStore, UserStore};
 use shared::test_util::PASSWORD;
 use tokio::task::JoinSet;
 
@@ -370,9 +369,7 @@ async fn the_cookie_is_httponly_secure_strict_and_only_for_the_refresh_and_logou
     );
 }
 
-/// Flows on the apps' settable clock, run on the in-memory store and on moto.
-trait Store: UserStore + LoginAttempts + SessionStore + 'static {}
-impl<S: UserStore + LoginAttempts + SessionStore + 'static> Store for S {}
+// Flows on the apps' settable clock, run on the in-memory store and on moto.
 
 async fn a_reused_token_revokes_its_session_and_the_newest_token_with_it(apps: Apps<impl Store>) {
     let (_, mut jar) = browser_user(&apps).await;
@@ -687,7 +684,10 @@ async fn session_routes_without_dynamodb_are_503() {
     }
     let access = apps
         .issuer
-        .issue_access(shared::test_util::ISSUER, "user-1", "alice", 0)
+        .issue_access(
+            shared::test_util::ISSUER,
+            shared::test_util::subject("user-1", "alice"),
+        )
         .token;
     let answer = bearer_post(&apps, "/logout/all", &access, &json!({})).await;
     assert_eq!(answer.status, 503, "{answer:?}");

@@ -67,6 +67,9 @@ pub struct AuthorizerContext {
     /// The token's session epoch: the backend refuses it once the user's epoch has moved on
     /// (log out everywhere, password change), which this stateless authorizer cannot know.
     pub epoch: u64,
+    /// The token's session: the backend refuses it once the session has ended (logout, reuse
+    /// detected), which this stateless authorizer cannot know either.
+    pub sid: String,
 }
 
 /// The authorizer's answer, in the shape API Gateway reads.
@@ -113,6 +116,7 @@ fn allow(resource: String, claims: shared::Claims) -> AuthorizerResponse {
         username,
         exp,
         epoch,
+        sid,
         ..
     } = claims;
     let mut statement = IamPolicyStatement::default();
@@ -130,6 +134,7 @@ fn allow(resource: String, claims: shared::Claims) -> AuthorizerResponse {
         username,
         exp,
         epoch,
+        sid,
     };
     response
 }

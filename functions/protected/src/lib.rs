@@ -5,8 +5,10 @@
 //! refused once the token's `exp` (in that context) has passed, since API Gateway may serve a
 //! cached Allow for longer. Without that context (a function URL under `cargo lambda watch`, a
 //! direct invoke) the Bearer token is verified here with the same verifier, so the route is
-//! never open. Either way the user must still exist, and the token's session epoch must still be
-//! the user's (no "log out everywhere" or password change since it was issued).
+//! never open. Either way the user must still exist, the token's session epoch must still be
+//! the user's (no "log out everywhere" or password change since it was issued), and the token's
+//! session (`sid`) must still be live (no logout, no reuse detected): the user and the session
+//! are read at once, one round trip.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -72,7 +74,11 @@ async fn whoami(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         &app.region,
         app.clock.now(),
     )?;
-    let user = current_user(&caller, app.store.find_profile(&caller.username()?).await?)?;
+    let found = app
+        .store
+        .find_caller(&caller.username()?, &caller.session_id)
+        .await?;
+    let user = current_user(&caller, found, app.clock.now())?;
     Ok(json(
         StatusCode::OK,
         &Caller {

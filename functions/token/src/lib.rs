@@ -8,11 +8,17 @@
 //! `"refresh_token_in_body": true`. An unknown user and a wrong password get the same 401 body,
 //! after the same argon2 work.
 //!
-//! Brute-force protection ([`LoginThrottle`]): each attempt is reserved before the password is
-//! checked, so at most `LOGIN_MAX_FAILURES` passwords per username are checked in a window,
+//! Brute-force protection ([`LoginThrottle`]): each attempt is reserved per username and per
+//! client address before any password is hashed, so at most `LOGIN_MAX_FAILURES` passwords per
+//! username and `LOGIN_MAX_FAILURES_PER_IP` failures per address are checked in a window,
 //! however many requests arrive at once; then 429 with `Retry-After`. A right password clears
-//! the count, and a hash made with other argon2 parameters is replaced by one with the
-//! configured parameters.
+//! the name's count (and takes its attempt back from the address's), and a hash made with other
+//! argon2 parameters is replaced by one with the configured parameters.
+//!
+//! Order of work: whatever can fail (the signing key, the issuer, the body) is resolved before
+//! the write that commits a login, a refresh, a logout or a password change; after that write
+//! only work that cannot fail remains (signing, building the answer), so a client never loses a
+//! token the store has already consumed.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,19 +30,19 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::{Env, public_keys};
 use shared::error::ApiError;
 use shared::http::{
-    Delivery, Identity, Responder, current_user, empty, identify, issuer_for, json, login as parse_login,
-    password_change, presented_refresh_token, set_refresh_cookies,
+    Delivery, Identity, Responder, client_address, current_user, empty, identify, issuer_for, json,
+    login as parse_login, password_change, presented_refresh_token, set_refresh_cookies,
 };
 use shared::keystore::SecretsKeyStore;
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};
 use shared::store::dynamodb::DynamoUserStore;
-use shared::store::{UserProfile, UserStore};
-use shared::throttle::LoginThrottle;
+use shared::store::{Caller, UserProfile, UserStore};
+use shared::throttle::{ClientKey, LoginThrottle};
 use shared::user::{Password, Username};
 use shared::{
     CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig, SigningKeySource,
-    TokenIssuer, TokenSettings, TokenVerifier,
+    Subject, TokenIssuer, TokenSettings, TokenVerifier,
 };
 use tokio::sync::OnceCell;
 
@@ -205,69 +211,87 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
 async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let input = parse_login(req)?;
     let password = Password::parse_existing(input.credentials.password)?;
-    // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400.
-    // Nothing is counted for it either: no password can ever match it.
+    let (signer, issuer) = signing(app, req).await?;
+    let client = ClientKey::of(client_address(req));
+    // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400, at
+    // the same cost. Counted per address only: no password can ever match it.
     let Ok(username) = Username::parse(&input.credentials.username) else {
+        let attempt = app.throttle.reserve_client(&client).await?;
         app.hasher.verify(password, None).await?;
+        tracing::info!(
+            attempt = attempt.number,
+            "login failed: no such username can exist"
+        );
         return Err(ApiError::BadCredentials);
     };
-    let attempt = app.throttle.reserve(&username.key()).await?;
+    // The attempt is reserved per address and per name before the password is checked; the
+    // user is read meanwhile (one round trip for the three).
+    let key = username.key();
+    let (by_client, by_name, user) = tokio::join!(
+        app.throttle.reserve_client(&client),
+        app.throttle.reserve(&key),
+        app.store.find_by_username(&username),
+    );
+    let (by_client, by_name, user) = (by_client?, by_name?, user?);
 
-    let user = app.store.find_by_username(&username).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let check = app.hasher.verify(password, stored_hash).await?;
     let (Some(user), Check::Right { rehash }) = (user, check) else {
-        tracing::info!(attempt = attempt.number, "login failed");
+        tracing::info!(attempt = by_name.number, "login failed");
         return Err(ApiError::BadCredentials);
     };
-    app.throttle.succeeded(attempt).await;
-    if let Some(new_hash) = rehash {
-        upgrade_hash(app, &username, &user.password_hash, &new_hash).await;
-    }
-
-    let refresh = app
-        .sessions
-        .start(&user.id, &user.username, &username.key(), user.epoch)
-        .await?;
-    let max_age = app.sessions.config().absolute.as_secs();
+    // One round trip again: the counts cleared and the rehash stored (both best effort) while
+    // the session starts.
+    let ((), (), (), started) = tokio::join!(
+        app.throttle.succeeded(by_name),
+        app.throttle.succeeded(by_client),
+        upgrade_hash(app, &username, &user.password_hash, rehash.as_deref()),
+        app.sessions.start(&user.id, &user.username, &key, user.epoch),
+    );
+    let started = started?;
+    let subject = Subject {
+        user_id: &user.id,
+        username: &user.username,
+        epoch: user.epoch,
+        session_id: &started.session_id,
+    };
+    let (body, jti) = issue(signer, &issuer, subject);
+    tracing::info!(user_id = %user.id, jti = %jti, "token issued");
     let delivery = if input.refresh_token_in_body {
         Delivery::Body
     } else {
         Delivery::Cookie
     };
-    let (body, jti) = issue(app, req, &user.id, &user.username, user.epoch).await?;
-    tracing::info!(user_id = %user.id, jti = %jti, "token issued");
+    let max_age = app.sessions.config().absolute.as_secs();
     Ok(token_response(
         app,
         req,
         body,
-        Some((refresh.expose(), max_age)),
+        Some((started.token.expose(), max_age)),
         delivery,
     ))
 }
 
-/// Signs an access token; returns the response body's fields and the token's `jti` (to log).
-async fn issue(
-    app: &App,
-    req: &Request,
-    user_id: &str,
-    username: &str,
-    epoch: u64,
-) -> Result<(TokenResponse, String), ApiError> {
+/// The key and the issuer of the tokens this request gets: what can fail in issuing them,
+/// resolved before anything is counted or written. A key set that cannot be read is a 503, a
+/// missing key or issuer a 500.
+async fn signing<'a>(app: &'a App, req: &Request) -> Result<(&'a TokenIssuer, String), ApiError> {
     let issuer = issuer_for(app.issuer.as_deref(), &app.region, req)?;
-    let issued = app
-        .signer
-        .issuer()
-        .await?
-        .issue_access(&issuer, user_id, username, epoch);
+    Ok((app.signer.issuer().await?, issuer))
+}
+
+/// Signs an access token; returns the response body's fields and the token's `jti` (to log).
+/// Cannot fail: it runs after the write that commits the login or refresh.
+fn issue(signer: &TokenIssuer, issuer: &str, subject: Subject<'_>) -> (TokenResponse, String) {
+    let issued = signer.issue_access(issuer, subject);
     let body = TokenResponse {
         token: issued.token,
-        user_id: user_id.to_owned(),
+        user_id: subject.user_id.to_owned(),
         token_type: "Bearer".into(),
         expires_in: issued.expires_in,
         refresh_token: None,
     };
-    Ok((body, issued.claims.jti))
+    (body, issued.claims.jti)
 }
 
 /// The 200 of a login or refresh: the refresh token `(token, max_age)`, if there is a new one,
@@ -291,9 +315,11 @@ fn token_response(
     response
 }
 
-/// `POST /token/refresh`: rotates the presented refresh token (see [`Sessions::refresh`]).
+/// `POST /token/refresh`: rotates the presented refresh token (see [`Sessions::refresh`]). The
+/// key is loaded first: a refresh that could not be answered leaves the token unused.
 async fn refresh(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (token, delivery) = presented_refresh_token(req, app.responder.cors())?;
+    let (signer, issuer) = signing(app, req).await?;
     let refreshed = match app.sessions.refresh(token.as_deref()).await {
         Ok(refreshed) => refreshed,
         Err(RefreshError::Store(e)) => return Err(e.into()),
@@ -304,11 +330,17 @@ async fn refresh(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
     };
     let record = refreshed.record;
-    let (body, jti) = issue(app, req, &record.user_id, &record.username, record.epoch).await?;
+    let subject = Subject {
+        user_id: &record.user_id,
+        username: &record.username,
+        epoch: record.epoch,
+        session_id: &record.session_id,
+    };
+    let (body, jti) = issue(signer, &issuer, subject);
     tracing::info!(user_id = %record.user_id, jti = %jti, duplicate = refreshed.duplicate, "token refreshed");
     let max_age =
         (record.started_at + app.sessions.config().absolute.as_secs()).saturating_sub(app.clock.now());
-    let refresh = refreshed.token.as_ref().map(|t| (t.expose(), max_age));
+    let refresh = Some((refreshed.token.expose(), max_age));
     Ok(token_response(app, req, body, refresh, delivery))
 }
 
@@ -326,11 +358,12 @@ async fn logout(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     Ok(ended(app, req))
 }
 
-/// The caller of `/logout/all` or `/password`, checked against the stored user: still there,
-/// same id, token of the current epoch.
+/// The caller of `/logout/all`, checked against the store: the user still there, same id,
+/// token of the current epoch, and its session live.
 async fn caller(app: &App, req: &Request) -> Result<(Identity, Username), ApiError> {
     let (caller, username) = identified(app, req)?;
-    current_user(&caller, app.store.find_profile(&username).await?)?;
+    let found = app.store.find_caller(&username, &caller.session_id).await?;
+    current_user(&caller, found, app.clock.now())?;
     Ok((caller, username))
 }
 
@@ -360,14 +393,21 @@ async fn logout_all(app: &App, req: &Request) -> Result<Response<Body>, ApiError
 /// `POST /password`: checks the current password (counted by the login limit), stores the new
 /// one and ends every session, in one write conditioned on the hash just verified.
 async fn change_password(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    // One read of the user: the caller's check and the hash to verify come from the same item.
     let (caller, username) = identified(app, req)?;
-    let found = app.store.find_by_username(&username).await?;
-    current_user(&caller, found.as_ref().map(UserProfile::from))?;
-    let user = found.ok_or(ApiError::UserGone)?;
     let input = password_change(req)?;
     let current = Password::parse_existing(input.current_password)?;
     let new = Password::parse_new(input.new_password)?;
+    // One read: the caller's check and the hash to verify come from the same item.
+    let found = app
+        .store
+        .find_caller_with_hash(&username, &caller.session_id)
+        .await?;
+    let checked = Caller {
+        user: found.user.as_ref().map(UserProfile::from),
+        session: found.session,
+    };
+    current_user(&caller, checked, app.clock.now())?;
+    let user = found.user.ok_or(ApiError::UserGone)?;
     let attempt = app.throttle.reserve(&username.key()).await?;
     let check = app
         .hasher
@@ -395,16 +435,19 @@ async fn change_password(app: &App, req: &Request) -> Result<Response<Body>, Api
     Ok(ended(app, req))
 }
 
-/// Stores the hash made with the configured argon2 parameters in place of `current`; best
-/// effort: the login succeeds whatever happens here, and the next login tries again.
-async fn upgrade_hash(app: &App, username: &Username, current: &str, new_hash: &str) {
+/// Stores the hash made with the configured argon2 parameters in place of `current`, if the
+/// login made one; best effort: the login succeeds whatever happens here, and the next login
+/// tries again.
+async fn upgrade_hash(app: &App, username: &Username, current: &str, new_hash: Option<&str>) {
+    let Some(new_hash) = new_hash else {
+        return;
+    };
     match app.store.replace_password_hash(username, current, new_hash).await {
         Ok(true) => tracing::info!("password rehashed with the configured argon2 parameters"),
         Ok(false) => tracing::info!("password not rehashed: it changed meanwhile"),
         Err(error) => tracing::warn!(%error, "could not store the rehashed password"),
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::Route;

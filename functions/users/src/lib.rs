@@ -1,5 +1,7 @@
 //! `POST /users`: sign-up. Stores an argon2id hash of the password under a new user id and
-//! answers 201 `{id, username}`, or 409 when the name is taken in any letter case.
+//! answers 201 `{id, username}`, or 409 when the name is taken in any letter case. Each sign-up
+//! is counted per client address before its password is hashed ([`SignUpThrottle`]): at
+//! `SIGNUP_MAX_PER_IP` in a window, 429 with `Retry-After`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -7,17 +9,20 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::clock::SystemClock;
 use shared::error::ApiError;
-use shared::http::{Responder, credentials, json};
+use shared::http::{Responder, client_address, credentials, json};
 use shared::password::PasswordHasher;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::{CreateOutcome, UserRecord, UserStore};
+use shared::throttle::{ClientKey, SignUpThrottle};
 use shared::user::{Password, Username};
-use shared::{CorsConfig, PasswordConfig};
+use shared::{CorsConfig, PasswordConfig, SignUpLimitConfig};
 
 /// Everything a sign-up needs, built once at cold start.
 pub struct App {
     pub store: Arc<dyn UserStore>,
+    pub sign_ups: SignUpThrottle,
     pub hasher: PasswordHasher,
     pub responder: Responder,
 }
@@ -32,8 +37,10 @@ pub struct CreatedUser {
 impl App {
     /// Reads the configuration and builds the DynamoDB store; fails naming a bad variable.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let store = Arc::new(DynamoUserStore::from_env().await?);
         Ok(Self {
-            store: Arc::new(DynamoUserStore::from_env().await?),
+            store: store.clone(),
+            sign_ups: SignUpThrottle::new(SignUpLimitConfig::from_env()?, store, Arc::new(SystemClock)),
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
             responder: Responder::new(CorsConfig::from_env()?),
         })
@@ -52,6 +59,7 @@ async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let input = credentials(req)?;
     let username = Username::parse(&input.username)?;
     let password = Password::parse_new(input.password)?;
+    app.sign_ups.reserve(&ClientKey::of(client_address(req))).await?;
     let user = UserRecord {
         id: uuid::Uuid::new_v4().to_string(),
         username: username.as_str().to_owned(),

@@ -1,18 +1,21 @@
-//! The DynamoDB [`UserStore`] and [`LoginAttempts`]: one table, items by key prefix.
+//! The DynamoDB store of every trait in [`super`]: one table, items by key prefix.
 //!
 //! Items: `pk = "USER#<lowercase name>"` with `user_id`, `username`, `password_hash`,
-//! `created_at` and the session `epoch`; `pk = "LOGIN#<lowercase name>#<window>"` with
-//! `attempts` and `expires_at` (TTL); `pk = "SESSION#<id>"` (user, epoch, start, last use,
-//! revocation) and `pk = "REFRESH#<token hash>"` (its session, issue and use times), both with
-//! `expires_at` at the session's absolute end. Only a token's SHA-256 is stored, never the token.
+//! `created_at` and the session `epoch`; `pk = "LOGIN#<lowercase name or client/address>#<window>"`
+//! and `pk = "SIGNUP#client/<address>#<window>"` with `attempts` and `expires_at` (TTL);
+//! `pk = "SESSION#<id>"` (user, epoch, start, last use, revocation) and
+//! `pk = "REFRESH#<token hash>"` (its session, issue and use times), both with `expires_at` at
+//! the session's absolute end. Only a token's SHA-256 is stored, never the token.
 //! Every state change is one conditional write: sign-up a `PutItem` with
-//! `attribute_not_exists(pk)`, so uniqueness holds under races; a login-attempt reservation an
+//! `attribute_not_exists(pk)`, so uniqueness holds under races; an attempt's reservation an
 //! `UpdateItem` that adds one only while the count is under the limit; a password rehash an
 //! `UpdateItem` on the hash it replaces; a refresh one transaction (the old token marked used only
-//! if unused, its successor put, the session unrevoked, the user's epoch unchanged). Lookups are
-//! strongly consistent `GetItem`s; no `Scan`, no `Query`. The endpoint
-//! comes from the SDK's own settings (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from
-//! [`StoreConfig`]; the TLS roots from [`tls`].
+//! if unused, its successor put, the session unrevoked, the user's epoch unchanged). Writes that
+//! can meet that transaction retry its conflicts ([`super::retry`]). Lookups are strongly
+//! consistent `GetItem`s (a route's user and session read at once) or one `TransactGetItems`;
+//! no `Scan`, no `Query`. The endpoint comes from the SDK's own settings
+//! (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from [`StoreConfig`]; the TLS roots from
+//! [`tls`].
 
 use std::collections::HashMap;
 
@@ -24,10 +27,11 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Get, Put, TransactGetItem, TransactWriteItem, Update,
 };
 
+use super::retry::{ConflictRetry, only_conflicts, write_conflicted};
 use super::sdk_config::sdk_config_from_env;
 use super::{
-    CreateOutcome, LoginAttempts, Reservation, RotateOutcome, SessionStore, StoreError, UserProfile,
-    UserRecord, UserStore,
+    Caller, CreateOutcome, GraceCheck, LoginAttempts, Reservation, RotateOutcome, SessionStatus,
+    SessionStore, SignUpAttempts, StoreError, UserProfile, UserRecord, UserStore,
 };
 use crate::config::{ConfigError, StoreConfig};
 use crate::session::{NewSession, RefreshRecord, TokenHash};
@@ -41,8 +45,11 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// Key prefix of user items, `USER#<lowercase name>`.
 pub const USER_PREFIX: &str = "USER#";
-/// Key prefix of login-attempt counters, `LOGIN#<lowercase name>#<window>`.
+/// Key prefix of login-attempt counters: `LOGIN#<lowercase name>#<window>` per username, and
+/// `LOGIN#client/<address>#<window>` per client address (no username holds a `/`).
 pub const LOGIN_PREFIX: &str = "LOGIN#";
+/// Key prefix of sign-up counters, `SIGNUP#client/<address>#<window>`.
+pub const SIGNUP_PREFIX: &str = "SIGNUP#";
 
 /// Key prefix of sessions, `SESSION#<session id>`.
 pub const SESSION_PREFIX: &str = "SESSION#";
@@ -58,6 +65,8 @@ pub const EPOCH_ATTRIBUTE: &str = "epoch";
 pub struct DynamoUserStore {
     client: Client,
     table: String,
+    /// How writes that meet a transaction in flight are retried.
+    conflicts: ConflictRetry,
 }
 
 impl DynamoUserStore {
@@ -76,6 +85,7 @@ impl DynamoUserStore {
         Self {
             client: Client::from_conf(client_config),
             table: config.table.clone(),
+            conflicts: ConflictRetry::within(config.operation_timeout),
         }
     }
 
@@ -97,6 +107,10 @@ fn user_key(username_key: &str) -> AttributeValue {
 
 fn login_key(username_key: &str, window: u64) -> AttributeValue {
     AttributeValue::S(format!("{LOGIN_PREFIX}{username_key}#{window}"))
+}
+
+fn sign_up_key(client: &str, window: u64) -> AttributeValue {
+    AttributeValue::S(format!("{SIGNUP_PREFIX}{client}#{window}"))
 }
 
 fn session_key(session_id: &str) -> AttributeValue {
@@ -161,6 +175,33 @@ fn cancellation_codes(
     }
 }
 
+/// A refresh's transaction cancelled only by conflicts with other writes in flight: retried.
+fn write_transaction_conflicted(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    err.as_service_error()
+        .is_some_and(|e| only_conflicts(cancellation_codes(e).iter().map(String::as_str).map(Some)))
+}
+
+/// A transactional read cancelled by a write in flight on one of its items: retried.
+fn read_conflicted(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
+    match err.as_service_error() {
+        Some(TransactGetItemsError::TransactionCanceledException(e)) => {
+            only_conflicts(e.cancellation_reasons().iter().map(|r| r.code()))
+        }
+        _ => false,
+    }
+}
+
 /// Wraps an SDK error (its `source()` chain keeps the detail) as the store being unavailable.
 fn unavailable<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
 where
@@ -199,6 +240,31 @@ fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> anyhow::Re
         Some(AttributeValue::S(s)) => Ok(s.clone()),
         _ => Err(anyhow!("user item has no string attribute {name:?}")),
     }
+}
+
+fn user_record(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, StoreError> {
+    (|| {
+        Ok::<_, anyhow::Error>(UserRecord {
+            id: string_attr(item, "user_id")?,
+            username: string_attr(item, "username")?,
+            password_hash: string_attr(item, "password_hash")?,
+            epoch: number_attr(item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
+        })
+    })()
+    .context("malformed user item")
+    .map_err(StoreError)
+}
+
+fn user_profile(item: &HashMap<String, AttributeValue>) -> Result<UserProfile, StoreError> {
+    (|| {
+        Ok::<_, anyhow::Error>(UserProfile {
+            id: string_attr(item, "user_id")?,
+            username: string_attr(item, "username")?,
+            epoch: number_attr(item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
+        })
+    })()
+    .context("malformed user item")
+    .map_err(StoreError)
 }
 
 #[async_trait]
@@ -241,46 +307,40 @@ impl UserStore for DynamoUserStore {
             .send()
             .await
             .map_err(unavailable("GetItem user"))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let record = (|| {
-            Ok::<_, anyhow::Error>(UserRecord {
-                id: string_attr(&item, "user_id")?,
-                username: string_attr(&item, "username")?,
-                password_hash: string_attr(&item, "password_hash")?,
-                epoch: number_attr(&item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
-            })
-        })()
-        .context("malformed user item")
-        .map_err(StoreError)?;
-        Ok(Some(record))
+        output.item.as_ref().map(user_record).transpose()
     }
 
-    async fn find_profile(&self, username: &Username) -> Result<Option<UserProfile>, StoreError> {
-        let output = self
+    async fn find_caller(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserProfile>, StoreError> {
+        let user = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, user_key(&username.key()))
             .projection_expression("user_id, username, epoch")
             .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("GetItem user profile"))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let profile = (|| {
-            Ok::<_, anyhow::Error>(UserProfile {
-                id: string_attr(&item, "user_id")?,
-                username: string_attr(&item, "username")?,
-                epoch: number_attr(&item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
-            })
-        })()
-        .context("malformed user item")
-        .map_err(StoreError)?;
-        Ok(Some(profile))
+            .send();
+        let (user, session) = tokio::join!(user, self.session_status(session_id));
+        let user = user.map_err(unavailable("GetItem user profile"))?;
+        Ok(Caller {
+            user: user.item.as_ref().map(user_profile).transpose()?,
+            session: session?,
+        })
+    }
+
+    async fn find_caller_with_hash(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserRecord>, StoreError> {
+        let (user, session) = tokio::join!(self.find_by_username(username), self.session_status(session_id));
+        Ok(Caller {
+            user: user?,
+            session: session?,
+        })
     }
 
     async fn replace_password_hash(
@@ -289,7 +349,7 @@ impl UserStore for DynamoUserStore {
         current: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -297,8 +357,10 @@ impl UserStore for DynamoUserStore {
             .update_expression("SET password_hash = :new")
             .condition_expression("password_hash = :current")
             .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
-            .expression_attribute_values(":current", AttributeValue::S(current.to_owned()))
-            .send()
+            .expression_attribute_values(":current", AttributeValue::S(current.to_owned()));
+        let result = self
+            .conflicts
+            .retry(request, |r| r.send(), write_conflicted)
             .await;
         updated(result, "UpdateItem password hash")
     }
@@ -309,7 +371,7 @@ impl UserStore for DynamoUserStore {
         current: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -318,14 +380,16 @@ impl UserStore for DynamoUserStore {
             .condition_expression("password_hash = :current")
             .expression_attribute_values(":new", string(new))
             .expression_attribute_values(":current", string(current))
-            .expression_attribute_values(":one", number(1))
-            .send()
+            .expression_attribute_values(":one", number(1));
+        let result = self
+            .conflicts
+            .retry(request, |r| r.send(), write_conflicted)
             .await;
         updated(result, "UpdateItem password change")
     }
 
     async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -333,8 +397,10 @@ impl UserStore for DynamoUserStore {
             .update_expression("ADD epoch :one")
             .condition_expression("user_id = :user_id")
             .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":user_id", string(user_id))
-            .send()
+            .expression_attribute_values(":user_id", string(user_id));
+        let result = self
+            .conflicts
+            .retry(request, |r| r.send(), write_conflicted)
             .await;
         updated(result, "UpdateItem session epoch")
     }
@@ -360,6 +426,33 @@ fn refresh_record(item: &HashMap<String, AttributeValue>) -> anyhow::Result<Refr
 }
 
 impl DynamoUserStore {
+    /// The session `session_id` as a route holding one of its access tokens reads it: revoked
+    /// or not, and its absolute end; `None` for no such session (or one the TTL deleted).
+    async fn session_status(&self, session_id: &str) -> Result<Option<SessionStatus>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, session_key(session_id))
+            .projection_expression("pk, revoked_at, expires_at")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("GetItem session"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let status = (|| {
+            Ok::<_, anyhow::Error>(SessionStatus {
+                revoked_at: number_attr(&item, "revoked_at")?,
+                expires_at: number_attr(&item, TTL_ATTRIBUTE)?.context("no expires_at")?,
+            })
+        })()
+        .context("malformed session item")
+        .map_err(StoreError)?;
+        Ok(Some(status))
+    }
+
     /// The `Put` of a refresh record: unused, issued at `issued_at`, never overwriting.
     fn put_refresh(
         &self,
@@ -474,14 +567,16 @@ impl SessionStore for DynamoUserStore {
                 .expression_attribute_values(":epoch", number(record.epoch))
                 .build(),
         )?;
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark_used).build())
             .transact_items(self.put_refresh(new, record, now, expires_at)?)
             .transact_items(TransactWriteItem::builder().update(touch_session).build())
-            .transact_items(TransactWriteItem::builder().condition_check(check_user).build())
-            .send()
+            .transact_items(TransactWriteItem::builder().condition_check(check_user).build());
+        let result = self
+            .conflicts
+            .retry(request, |r| r.send(), write_transaction_conflicted)
             .await;
         let err = match result {
             Ok(_) => return Ok(RotateOutcome::Rotated),
@@ -502,9 +597,9 @@ impl SessionStore for DynamoUserStore {
         if failed(2) || failed(3) {
             return Ok(RotateOutcome::SessionEnded);
         }
-        // No reasons given, or a conflict with a concurrent transaction on the same items
-        // (another refresh with this token, a logout): what the old token's record says now
-        // decides. Used: this request is that refresh's duplicate.
+        // No reasons given, or conflicts with concurrent writes on the same items (another
+        // refresh with this token, a logout) that outlasted the retries: what the old token's
+        // record says now decides. Used: this request is that refresh's duplicate.
         match self.find_refresh(old).await? {
             Some(current) if current.used_at.is_some() => Ok(RotateOutcome::AlreadyUsed),
             // Without reasons, an unused token means the session or the user failed.
@@ -517,7 +612,11 @@ impl SessionStore for DynamoUserStore {
         }
     }
 
-    async fn session_alive(&self, record: &RefreshRecord) -> Result<bool, StoreError> {
+    async fn check_grace(
+        &self,
+        record: &RefreshRecord,
+        successor: &TokenHash,
+    ) -> Result<GraceCheck, StoreError> {
         let session = built(
             Get::builder()
                 .table_name(&self.table)
@@ -534,29 +633,51 @@ impl SessionStore for DynamoUserStore {
                 .projection_expression("user_id, epoch")
                 .build(),
         )?;
-        let output = self
+        let next = built(
+            Get::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, refresh_key(successor))
+                .projection_expression("pk, used_at")
+                .build(),
+        )?;
+        let request = self
             .client
             .transact_get_items()
             .transact_items(TransactGetItem::builder().get(session).build())
             .transact_items(TransactGetItem::builder().get(user).build())
-            .send()
+            .transact_items(TransactGetItem::builder().get(next).build());
+        let output = self
+            .conflicts
+            .retry(request, |r| r.send(), read_conflicted)
             .await
-            .map_err(unavailable("TransactGetItems session"))?;
+            .map_err(unavailable("TransactGetItems grace"))?;
         let items: Vec<Option<&HashMap<String, AttributeValue>>> =
             output.responses().iter().map(|r| r.item()).collect();
         let (Some(Some(session)), Some(Some(user))) = (items.first(), items.get(1)) else {
-            return Ok(false);
+            return Ok(GraceCheck::SessionEnded);
         };
         let epoch = number_attr(user, EPOCH_ATTRIBUTE)
             .map_err(StoreError)?
             .unwrap_or(0);
         let same_user = matches!(user.get("user_id"), Some(AttributeValue::S(id)) if *id == record.user_id);
         let exists = session.contains_key(PARTITION_KEY);
-        Ok(exists && !session.contains_key("revoked_at") && same_user && epoch == record.epoch)
+        if !(exists && !session.contains_key("revoked_at") && same_user && epoch == record.epoch) {
+            return Ok(GraceCheck::SessionEnded);
+        }
+        let unused = items
+            .get(2)
+            .copied()
+            .flatten()
+            .is_some_and(|next| next.contains_key(PARTITION_KEY) && !next.contains_key("used_at"));
+        Ok(if unused {
+            GraceCheck::SuccessorUnused
+        } else {
+            GraceCheck::SuccessorUsed
+        })
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -564,8 +685,10 @@ impl SessionStore for DynamoUserStore {
             .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_values(":now", number(now))
-            .send()
+            .expression_attribute_values(":now", number(now));
+        let result = self
+            .conflicts
+            .retry(request, |r| r.send(), write_conflicted)
             .await;
         // `false`: no such session (deleted by TTL), nothing to revoke.
         updated(result, "UpdateItem session revoke")?;
@@ -573,11 +696,32 @@ impl SessionStore for DynamoUserStore {
     }
 }
 
+/// A counter's update: one more, and the TTL, only while under the limit (`:limit`).
+const COUNT_UPDATE: &str = "ADD #attempts :one SET #ttl = :expires_at";
+const COUNT_CONDITION: &str = "attribute_not_exists(#attempts) OR #attempts < :limit";
+
+/// The answer to a counter's conditional update: the count it reached, or the limit reached.
+fn reservation(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+    >,
+    operation: &'static str,
+) -> Result<Reservation, StoreError> {
+    match result.map_err(aws_sdk_dynamodb::error::SdkError::into_service_error) {
+        Ok(output) => Ok(Reservation::Reserved {
+            attempt: count_attr(output.attributes.as_ref())?,
+        }),
+        Err(err) if err.is_conditional_check_failed_exception() => Ok(Reservation::LimitReached),
+        Err(err) => Err(StoreError(anyhow::Error::new(err).context(operation))),
+    }
+}
+
 #[async_trait]
 impl LoginAttempts for DynamoUserStore {
     async fn reserve(
         &self,
-        username_key: &str,
+        key: &str,
         window: u64,
         limit: u32,
         expires_at: u64,
@@ -586,42 +730,75 @@ impl LoginAttempts for DynamoUserStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, login_key(username_key, window))
-            .update_expression("ADD #attempts :one SET #ttl = :expires_at")
-            .condition_expression("attribute_not_exists(#attempts) OR #attempts < :limit")
+            .key(PARTITION_KEY, login_key(key, window))
+            .update_expression(COUNT_UPDATE)
+            .condition_expression(COUNT_CONDITION)
             .expression_attribute_names("#attempts", ATTEMPTS_ATTRIBUTE)
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-            .expression_attribute_values(":expires_at", AttributeValue::N(expires_at.to_string()))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":limit", number(limit.into()))
+            .expression_attribute_values(":expires_at", number(expires_at))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(Reservation::Reserved {
-                attempt: count_attr(output.attributes.as_ref())?,
-            }),
-            Err(err) => {
-                let err = err.into_service_error();
-                if err.is_conditional_check_failed_exception() {
-                    Ok(Reservation::LimitReached)
-                } else {
-                    Err(StoreError(
-                        anyhow::Error::new(err).context("UpdateItem login attempts"),
-                    ))
-                }
-            }
-        }
+        reservation(result, "UpdateItem login attempts")
     }
 
-    async fn clear(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
+    async fn clear(&self, key: &str, window: u64) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, login_key(username_key, window))
+            .key(PARTITION_KEY, login_key(key, window))
             .send()
             .await
             .map_err(unavailable("DeleteItem login attempts"))?;
         Ok(())
+    }
+
+    async fn release(&self, key: &str, window: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, login_key(key, window))
+            .update_expression("ADD #attempts :minus_one")
+            // Never below zero, and never a new item: a count the TTL deleted stays deleted.
+            .condition_expression("#attempts > :zero")
+            .expression_attribute_names("#attempts", ATTEMPTS_ATTRIBUTE)
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", number(0))
+            .send()
+            .await;
+        // `false`: nothing counted (the window ended and the TTL took it): nothing to take back.
+        updated(result, "UpdateItem login attempts release")?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SignUpAttempts for DynamoUserStore {
+    async fn reserve_sign_up(
+        &self,
+        client: &str,
+        window: u64,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<Reservation, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, sign_up_key(client, window))
+            .update_expression(COUNT_UPDATE)
+            .condition_expression(COUNT_CONDITION)
+            .expression_attribute_names("#attempts", ATTEMPTS_ATTRIBUTE)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":limit", number(limit.into()))
+            .expression_attribute_values(":expires_at", number(expires_at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        reservation(result, "UpdateItem sign-up attempts")
     }
 }

@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use super::{
-    CreateOutcome, LoginAttempts, Reservation, RotateOutcome, SessionStore, StoreError, UserProfile,
-    UserRecord, UserStore,
+    Caller, CreateOutcome, GraceCheck, LoginAttempts, Reservation, RotateOutcome, SessionStatus,
+    SessionStore, SignUpAttempts, StoreError, UserProfile, UserRecord, UserStore,
 };
 use crate::session::{NewSession, RefreshRecord, TokenHash};
 use crate::user::Username;
@@ -27,10 +27,11 @@ pub enum Calls {
     Rotate,
 }
 
-/// A stored session: when it was revoked, if it was.
+/// A stored session: when it was revoked, if it was, and its absolute end.
 #[derive(Debug, Clone)]
 struct StoredSession {
     revoked_at: Option<u64>,
+    expires_at: u64,
 }
 
 /// Users keyed by case-folded name, and login-attempt counts.
@@ -151,13 +152,31 @@ impl UserStore for MemoryUserStore {
         Ok(lock(&self.users).get(&username.key()).cloned())
     }
 
-    async fn find_profile(&self, username: &Username) -> Result<Option<UserProfile>, StoreError> {
+    async fn find_caller(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserProfile>, StoreError> {
+        let Caller { user, session } = self.find_caller_with_hash(username, session_id).await?;
+        Ok(Caller {
+            user: user.as_ref().map(UserProfile::from),
+            session,
+        })
+    }
+
+    async fn find_caller_with_hash(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserRecord>, StoreError> {
         self.check_all()?;
-        Ok(lock(&self.users).get(&username.key()).map(|u| UserProfile {
-            id: u.id.clone(),
-            username: u.username.clone(),
-            epoch: u.epoch,
-        }))
+        Ok(Caller {
+            user: lock(&self.users).get(&username.key()).cloned(),
+            session: lock(&self.sessions).get(session_id).map(|s| SessionStatus {
+                revoked_at: s.revoked_at,
+                expires_at: s.expires_at,
+            }),
+        })
     }
 
     async fn replace_password_hash(
@@ -196,7 +215,13 @@ impl SessionStore for MemoryUserStore {
     async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError> {
         self.check_all()?;
         let record = session.first_record();
-        lock(&self.sessions).insert(session.session_id.clone(), StoredSession { revoked_at: None });
+        lock(&self.sessions).insert(
+            session.session_id.clone(),
+            StoredSession {
+                revoked_at: None,
+                expires_at: session.expires_at,
+            },
+        );
         lock(&self.refresh).insert(first.clone(), record);
         Ok(())
     }
@@ -250,7 +275,11 @@ impl SessionStore for MemoryUserStore {
         Ok(RotateOutcome::Rotated)
     }
 
-    async fn session_alive(&self, record: &RefreshRecord) -> Result<bool, StoreError> {
+    async fn check_grace(
+        &self,
+        record: &RefreshRecord,
+        successor: &TokenHash,
+    ) -> Result<GraceCheck, StoreError> {
         self.check_all()?;
         let user_ok = lock(&self.users)
             .get(&record.username_key)
@@ -258,7 +287,17 @@ impl SessionStore for MemoryUserStore {
         let session_ok = lock(&self.sessions)
             .get(&record.session_id)
             .is_some_and(|s| s.revoked_at.is_none());
-        Ok(user_ok && session_ok)
+        if !(user_ok && session_ok) {
+            return Ok(GraceCheck::SessionEnded);
+        }
+        let unused = lock(&self.refresh)
+            .get(successor)
+            .is_some_and(|r| r.used_at.is_none());
+        Ok(if unused {
+            GraceCheck::SuccessorUnused
+        } else {
+            GraceCheck::SuccessorUsed
+        })
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError> {
@@ -270,28 +309,58 @@ impl SessionStore for MemoryUserStore {
     }
 }
 
+impl MemoryUserStore {
+    /// The conditional add of a counter, as the DynamoDB store's `UpdateItem`.
+    fn count(&self, key: String, window: u64, limit: u32) -> Reservation {
+        let mut attempts = lock(&self.attempts);
+        let count = attempts.entry((key, window)).or_insert(0);
+        if *count >= limit {
+            return Reservation::LimitReached;
+        }
+        *count += 1;
+        Reservation::Reserved { attempt: *count }
+    }
+}
+
 #[async_trait]
 impl LoginAttempts for MemoryUserStore {
     async fn reserve(
         &self,
-        username_key: &str,
+        key: &str,
         window: u64,
         limit: u32,
         _expires_at: u64,
     ) -> Result<Reservation, StoreError> {
         self.check(&self.fail_reserve)?;
-        let mut attempts = lock(&self.attempts);
-        let count = attempts.entry((username_key.to_owned(), window)).or_insert(0);
-        if *count >= limit {
-            return Ok(Reservation::LimitReached);
-        }
-        *count += 1;
-        Ok(Reservation::Reserved { attempt: *count })
+        Ok(self.count(key.to_owned(), window, limit))
     }
 
-    async fn clear(&self, username_key: &str, window: u64) -> Result<(), StoreError> {
+    async fn clear(&self, key: &str, window: u64) -> Result<(), StoreError> {
         self.check(&self.fail_clear)?;
-        lock(&self.attempts).remove(&(username_key.to_owned(), window));
+        lock(&self.attempts).remove(&(key.to_owned(), window));
         Ok(())
+    }
+
+    async fn release(&self, key: &str, window: u64) -> Result<(), StoreError> {
+        self.check(&self.fail_clear)?;
+        if let Some(count) = lock(&self.attempts).get_mut(&(key.to_owned(), window)) {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SignUpAttempts for MemoryUserStore {
+    async fn reserve_sign_up(
+        &self,
+        client: &str,
+        window: u64,
+        limit: u32,
+        _expires_at: u64,
+    ) -> Result<Reservation, StoreError> {
+        self.check(&self.fail_reserve)?;
+        // Its own key space, as the DynamoDB store's SIGNUP# prefix.
+        Ok(self.count(format!("signup:{client}"), window, limit))
     }
 }

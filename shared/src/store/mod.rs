@@ -7,6 +7,8 @@
 pub mod dynamodb;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+#[cfg(feature = "dynamodb")]
+pub mod retry;
 #[cfg(feature = "aws")]
 pub mod sdk_config;
 #[cfg(feature = "aws")]
@@ -61,6 +63,30 @@ impl From<&UserRecord> for UserProfile {
     }
 }
 
+/// What a route that accepts an access token reads of the token's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// When it was revoked (logout, reuse detected), if it was.
+    pub revoked_at: Option<u64>,
+    /// Its absolute end (the login plus `SESSION_ABSOLUTE_SECONDS`).
+    pub expires_at: u64,
+}
+
+impl SessionStatus {
+    /// Unrevoked and before its absolute end at `now`.
+    pub fn is_live(&self, now: u64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// The user an access token names and the token's session, as one read found them (`None`:
+/// no such user, no such session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller<U> {
+    pub user: Option<U>,
+    pub session: Option<SessionStatus>,
+}
+
 /// What happened to a sign-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -83,8 +109,20 @@ pub trait UserStore: Send + Sync {
     /// The user with this name (case-insensitively), password hash included, or `None`.
     async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;
 
-    /// The id and name of the user with this name, read without the password hash.
-    async fn find_profile(&self, username: &Username) -> Result<Option<UserProfile>, StoreError>;
+    /// The id, name and epoch of the user with this name, read without the password hash, and
+    /// the session `session_id`: both strongly consistent, read at once (one round trip).
+    async fn find_caller(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserProfile>, StoreError>;
+
+    /// As [`Self::find_caller`], with the user's password hash (a password change).
+    async fn find_caller_with_hash(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserRecord>, StoreError>;
 
     /// Replaces the password hash with `new` only while it is still `current` (one conditional
     /// write): `false` when it changed meanwhile or the user is gone, and nothing was written.
@@ -122,6 +160,17 @@ pub enum RotateOutcome {
     SessionEnded,
 }
 
+/// What [`SessionStore::check_grace`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraceCheck {
+    /// The session goes on and the successor is its live token: the duplicate may have it.
+    SuccessorUnused,
+    /// The successor was used too (or is gone): the duplicate is two generations old.
+    SuccessorUsed,
+    /// The session is revoked, or the user's epoch moved on (or the user is gone).
+    SessionEnded,
+}
+
 /// Sessions and their refresh tokens (stored by hash only).
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -145,9 +194,14 @@ pub trait SessionStore: Send + Sync {
         expires_at: u64,
     ) -> Result<RotateOutcome, StoreError>;
 
-    /// Whether the session of `record` is unrevoked and its user still at the record's epoch
-    /// (one strongly consistent read of both).
-    async fn session_alive(&self, record: &RefreshRecord) -> Result<bool, StoreError>;
+    /// What a duplicate of `record`'s token within the grace period may get: whether the
+    /// session is unrevoked and its user still at the record's epoch, and whether `successor`
+    /// (the token's successor) is still unused. One strongly consistent read of the three.
+    async fn check_grace(
+        &self,
+        record: &RefreshRecord,
+        successor: &TokenHash,
+    ) -> Result<GraceCheck, StoreError>;
 
     /// Revokes the session (idempotent: the first revocation time stays). Unknown ids are no
     /// error.
@@ -163,21 +217,40 @@ pub enum Reservation {
     LimitReached,
 }
 
-/// Login-attempt counters for brute-force protection, per username key in fixed windows numbered
-/// `unix time / window length`.
+/// Login-attempt counters for brute-force protection, in fixed windows numbered
+/// `unix time / window length`, keyed per username (its key) or per client address (a
+/// [`crate::throttle::ClientKey`], which no username can equal).
 #[async_trait]
 pub trait LoginAttempts: Send + Sync {
-    /// Counts one more attempt for `username_key` in `window` if fewer than `limit` are counted,
-    /// in one conditional write, so concurrent callers can never reserve more than `limit`. The
-    /// record may be deleted after `expires_at` (unix seconds).
+    /// Counts one more attempt for `key` in `window` if fewer than `limit` are counted, in one
+    /// conditional write, so concurrent callers can never reserve more than `limit`. The record
+    /// may be deleted after `expires_at` (unix seconds).
     async fn reserve(
         &self,
-        username_key: &str,
+        key: &str,
         window: u64,
         limit: u32,
         expires_at: u64,
     ) -> Result<Reservation, StoreError>;
 
-    /// Forgets the attempts of `window` (after a successful login).
-    async fn clear(&self, username_key: &str, window: u64) -> Result<(), StoreError>;
+    /// Forgets the attempts of `window` (after a successful login: the username's count).
+    async fn clear(&self, key: &str, window: u64) -> Result<(), StoreError>;
+
+    /// Takes back one reserved attempt of `window`, if any is counted (after a successful
+    /// login: the client address's count, which counts failures only).
+    async fn release(&self, key: &str, window: u64) -> Result<(), StoreError>;
+}
+
+/// Sign-up counters per client address, in fixed windows as [`LoginAttempts`].
+#[async_trait]
+pub trait SignUpAttempts: Send + Sync {
+    /// Counts one more sign-up from `client` in `window` if fewer than `limit` are counted, in
+    /// one conditional write; the record may be deleted after `expires_at`.
+    async fn reserve_sign_up(
+        &self,
+        client: &str,
+        window: u64,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<Reservation, StoreError>;
 }

@@ -1,0 +1,407 @@
+//! Sessions that hold against what a user or an attacker can do to them: an old token sent
+//! again within the grace period, a signer that cannot be loaded, access tokens of an ended
+//! session, two refresh cookies in one request. In process, on the apps' settable clock.
+
+use std::sync::Arc;
+
+use integration_tests::*;
+use serde_json::json;
+use shared::SessionConfig;
+use shared::clock::Clock;
+use shared::store::memory::MemoryUserStore;
+use shared::test_util::PASSWORD;
+
+/// A user logged in as a client that keeps the refresh token in the body: the access token and
+/// the refresh token.
+async fn body_user(apps: &Apps) -> (User, String) {
+    let user = signed_up_user(apps).await;
+    let answer = body_login(apps, &user.name, PASSWORD).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let refresh = answer.body["refresh_token"].as_str().unwrap().to_owned();
+    let user = User {
+        token: answer.body["token"].as_str().unwrap().to_owned(),
+        ..user
+    };
+    (user, refresh)
+}
+
+/// The refresh token a `POST /token/refresh` in the body answered, asserting the 200.
+fn next_token(answer: &Answer) -> String {
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+// --- 1. the grace period hands out no used token --------------------------------------------
+
+#[tokio::test]
+async fn a_token_two_generations_old_gets_nothing_within_the_grace_period() {
+    let apps = Apps::in_memory();
+    let (_, t1) = body_user(&apps).await;
+    let t2 = next_token(&body_post(&apps, "/token/refresh", &t1).await);
+    apps.clock.advance(1);
+    let t3 = next_token(&body_post(&apps, "/token/refresh", &t2).await);
+    apps.clock.advance(1);
+    // T1's successor T2 is used: T1 gets no token, and the chain is not walked to T3.
+    let answer = body_post(&apps, "/token/refresh", &t1).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(answer.body.get("refresh_token"), None);
+    assert_eq!(answer.body.get("token"), None);
+    // T2 is the newest token but one: its duplicate gets T3, the live token, as a lost answer's
+    // retry must.
+    assert_eq!(next_token(&body_post(&apps, "/token/refresh", &t2).await), t3);
+    // Nothing was revoked: T3 goes on.
+    let t4 = next_token(&body_post(&apps, "/token/refresh", &t3).await);
+    assert_ne!(t4, t3);
+}
+
+#[tokio::test]
+async fn a_late_grace_answer_never_sets_a_used_cookie_in_a_browser() {
+    let apps = Apps::in_memory();
+    let user = signed_up_user(&apps).await;
+    let mut jar = CookieJar::default();
+    browser_login(&apps, &mut jar, &user.name, PASSWORD).await;
+    let first = jar.header_for("/token/refresh").unwrap();
+    // Tab A refreshes twice; tab B's request, sent with the first cookie, arrives after both.
+    assert_eq!(
+        cookie_post(&apps, &mut jar, "/token/refresh", None).await.status,
+        200
+    );
+    assert_eq!(
+        cookie_post(&apps, &mut jar, "/token/refresh", None).await.status,
+        200
+    );
+    let live = jar.refresh_token().unwrap();
+    let late = apps
+        .call(Call::post_json("/token/refresh", &json!({})).header("cookie", &first))
+        .await;
+    assert_eq!(late.status, 401, "{late:?}");
+    assert!(set_cookies(&late).is_empty(), "{late:?}");
+    // The browser still holds the live token, and it refreshes.
+    assert_eq!(jar.refresh_token().unwrap(), live);
+    assert_eq!(
+        cookie_post(&apps, &mut jar, "/token/refresh", None).await.status,
+        200
+    );
+}
+
+// --- 2. nothing can fail after the commit -----------------------------------------------------
+
+/// A signer whose key set cannot be read: Secrets Manager on a port nothing listens on.
+async fn unreachable_signer() -> token::Signer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sdk = crate::dynamodb::sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let timeouts = shared::keystore::Timeouts {
+        connect: std::time::Duration::from_millis(200),
+        attempt: std::time::Duration::from_millis(200),
+        operation: std::time::Duration::from_millis(500),
+    };
+    token::Signer::FromSecret {
+        store: shared::keystore::SecretsKeyStore::new(&sdk, "keys", timeouts),
+        kid: test_util::issuer().kid().to_owned(),
+        settings: test_util::token_settings(),
+        loaded: tokio::sync::OnceCell::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_whose_signer_cannot_be_loaded_is_a_503_and_leaves_the_token_unused() {
+    let store = Arc::new(MemoryUserStore::new());
+    let mut apps = Apps::with_sessions(store.clone(), SessionConfig::default());
+    let (_, t1) = body_user(&apps).await;
+    apps.token.signer = unreachable_signer().await;
+    let answer = body_post(&apps, "/token/refresh", &t1).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(
+        store.refresh_records().iter().all(|(_, r)| r.used_at.is_none()),
+        "the token was used although no answer could be signed"
+    );
+    // Another instance, whose key loads, long after any grace period: the token still works,
+    // and nothing was revoked.
+    apps.token.signer = token::Signer::Ready(test_util::issuer());
+    apps.clock.advance(60);
+    let t2 = next_token(&body_post(&apps, "/token/refresh", &t1).await);
+    next_token(&body_post(&apps, "/token/refresh", &t2).await);
+}
+
+#[tokio::test]
+async fn a_login_whose_signer_cannot_be_loaded_is_a_503_and_starts_no_session() {
+    let store = Arc::new(MemoryUserStore::new());
+    let mut apps = Apps::with_sessions(store.clone(), SessionConfig::default());
+    let user = signed_up_user(&apps).await;
+    let sessions = store.refresh_records().len();
+    apps.token.signer = unreachable_signer().await;
+    let answer = login(&apps, &user.name, PASSWORD).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(store.refresh_records().len(), sessions, "a session was started");
+    assert_eq!(
+        store.attempts(&user.name, apps.token.throttle.current_window()),
+        0,
+        "an attempt was counted though no password was checked"
+    );
+}
+
+// --- 3. revocation reaches the session's access tokens -----------------------------------------
+
+#[tokio::test]
+async fn logout_ends_the_sessions_access_tokens_at_protected() {
+    let apps = Apps::in_memory();
+    let (user, t1) = body_user(&apps).await;
+    let (other, _) = {
+        let answer = body_login(&apps, &user.name, PASSWORD).await;
+        (access_of(&answer), ())
+    };
+    assert_eq!(protected(&apps, Some(&user.bearer())).await.status, 200);
+    assert_eq!(body_post(&apps, "/logout", &t1).await.status, 204);
+    let answer = protected(&apps, Some(&user.bearer())).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    for path in ["/logout/all", "/password"] {
+        let body = json!({"current_password": PASSWORD, "new_password": "another passphrase"});
+        let answer = bearer_post(&apps, path, &user.token, &body).await;
+        assert_eq!(answer.status, 401, "{path}: {answer:?}");
+    }
+    // The user's other session is not touched.
+    let answer = protected(&apps, Some(&format!("Bearer {other}"))).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+fn access_of(answer: &Answer) -> String {
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn reuse_detection_ends_the_sessions_access_tokens_at_protected() {
+    let apps = Apps::in_memory();
+    let (_, t1) = body_user(&apps).await;
+    let rotated = body_post(&apps, "/token/refresh", &t1).await;
+    let access = access_of(&rotated);
+    apps.clock.advance(60);
+    assert_eq!(body_post(&apps, "/token/refresh", &t1).await.status, 401);
+    let answer = protected(&apps, Some(&format!("Bearer {access}"))).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+}
+
+// --- 5. cookie tossing ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn two_refresh_cookies_are_refused_and_neither_is_used() {
+    let apps = Apps::in_memory();
+    let victim = signed_up_user(&apps).await;
+    let attacker = signed_up_user(&apps).await;
+    let mut victims = CookieJar::default();
+    browser_login(&apps, &mut victims, &victim.name, PASSWORD).await;
+    let mut attackers = CookieJar::default();
+    browser_login(&apps, &mut attackers, &attacker.name, PASSWORD).await;
+    let (v, a) = (
+        victims.refresh_token().unwrap(),
+        attackers.refresh_token().unwrap(),
+    );
+    for path in ["/token/refresh", "/logout"] {
+        for cookie in [
+            format!("refresh_token={a}; refresh_token={v}"),
+            format!("refresh_token={v}; refresh_token={a}"),
+        ] {
+            let call = Call::post_json(path, &json!({})).header("cookie", &cookie);
+            let answer = apps.call(call).await;
+            assert_eq!(answer.status, 400, "{path} {cookie}: {answer:?}");
+            assert!(set_cookies(&answer).is_empty(), "{answer:?}");
+        }
+    }
+    // Neither session was rotated nor ended.
+    assert_eq!(
+        cookie_post(&apps, &mut victims, "/token/refresh", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        cookie_post(&apps, &mut attackers, "/token/refresh", None)
+            .await
+            .status,
+        200
+    );
+}
+
+// --- 7. limits per client address ------------------------------------------------------------------
+
+/// The apps with `per_client` failed logins and sign-ups allowed per address and window.
+/// The clock stands at the start of an hour, so the first window of each limit is whole.
+fn apps_limited_per_client(per_client: u32) -> Apps {
+    let mut apps = Apps::in_memory();
+    let now = apps.clock.now();
+    apps.clock.set(now - now % 3600);
+    let throttle = shared::LoginThrottleConfig {
+        max_failures_per_client: per_client,
+        ..TEST_THROTTLE
+    };
+    apps.token.throttle =
+        shared::throttle::LoginThrottle::new(throttle, apps.store.clone(), apps.clock.clone());
+    let sign_ups = shared::SignUpLimitConfig {
+        max_per_client: per_client,
+        ..TEST_SIGN_UPS
+    };
+    apps.users.sign_ups =
+        shared::throttle::SignUpThrottle::new(sign_ups, apps.store.clone(), apps.clock.clone());
+    apps
+}
+
+async fn login_from(apps: &Apps, address: &str, username: &str, password: &str) -> Answer {
+    apps.call(Call::post_json("/token", &credentials(username, password)).from_ip(address))
+        .await
+}
+
+#[tokio::test]
+async fn a_new_unknown_name_in_every_login_meets_the_limit_of_its_address() {
+    let apps = apps_limited_per_client(10);
+    let user = signed_up_user(&apps).await;
+    for i in 0..10 {
+        // Names that could exist and names that cannot: each costs a hash, each is counted.
+        let name = if i % 2 == 0 {
+            unique_name("ghost")
+        } else {
+            format!("no such name {i}")
+        };
+        let answer = login_from(&apps, "203.0.113.7", &name, PASSWORD).await;
+        assert_eq!(answer.status, 401, "{i}: {answer:?}");
+    }
+    let refused = login_from(&apps, "203.0.113.7", &unique_name("ghost"), PASSWORD).await;
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert_eq!(refused.header("retry-after"), Some("900"));
+    assert_eq!(refused.msg(), "Too many failed login attempts, try again later");
+    // The right password from that address waits too; from another address it goes through.
+    assert_eq!(
+        login_from(&apps, "203.0.113.7", &user.name, PASSWORD)
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        login_from(&apps, "198.51.100.1", &user.name, PASSWORD)
+            .await
+            .status,
+        200
+    );
+    // One IPv6 /64 is one address; the next /64 is another.
+    for _ in 0..10 {
+        let answer = login_from(&apps, "2001:db8:0:1::7", &unique_name("ghost"), PASSWORD).await;
+        assert_eq!(answer.status, 401);
+    }
+    assert_eq!(
+        login_from(&apps, "2001:db8:0:1:ffff::1", "ghost-v6", PASSWORD)
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        login_from(&apps, "2001:db8:0:2::1", "ghost-v6", PASSWORD)
+            .await
+            .status,
+        401
+    );
+    // The window ends: the address may try again.
+    apps.clock.advance(900);
+    assert_eq!(
+        login_from(&apps, "203.0.113.7", "ghost-late", PASSWORD)
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn right_passwords_are_not_counted_against_their_address() {
+    let apps = apps_limited_per_client(3);
+    let user = signed_up_user(&apps).await;
+    for _ in 0..10 {
+        let answer = login_from(&apps, "192.0.2.1", &user.name, PASSWORD).await;
+        assert_eq!(
+            answer.status, 200,
+            "an office behind one address logs in: {answer:?}"
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&apps, "192.0.2.1", &unique_name("ghost"), PASSWORD)
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&apps, "192.0.2.1", &unique_name("ghost"), PASSWORD)
+            .await
+            .status,
+        429
+    );
+}
+
+#[tokio::test]
+async fn concurrent_logins_from_one_address_check_at_most_the_limit() {
+    let apps = Arc::new(apps_limited_per_client(10));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let apps = apps.clone();
+        tasks.spawn(async move {
+            login_from(&apps, "203.0.113.9", &unique_name("ghost"), PASSWORD)
+                .await
+                .status
+        });
+    }
+    let statuses = tasks.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (10, 30), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn sign_ups_of_one_address_are_limited_and_counted_before_hashing() {
+    let apps = apps_limited_per_client(3);
+    let sign_up_from = |address: &'static str, name: String| {
+        let apps = &apps;
+        async move {
+            apps.call(Call::post_json("/users", &credentials(&name, PASSWORD)).from_ip(address))
+                .await
+        }
+    };
+    let taken = unique_name("taken");
+    assert_eq!(sign_up_from("203.0.113.20", taken.clone()).await.status, 201);
+    // A taken name costs a hash too, and is counted.
+    assert_eq!(sign_up_from("203.0.113.20", taken).await.status, 409);
+    assert_eq!(sign_up_from("203.0.113.20", unique_name("new")).await.status, 201);
+    let refused = sign_up_from("203.0.113.20", unique_name("new")).await;
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert_eq!(refused.header("retry-after"), Some("3600"));
+    assert_eq!(
+        refused.msg(),
+        "Too many sign-ups from this address, try again later"
+    );
+    // A request the rules refuse costs nothing and is not counted; another address signs up.
+    assert_eq!(sign_up_from("203.0.113.21", "x".into()).await.status, 400);
+    assert_eq!(sign_up_from("203.0.113.21", unique_name("new")).await.status, 201);
+}
+
+#[tokio::test]
+async fn concurrent_sign_ups_from_one_address_get_at_most_the_limit_through() {
+    let apps = Arc::new(apps_limited_per_client(5));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let apps = apps.clone();
+        tasks.spawn(async move {
+            let call = Call::post_json("/users", &credentials(&unique_name("rush"), PASSWORD))
+                .from_ip("203.0.113.30");
+            apps.call(call).await.status
+        });
+    }
+    let statuses = tasks.join_all().await;
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((created, refused), (5, 15), "{statuses:?}");
+}
