@@ -223,6 +223,49 @@ class Browser(unittest.TestCase):
         self.assertEqual(calls, ["GET /protected", "POST /token/refresh", "GET /protected"])
         self.shot("refreshed")
 
+    def test_two_tabs_refreshing_at_once_take_turns(self):
+        self.sign_up_and_log_in()
+        # Tab A refreshes on a slow network: its request leaves after 1.5 s, and the time its
+        # answer arrives is kept.
+        self.driver.execute_script(
+            """
+            const real = window.fetch;
+            window.__answered = null;
+            window.fetch = async (url, init) => {
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              const response = await real(url, init);
+              window.__answered = Date.now();
+              return response;
+            };
+            window.__refreshed = null;
+            import('./api.js').then((api) => api.refresh()).then((ok) => { window.__refreshed = ok; });
+            """)
+        tab_a = self.driver.current_window_handle
+        # Tab B opens the client meanwhile: its start-up restores the session with a refresh,
+        # whose start is kept.
+        self.driver.switch_to.new_window("tab")
+        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+            const real = window.fetch;
+            window.__sent = [];
+            window.fetch = (url, init) => {
+              if (new URL(url).pathname.endsWith('/token/refresh')) window.__sent.push(Date.now());
+              return real(url, init);
+            };
+            """})
+        self.driver.get(f"{WEB_URL}/#/private")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        sent = self.driver.execute_script("return window.__sent")
+        self.shot("second-tab")
+        self.driver.switch_to.window(tab_a)
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.execute_script("return window.__refreshed") is not None)
+        self.assertTrue(self.driver.execute_script("return window.__refreshed"), "tab A refreshed")
+        answered = self.driver.execute_script("return window.__answered")
+        self.assertEqual(len(sent), 1, sent)
+        self.assertGreaterEqual(sent[0], answered, "tab B's refresh waited for tab A's answer")
+        # Each rotated the token in turn, so the session goes on with the newest one.
+        self.driver.refresh()
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+
     def test_a_page_on_an_origin_not_allowed_cannot_use_the_api(self):
         # The same client from http://127.0.0.1:<port>: another origin, not in AllowedOrigins.
         parts = urlsplit(WEB_URL)

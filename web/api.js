@@ -85,15 +85,25 @@ export async function logIn(username, password) {
 
 let refreshing = null;
 
+// The tabs of one browser share the refresh cookie. A refresh holds this lock (the Web Locks
+// API, per origin, across tabs), so another tab's refresh waits and then sends the cookie this
+// one's answer set, instead of racing it with the same token: only one token is ever in use.
+const REFRESH_LOCK = 'jwt-auth refresh';
+
+function oneTabAtATime(work) {
+  // Every browser this client supports has Web Locks; without them, refresh as before.
+  return navigator.locks ? navigator.locks.request(REFRESH_LOCK, work) : work();
+}
+
 /**
  * POST /token/refresh with the cookie: true when a new access token is in memory, false when
  * there is no session (401); throws on anything else (403 origin not allowed, 503, network).
- * Single flight: concurrent callers share one request, so this page never presents the same
- * refresh token twice (a second use after the API's grace period counts as reuse and would
- * revoke the session).
+ * Single flight: concurrent callers in this page share one request, and tabs take turns
+ * (`oneTabAtATime`), so this browser never presents the same refresh token twice (a second use
+ * after the API's grace period counts as reuse and would revoke the session).
  */
 export function refresh() {
-  refreshing ??= (async () => {
+  refreshing ??= oneTabAtATime(async () => {
     const res = await request('POST', '/token/refresh', { body: '{}', cookie: true });
     if (res.status === 200) {
       setSession(res.data);
@@ -106,7 +116,7 @@ export function refresh() {
       return false;
     }
     throw failure(res);
-  })().finally(() => {
+  }).finally(() => {
     refreshing = null;
   });
   return refreshing;
