@@ -11,9 +11,11 @@ use shared::clock::Clock;
 use shared::store::memory::MemoryUserStore;
 use shared::test_util::PASSWORD;
 
+use crate::dynamodb::moto_apps;
+
 /// A user logged in as a client that keeps the refresh token in the body: the access token and
 /// the refresh token.
-async fn body_user(apps: &Apps) -> (User, String) {
+async fn body_user(apps: &Apps<impl Store>) -> (User, String) {
     let user = signed_up_user(apps).await;
     let answer = body_login(apps, &user.name, PASSWORD).await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -35,7 +37,16 @@ fn next_token(answer: &Answer) -> String {
 
 #[tokio::test]
 async fn a_token_two_generations_old_gets_nothing_within_the_grace_period() {
-    let apps = Apps::in_memory();
+    two_generations_old(Apps::in_memory()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn moto_a_token_two_generations_old_gets_nothing_within_the_grace_period() {
+    two_generations_old(moto_apps().await).await;
+}
+
+async fn two_generations_old(apps: Apps<impl Store>) {
     let (_, t1) = body_user(&apps).await;
     let t2 = next_token(&body_post(&apps, "/token/refresh", &t1).await);
     apps.clock.advance(1);
@@ -148,7 +159,16 @@ async fn a_login_whose_signer_cannot_be_loaded_is_a_503_and_starts_no_session() 
 
 #[tokio::test]
 async fn logout_ends_the_sessions_access_tokens_at_protected() {
-    let apps = Apps::in_memory();
+    logout_ends_access_tokens(Apps::in_memory()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn moto_logout_ends_the_sessions_access_tokens_at_protected() {
+    logout_ends_access_tokens(moto_apps().await).await;
+}
+
+async fn logout_ends_access_tokens(apps: Apps<impl Store>) {
     let (user, t1) = body_user(&apps).await;
     let (other, _) = {
         let answer = body_login(&apps, &user.name, PASSWORD).await;
@@ -235,7 +255,10 @@ async fn two_refresh_cookies_are_refused_and_neither_is_used() {
 /// The apps with `per_client` failed logins and sign-ups allowed per address and window.
 /// The clock stands at the start of an hour, so the first window of each limit is whole.
 fn apps_limited_per_client(per_client: u32) -> Apps {
-    let mut apps = Apps::in_memory();
+    limited_per_client(Apps::in_memory(), per_client)
+}
+
+fn limited_per_client<S: Store>(mut apps: Apps<S>, per_client: u32) -> Apps<S> {
     let now = apps.clock.now();
     apps.clock.set(now - now % 3600);
     let throttle = shared::LoginThrottleConfig {
@@ -253,7 +276,7 @@ fn apps_limited_per_client(per_client: u32) -> Apps {
     apps
 }
 
-async fn login_from(apps: &Apps, address: &str, username: &str, password: &str) -> Answer {
+async fn login_from(apps: &Apps<impl Store>, address: &str, username: &str, password: &str) -> Answer {
     apps.call(Call::post_json("/token", &credentials(username, password)).from_ip(address))
         .await
 }
