@@ -7,7 +7,8 @@
 #      on the translation: plain cfn-lint does not expand SAM resources
 #   4. checkov on the template and its translation: no failed check (skips carry a reason)
 #   5. sam build for x86_64 (the arm64 std library cannot be installed offline), into a
-#      temporary folder outside the tree; the four bootstrap binaries must exist. It checks that
+#      temporary folder outside the tree; a bootstrap binary for every function of the template (one per
+#      functions/<name>, six today) must exist. It checks that
 #      the template's functions build with SAM's cargo-lambda workflow, not what the release
 #      profile makes of them (scripts/bench.sh measures that): it builds in SAM's debug mode
 #      (SAM_BUILD_MODE=debug, so cargo lambda build without --release) and without debug info,

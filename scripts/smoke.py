@@ -255,11 +255,15 @@ def run(smoke):
     forged_refresh = s.call("POST", "/token/refresh", {"refresh_token": b64url(secrets.token_bytes(32))})
     s.check("refresh with a made-up token: 401", forged_refresh.status == 401, repr(forged_refresh))
     successor = f"refresh_token={next(iter(new_values), '')}"
+    tossed = s.call("POST", "/token/refresh", {}, headers={"Cookie": f"refresh_token={b64url(secrets.token_bytes(32))}; {successor}"})
+    s.check("refresh with two refresh cookies (cookie tossing): 400", tossed.status == 400, repr(tossed))
     logout = s.call("POST", "/logout", {}, headers={"Cookie": successor})
     cleared = [a.get("max-age") for a in refresh_cookie(logout)[1]]
     s.check("logout: 204, cookie cleared", logout.status == 204 and cleared and all(m == "0" for m in cleared), f"{logout!r} {cleared}")
     after = s.call("POST", "/token/refresh", {}, headers={"Cookie": successor})
     s.check("refresh after logout: 401", after.status == 401, repr(after))
+    logged_out = s.call("GET", "/protected", headers={"Authorization": f"Bearer {(refreshed.json() or {}).get('token', '')}"})
+    s.check("an access token of the logged-out session: 401 at /protected", logged_out.status == 401, repr(logged_out))
 
     # Log out everywhere: the body-mode session and every access token issued before end.
     everywhere = s.call("POST", "/logout/all", headers={"Authorization": f"Bearer {other.get('token', '')}"})

@@ -3,7 +3,7 @@
 `--alg HS256` uses the key file's bytes as an HMAC secret instead (what an attacker holding only
 public key material would try); `--typ` changes the header's type.
 
-usage: sign.py KEY_FILE KID ISSUER AUDIENCE SUB USERNAME [--alg ES256] [--typ at+jwt] [--ttl 300]
+usage: sign.py KEY_FILE KID ISSUER AUDIENCE SUB USERNAME SID [--alg ES256] [--typ at+jwt] [--ttl 300]
 """
 
 import argparse
@@ -13,7 +13,7 @@ import uuid
 import jwt
 
 parser = argparse.ArgumentParser()
-for name in ["key_file", "kid", "issuer", "audience", "sub", "username"]:
+for name in ["key_file", "kid", "issuer", "audience", "sub", "username", "sid"]:
     parser.add_argument(name)
 parser.add_argument("--alg", default="ES256")
 parser.add_argument("--typ", default="at+jwt")
@@ -24,5 +24,6 @@ with open(args.key_file, "rb") as f:
     key = f.read()
 now = int(time.time())
 claims = {"iss": args.issuer, "aud": args.audience, "sub": args.sub, "username": args.username,
-          "iat": now, "nbf": now, "exp": now + args.ttl, "jti": str(uuid.uuid4()), "token_use": "access"}
+          "iat": now, "nbf": now, "exp": now + args.ttl, "jti": str(uuid.uuid4()), "token_use": "access",
+          "epoch": 0, "sid": args.sid}
 print(jwt.encode(claims, key, algorithm=args.alg, headers={"kid": args.kid, "typ": args.typ}))

@@ -118,6 +118,8 @@ fn verify_with(library: Library, token: &str) -> Result<Value, String> {
 fn sign_with(library: Library, signing: &Signing, user: &User) -> String {
     let key_file = signing.key_file.to_string_lossy();
     let audience = audience();
+    // The user's own session, as our token function would name it.
+    let sid = integration_tests::sid_of(&user.token);
     let mut args = vec![
         key_file.as_ref(),
         &signing.kid,
@@ -125,6 +127,7 @@ fn sign_with(library: Library, signing: &Signing, user: &User) -> String {
         &audience,
         &user.id,
         &user.name,
+        &sid,
     ];
     match library {
         Library::PyJwt => args.extend(["--alg", signing.alg, "--typ", signing.typ]),
