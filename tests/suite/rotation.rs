@@ -56,14 +56,15 @@ async fn rotate(args: &'static [&'static str]) {
     assert!(status.success(), "./dev rotate {args:?} failed: {status}");
 }
 
-/// A token for `user` signed by `key`, as the issuer would sign it, unique to this request.
-fn token(key: &SigningKey, user: &(String, String)) -> String {
+/// A token for `user` (id, name, a live session of theirs) signed by `key`, as the issuer would
+/// sign it, unique to this request.
+fn token(key: &SigningKey, user: &(String, String, String)) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": key.kid()});
     let claims = json!({
         "iss": service_env("TEST_ISSUER"), "aud": AUDIENCE, "sub": user.0, "username": user.1,
         "iat": now, "nbf": now, "exp": now + 600, "jti": uuid::Uuid::new_v4().to_string(),
-        "token_use": "access"
+        "token_use": "access", "sid": user.2
     });
     mint(&header, &claims, key)
 }
@@ -106,7 +107,11 @@ async fn rotating_the_key_under_load_refuses_no_valid_token_and_the_retired_key_
         http: Http::new(Duration::from_secs(29)),
     });
     let user = signed_up_user(api.as_ref()).await;
-    let who = Arc::new((user.id.clone(), user.name.clone()));
+    let who = Arc::new((
+        user.id.clone(),
+        user.name.clone(),
+        integration_tests::sid_of(&user.token),
+    ));
     let old = Arc::new(key_in_state("current").expect("the key set has a current key"));
     assert_eq!(published(&api).await, vec![old.kid().to_owned()]);
     // A token from the token function before the rotation, first presented after `sign`.
