@@ -106,9 +106,9 @@ async fn unreachable_signer() -> token::Signer {
         .port();
     let sdk = crate::dynamodb::sdk_config(&format!("http://127.0.0.1:{port}")).await;
     let timeouts = shared::keystore::Timeouts {
-        connect: std::time::Duration::from_millis(200),
-        attempt: std::time::Duration::from_millis(200),
-        operation: std::time::Duration::from_millis(500),
+        connect: std::time::Duration::from_millis(100),
+        attempt: std::time::Duration::from_millis(100),
+        operation: std::time::Duration::from_millis(200),
     };
     token::Signer::FromSecret {
         store: shared::keystore::SecretsKeyStore::new(&sdk, "keys", timeouts),
