@@ -22,8 +22,8 @@ From the translated template: the statements of the role of the function built f
 <name>. Then, with the request context DynamoDB puts into each call (dynamodb:LeadingKeys = the
 partition key; dynamodb:Attributes = the attributes named, key included; dynamodb:Select on reads,
 ALL_ATTRIBUTES without a projection; dynamodb:ReturnValues on writes, NONE by default), the
-role's statements are evaluated (Allow statements only; an unknown condition operator is an
-error, never a pass):
+role's statements are evaluated as IAM does (some Allow applies and no Deny does; an unknown
+condition operator is an error, never a pass):
   - every call of the code is allowed, with dynamodb:Select and dynamodb:ReturnValues in its
     context and without them: AWS's example policies require them with StringEqualsIfExists
     ("Using IAM policy conditions for fine-grained access control", DynamoDB Developer Guide),
@@ -37,6 +37,9 @@ error, never a pass):
   - a variant that another call of the same function needs anyway (same action and prefix, no
     attribute beyond that call's, or that call reads whole items) is no probe: denying it would
     deny that call;
+  - a function that reads items of a prefix holding a secret (USER#: password_hash) only in
+    part is denied the whole item, by a plain read (Select = ALL_ATTRIBUTES) and by a read in a
+    transaction that carries neither Select nor Attributes;
   - the set of DynamoDB actions granted equals the set called, on the table's ARN, with no
     wildcard resource; everything else is the function's own logging.
 The authorizer must need and get nothing but logging, and its crate must not depend on the AWS SDK
@@ -117,6 +120,9 @@ TRANSACTION_PARTS = {
     "Get": ("GetItem", "TransactGetItems"),
 }
 TRANSACTIONS = {"TransactWriteItems": "TransactWriteItem", "TransactGetItems": "TransactGetItem"}
+# Key prefixes whose items hold a secret: a function that reads them only in part must never be
+# allowed the whole item.
+SECRET_ATTRIBUTES = {"USER#": "password_hash"}
 # Request options DynamoDB documents for the plain calls (Select on reads, ReturnValues on
 # writes) but not for the items of a transaction: a grant must allow a transaction's item
 # whether or not its request context carries them.
@@ -607,8 +613,9 @@ def condition_holds(operator, key, patterns, context):
     return matches(values[0])
 
 
-def statement_allows(statement, action, context):
-    if statement.get("Effect") != "Allow":
+def statement_applies(statement, effect, action, context):
+    """Whether `statement`, of `effect`, names `action` and all its conditions hold."""
+    if statement.get("Effect") != effect:
         return False
     if action.lower() not in {a.lower() for a in as_list(statement.get("Action", []))}:
         return False
@@ -620,7 +627,9 @@ def statement_allows(statement, action, context):
 
 
 def allowed(statements, action, context):
-    return any(statement_allows(st, action, context) for st in statements)
+    """IAM's rule: some Allow applies and no Deny does."""
+    return (any(statement_applies(st, "Allow", action, context) for st in statements)
+            and not any(statement_applies(st, "Deny", action, context) for st in statements))
 
 
 # --- template --------------------------------------------------------------------------------
@@ -668,8 +677,8 @@ def table_statements(name, logical_id, translated, problems, secret_statements=N
             problems.append(f"{name}: managed policy beyond basic logging: {arn}")
     table = []
     for st in statements:
-        if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st:
-            problems.append(f"{name}: statement is not a plain Allow: {st}")
+        if st.get("Effect") not in ("Allow", "Deny") or "NotAction" in st or "NotResource" in st:
+            problems.append(f"{name}: statement is not a plain Allow or Deny: {st}")
             continue
         actions = {a.lower() for a in as_list(st["Action"])}
         res = as_list(st["Resource"])
@@ -693,7 +702,7 @@ def table_statements(name, logical_id, translated, problems, secret_statements=N
 def check_function(name, logical_id, translated, calls, model, problems, secret_statements=None):
     """Checks the role against the code's calls; returns the granted DynamoDB actions."""
     statements = table_statements(name, logical_id, translated, problems, secret_statements)
-    granted = {a for st in statements for a in as_list(st["Action"])}
+    granted = {a for st in statements if st.get("Effect") == "Allow" for a in as_list(st["Action"])}
     want = {c.action for _, c in calls}
     if {a.lower() for a in granted} != {a.lower() for a in want}:
         lower = {a.lower() for a in want}
@@ -741,6 +750,18 @@ def check_function(name, logical_id, translated, calls, model, problems, secret_
             else:
                 for rv in ("ALL_OLD", "ALL_NEW"):
                     deny(f"{label} returning {rv}", call.action, call.context(return_values=rv))
+    # A function that reads only some attributes of items holding a secret must be denied the
+    # whole item however it asks: a plain read carries Select = ALL_ATTRIBUTES, and a read in a
+    # transaction (undocumented: perhaps with neither Select nor Attributes) is probed bare.
+    for prefix, secret in SECRET_ATTRIBUTES.items():
+        reads = [c for _, c in calls if c.prefix == prefix and c.operation in READ_OPERATIONS]
+        if reads and all(c.scoped for c in reads):
+            key = f"{prefix}alice"
+            expect(False, f"GetItem {prefix} of the whole item, {secret} included", "dynamodb:GetItem",
+                   {"dynamodb:LeadingKeys": [key], "dynamodb:Select": "ALL_ATTRIBUTES"})
+            expect(False, f"GetItem {prefix} of the whole item in a TransactGetItems, neither Select nor "
+                   f"Attributes in its context", "dynamodb:GetItem",
+                   {"dynamodb:LeadingKeys": [key], "dynamodb:EnclosingOperation": "TransactGetItems"})
     return granted
 
 

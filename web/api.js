@@ -104,7 +104,17 @@ function oneTabAtATime(work) {
  */
 export function refresh() {
   refreshing ??= oneTabAtATime(async () => {
-    const res = await request('POST', '/token/refresh', { body: '{}', cookie: true });
+    // An answer lost on the way back (a network failure) or a 503 may come after the API used
+    // the token: one more try at once falls within its grace period and gets the same successor,
+    // where a later one would count as reuse.
+    const send = () => request('POST', '/token/refresh', { body: '{}', cookie: true });
+    let res;
+    try {
+      res = await send();
+      if (res.status === 503) res = await send();
+    } catch {
+      res = await send();
+    }
     if (res.status === 200) {
       setSession(res.data);
       return true;

@@ -396,7 +396,8 @@ pub struct SessionConfig {
     pub idle: Duration,
     /// `REFRESH_GRACE_SECONDS`, default 5, at most 60: for how long after its use a refresh
     /// token presented again counts as a duplicate of that request (answered with an access
-    /// token only) rather than as a reuse (which revokes the session). 0: no grace at all.
+    /// token and the successor the first request got, while that successor is unused) rather
+    /// than as a reuse (which revokes the session). 0: no grace at all.
     pub grace: Duration,
 }
 

@@ -18,8 +18,10 @@
 //!   which only its holder has), but only while that successor is unused: the used token must
 //!   be the session's newest but one. A token whose successor was used too gets nothing (and
 //!   revokes nothing: whoever sends it learns nothing, and the holder of the live token goes
-//!   on), so a grace answer never hands out a token that was used, and the chain of successors
-//!   is never walked forward. Nothing is revoked and the session keeps one live token.
+//!   on), so a grace answer never hands out a token that was used when it was checked (one
+//!   strongly consistent read, at once with the session's; the holder of the successor may use
+//!   it the next moment, as it may any token it holds), and the chain of successors is never
+//!   walked forward. Nothing is revoked and the session keeps one live token.
 //! - **Lifetimes**: a session ends `SESSION_ABSOLUTE_SECONDS` after its login however often it
 //!   is refreshed, and a token not used within `SESSION_IDLE_SECONDS` of its issue is refused.
 //!   Both are checked here, on every use: the table's TTL deletes records late.

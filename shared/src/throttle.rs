@@ -186,6 +186,19 @@ impl LoginThrottle {
             tracing::warn!(error = %crate::http::error_chain(&error), "could not clear the login attempts");
         }
     }
+
+    /// Takes back an attempt whose password was never checked (the other limit refused the
+    /// request, or the store failed): it must not count, so that an address at its limit cannot
+    /// go on spending usernames' budgets, nor a locked name its address's. Best effort.
+    pub async fn cancel(&self, attempt: Attempt) {
+        let key = match &attempt.counted {
+            Counted::Name(key) => key.as_str(),
+            Counted::Client(client) => client.as_str(),
+        };
+        if let Err(error) = self.attempts.release(key, attempt.window).await {
+            tracing::warn!(error = %crate::http::error_chain(&error), "could not take back an unchecked login attempt");
+        }
+    }
 }
 
 /// The sign-up limit per client address. Build once at cold start.

@@ -13,25 +13,56 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
-/// DynamoDB's answer to a write on an item that a transaction in flight holds.
-const TRANSACTION_CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
+/// What a faulty request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A plain write to an item a transaction in flight holds: `TransactionConflictException`,
+    /// and nothing reaches the table.
+    Conflict,
+    /// A transaction of four items whose second met a write in flight: cancelled with the
+    /// reasons `[None, TransactionConflict, None, None]`, and nothing reaches the table.
+    CancelledByConflict,
+    /// The request reaches the table (and commits), but its answer is lost: a 500.
+    LostAnswer,
+}
 
-/// How many requests of one operation get a transaction conflict, and what was sent.
+impl Fault {
+    fn answer(self) -> HttpResponse {
+        match self {
+            Self::Conflict => json_response(
+                400,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#,
+            ),
+            Self::CancelledByConflict => json_response(
+                400,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict, None, None]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"},{"Code":"None"}]}"#,
+            ),
+            Self::LostAnswer => json_response(
+                500,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
+            ),
+        }
+    }
+}
+
+/// How many requests of one operation get a fault, and what was sent.
 #[derive(Debug)]
-pub struct Conflicts {
+pub struct Faults {
     /// The operation, as its `X-Amz-Target` header ends (`UpdateItem`).
     operation: &'static str,
-    /// Conflicts still to answer.
+    fault: Fault,
+    /// Faults still to answer.
     remaining: AtomicUsize,
-    /// Requests of the operation seen, conflicts included.
+    /// Requests of the operation seen, faulty ones included.
     seen: AtomicUsize,
 }
 
-impl Conflicts {
-    /// The first `count` requests of `operation` conflict.
-    pub fn first(operation: &'static str, count: usize) -> Arc<Self> {
+impl Faults {
+    /// The first `count` requests of `operation` get `fault`.
+    pub fn first(operation: &'static str, count: usize, fault: Fault) -> Arc<Self> {
         Arc::new(Self {
             operation,
+            fault,
             remaining: AtomicUsize::new(count),
             seen: AtomicUsize::new(0),
         })
@@ -42,56 +73,57 @@ impl Conflicts {
         self.seen.load(Ordering::SeqCst)
     }
 
-    /// Whether `request` gets a conflict (counting it).
-    fn conflicts(&self, request: &HttpRequest) -> bool {
+    /// The fault `request` gets, if any (counting it).
+    fn fault_for(&self, request: &HttpRequest) -> Option<Fault> {
         let ours = request
             .headers()
             .get("x-amz-target")
             .is_some_and(|target| target.rsplit('.').next() == Some(self.operation));
         if !ours {
-            return false;
+            return None;
         }
         self.seen.fetch_add(1, Ordering::SeqCst);
         self.remaining
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+            .ok()
+            .map(|_| self.fault)
     }
 }
 
-/// An HTTP client for the SDK that answers [`Conflicts`] and passes the rest to `inner` (or
+/// An HTTP client for the SDK that answers [`Faults`] and passes the rest to `inner` (or
 /// answers them `{}`, an empty success, without one).
 #[derive(Debug, Clone)]
-pub struct ConflictingClient {
+pub struct FaultyClient {
     inner: Option<SharedHttpClient>,
-    conflicts: Arc<Conflicts>,
+    faults: Arc<Faults>,
 }
 
-impl ConflictingClient {
-    pub fn shared(inner: Option<SharedHttpClient>, conflicts: Arc<Conflicts>) -> SharedHttpClient {
-        SharedHttpClient::new(Self { inner, conflicts })
+impl FaultyClient {
+    pub fn shared(inner: Option<SharedHttpClient>, faults: Arc<Faults>) -> SharedHttpClient {
+        SharedHttpClient::new(Self { inner, faults })
     }
 }
 
-impl HttpClient for ConflictingClient {
+impl HttpClient for FaultyClient {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        SharedHttpConnector::new(ConflictingConnector {
+        SharedHttpConnector::new(FaultyConnector {
             inner: self
                 .inner
                 .as_ref()
                 .map(|client| client.http_connector(settings, components)),
-            conflicts: self.conflicts.clone(),
+            faults: self.faults.clone(),
         })
     }
 }
 
 #[derive(Debug)]
-struct ConflictingConnector {
+struct FaultyConnector {
     inner: Option<SharedHttpConnector>,
-    conflicts: Arc<Conflicts>,
+    faults: Arc<Faults>,
 }
 
 fn json_response(status: u16, body: &'static str) -> HttpResponse {
@@ -103,14 +135,20 @@ fn json_response(status: u16, body: &'static str) -> HttpResponse {
     response
 }
 
-impl HttpConnector for ConflictingConnector {
+impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        if self.conflicts.conflicts(&request) {
-            return HttpConnectorFuture::ready(Ok(json_response(400, TRANSACTION_CONFLICT)));
-        }
-        match &self.inner {
-            Some(inner) => inner.call(request),
-            None => HttpConnectorFuture::ready(Ok(json_response(200, "{}"))),
+        let fault = self.faults.fault_for(&request);
+        match (fault, &self.inner) {
+            (Some(Fault::LostAnswer), Some(inner)) => {
+                let sent = inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    let _committed = sent.await;
+                    Ok(Fault::LostAnswer.answer())
+                })
+            }
+            (Some(fault), _) => HttpConnectorFuture::ready(Ok(fault.answer())),
+            (None, Some(inner)) => inner.call(request),
+            (None, None) => HttpConnectorFuture::ready(Ok(json_response(200, "{}"))),
         }
     }
 }

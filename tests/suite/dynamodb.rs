@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::config::{Credentials, SharedHttpClient};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, TimeToLiveStatus};
-use integration_tests::faults::{ConflictingClient, Conflicts};
+use integration_tests::faults::{Fault, Faults, FaultyClient};
 use integration_tests::test_util::PASSWORD;
-use integration_tests::{Apps, login, protected, service_env, sign_up, signed_up_user, unique_name};
+use integration_tests::{
+    Apps, body_login, body_post, login, protected, service_env, sign_up, signed_up_user, unique_name,
+};
 use shared::StoreConfig;
 use shared::store::dynamodb::{
     ATTEMPTS_ATTRIBUTE, DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX,
@@ -527,15 +529,11 @@ async fn emulator_cancelled_transaction_leaves_every_item_as_it_was() {
 
 // --- transaction conflicts --------------------------------------------------------------------
 
-/// The store with DynamoDB's answers behind `conflicts`: the emulator's at `endpoint`, or none
+/// The store with DynamoDB's answers behind `faults`: the emulator's at `endpoint`, or none
 /// (every other request answered `{}`).
-async fn conflicting_store(
-    conflicts: &Arc<Conflicts>,
-    endpoint: Option<&str>,
-    operation_ms: u64,
-) -> DynamoUserStore {
+async fn faulty_store(faults: &Arc<Faults>, endpoint: Option<&str>, operation_ms: u64) -> DynamoUserStore {
     let inner = endpoint.map(|_| functions_client());
-    let client = ConflictingClient::shared(inner, conflicts.clone());
+    let client = FaultyClient::shared(inner, faults.clone());
     let sdk = sdk_config_with(endpoint.unwrap_or("http://127.0.0.1:9"), client).await;
     let table = endpoint.map_or_else(|| "users".to_owned(), |_| service_env("TEST_USERS_TABLE"));
     DynamoUserStore::new(&sdk, &store_config(&table, 1_000, operation_ms))
@@ -543,8 +541,8 @@ async fn conflicting_store(
 
 #[tokio::test]
 async fn a_write_that_meets_a_transaction_is_retried_until_it_goes_through() {
-    let conflicts = Conflicts::first("UpdateItem", 2);
-    let store = conflicting_store(&conflicts, None, 3_000).await;
+    let conflicts = Faults::first("UpdateItem", 2, Fault::Conflict);
+    let store = faulty_store(&conflicts, None, 3_000).await;
     let alice = Username::parse("alice").unwrap();
     let ended = store.end_all_sessions(&alice, "user-1").await;
     assert!(matches!(ended, Ok(true)), "{ended:?}");
@@ -553,8 +551,8 @@ async fn a_write_that_meets_a_transaction_is_retried_until_it_goes_through() {
 
 #[tokio::test]
 async fn conflicts_that_persist_end_after_a_bounded_number_of_tries() {
-    let conflicts = Conflicts::first("UpdateItem", usize::MAX);
-    let store = conflicting_store(&conflicts, None, 3_000).await;
+    let conflicts = Faults::first("UpdateItem", usize::MAX, Fault::Conflict);
+    let store = faulty_store(&conflicts, None, 3_000).await;
     let alice = Username::parse("alice").unwrap();
     let started = Instant::now();
     for result in [
@@ -645,8 +643,8 @@ async fn moto_log_out_everywhere_rides_out_conflicts_and_is_a_503_when_they_pers
     };
     use integration_tests::Api as _;
 
-    let stuck = Conflicts::first("UpdateItem", usize::MAX);
-    let apps_stuck = Apps::with_store(Arc::new(conflicting_store(&stuck, Some(&endpoint), 3_000).await));
+    let stuck = Faults::first("UpdateItem", usize::MAX, Fault::Conflict);
+    let apps_stuck = Apps::with_store(Arc::new(faulty_store(&stuck, Some(&endpoint), 3_000).await));
     // The login (whose counters are UpdateItems too) without faults; then the faults.
     let token = login(&plain, &user.name, PASSWORD).await.body["token"]
         .as_str()
@@ -657,10 +655,65 @@ async fn moto_log_out_everywhere_rides_out_conflicts_and_is_a_503_when_they_pers
     assert_eq!(stuck.seen(), 4);
     assert_eq!(epoch().await, 0, "nothing changed");
 
-    let two = Conflicts::first("UpdateItem", 2);
-    let apps_two = Apps::with_store(Arc::new(conflicting_store(&two, Some(&endpoint), 3_000).await));
+    let two = Faults::first("UpdateItem", 2, Fault::Conflict);
+    let apps_two = Apps::with_store(Arc::new(faulty_store(&two, Some(&endpoint), 3_000).await));
     let answer = apps_two.call(bearer(&token)).await;
     assert_eq!(answer.status, 204, "{answer:?}");
     assert_eq!(two.seen(), 3);
     assert_eq!(epoch().await, 1);
+}
+
+/// A refresh whose transaction meets another write in flight (cancelled, reason
+/// `TransactionConflict`) is tried again and goes through; the grace check's transactional read
+/// likewise.
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn moto_a_refresh_that_meets_a_transaction_in_flight_is_tried_again() {
+    let endpoint = service_env("TEST_DYNAMODB_ENDPOINT");
+    let plain = moto_apps().await;
+    let user = signed_up_user(&plain).await;
+    let first = body_login(&plain, &user.name, PASSWORD).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writes = Faults::first("TransactWriteItems", 2, Fault::CancelledByConflict);
+    let apps = Apps::with_store(Arc::new(faulty_store(&writes, Some(&endpoint), 3_000).await));
+    let answer = body_post(&apps, "/token/refresh", &first).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(writes.seen(), 3, "two cancelled, then committed");
+    let second = answer.body["refresh_token"].as_str().unwrap().to_owned();
+
+    let reads = Faults::first("TransactGetItems", 2, Fault::CancelledByConflict);
+    let apps = Apps::with_store(Arc::new(faulty_store(&reads, Some(&endpoint), 3_000).await));
+    let again = body_post(&apps, "/token/refresh", &first).await;
+    assert_eq!(again.status, 200, "the grace answer: {again:?}");
+    assert_eq!(again.body["refresh_token"].as_str(), Some(second.as_str()));
+    assert_eq!(reads.seen(), 3);
+}
+
+/// A refresh whose transaction commits but whose answer is lost (every try: a 500) still hands
+/// out the successor it committed, so the client is not left with a used token; the session
+/// goes on with it and nothing is revoked.
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn moto_a_refresh_whose_committed_answer_is_lost_still_hands_out_its_successor() {
+    let endpoint = service_env("TEST_DYNAMODB_ENDPOINT");
+    let plain = moto_apps().await;
+    let user = signed_up_user(&plain).await;
+    let first = body_login(&plain, &user.name, PASSWORD).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lost = Faults::first("TransactWriteItems", usize::MAX, Fault::LostAnswer);
+    let apps = Apps::with_store(Arc::new(faulty_store(&lost, Some(&endpoint), 3_000).await));
+    let answer = body_post(&apps, "/token/refresh", &first).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(lost.seen() >= 1);
+    let second = answer.body["refresh_token"].as_str().unwrap().to_owned();
+    plain.clock.advance(60);
+    let next = body_post(&plain, "/token/refresh", &second).await;
+    assert_eq!(
+        next.status, 200,
+        "the handed-out successor is the live token: {next:?}"
+    );
 }

@@ -341,39 +341,57 @@ async fn a_new_unknown_name_in_every_login_meets_the_limit_of_its_address() {
 
 #[tokio::test]
 async fn right_passwords_are_not_counted_against_their_address() {
-    let apps = apps_limited_per_client(3);
+    right_passwords_not_counted(Apps::in_memory(), "192.0.2.1").await;
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn moto_right_passwords_are_not_counted_against_their_address() {
+    right_passwords_not_counted(moto_apps().await, &unique_address()).await;
+}
+
+/// An address no other test of this run, or of an earlier run on the same table, uses.
+fn unique_address() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    format!("10.{}.{}.{}", bytes[0], bytes[1], bytes[2])
+}
+
+async fn right_passwords_not_counted(apps: Apps<impl Store>, address: &str) {
+    let apps = limited_per_client(apps, 3);
     let user = signed_up_user(&apps).await;
     for _ in 0..10 {
-        let answer = login_from(&apps, "192.0.2.1", &user.name, PASSWORD).await;
+        let answer = login_from(&apps, address, &user.name, PASSWORD).await;
         assert_eq!(
             answer.status, 200,
             "an office behind one address logs in: {answer:?}"
         );
     }
     for _ in 0..3 {
-        assert_eq!(
-            login_from(&apps, "192.0.2.1", &unique_name("ghost"), PASSWORD)
-                .await
-                .status,
-            401
-        );
+        let answer = login_from(&apps, address, &unique_name("ghost"), PASSWORD).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
     }
-    assert_eq!(
-        login_from(&apps, "192.0.2.1", &unique_name("ghost"), PASSWORD)
-            .await
-            .status,
-        429
-    );
+    let answer = login_from(&apps, address, &unique_name("ghost"), PASSWORD).await;
+    assert_eq!(answer.status, 429, "{answer:?}");
 }
 
 #[tokio::test]
 async fn concurrent_logins_from_one_address_check_at_most_the_limit() {
-    let apps = Arc::new(apps_limited_per_client(10));
+    concurrent_logins(Apps::in_memory(), "203.0.113.9".into()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn moto_concurrent_logins_from_one_address_check_at_most_the_limit() {
+    concurrent_logins(moto_apps().await, unique_address()).await;
+}
+
+async fn concurrent_logins(apps: Apps<impl Store>, address: String) {
+    let apps = Arc::new(limited_per_client(apps, 10));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..40 {
-        let apps = apps.clone();
+        let (apps, address) = (apps.clone(), address.clone());
         tasks.spawn(async move {
-            login_from(&apps, "203.0.113.9", &unique_name("ghost"), PASSWORD)
+            login_from(&apps, &address, &unique_name("ghost"), PASSWORD)
                 .await
                 .status
         });
@@ -413,13 +431,23 @@ async fn sign_ups_of_one_address_are_limited_and_counted_before_hashing() {
 
 #[tokio::test]
 async fn concurrent_sign_ups_from_one_address_get_at_most_the_limit_through() {
-    let apps = Arc::new(apps_limited_per_client(5));
+    concurrent_sign_ups(Apps::in_memory(), "203.0.113.30".into()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev test (moto)"]
+async fn moto_concurrent_sign_ups_from_one_address_get_at_most_the_limit_through() {
+    concurrent_sign_ups(moto_apps().await, unique_address()).await;
+}
+
+async fn concurrent_sign_ups(apps: Apps<impl Store>, address: String) {
+    let apps = Arc::new(limited_per_client(apps, 5));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let apps = apps.clone();
+        let (apps, address) = (apps.clone(), address.clone());
         tasks.spawn(async move {
-            let call = Call::post_json("/users", &credentials(&unique_name("rush"), PASSWORD))
-                .from_ip("203.0.113.30");
+            let call =
+                Call::post_json("/users", &credentials(&unique_name("rush"), PASSWORD)).from_ip(&address);
             apps.call(call).await.status
         });
     }
@@ -427,4 +455,76 @@ async fn concurrent_sign_ups_from_one_address_get_at_most_the_limit_through() {
     let created = statuses.iter().filter(|s| **s == 201).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((created, refused), (5, 15), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn an_address_at_its_limit_spends_no_usernames_budget_and_a_locked_name_no_addresss() {
+    let apps = apps_limited_per_client(3);
+    let window = apps.token.throttle.current_window();
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&apps, "203.0.113.50", &unique_name("ghost"), PASSWORD)
+                .await
+                .status,
+            401
+        );
+    }
+    // The address is at its limit: trying a real user's name from it is refused and counts nothing.
+    let victim = signed_up_user(&apps).await;
+    for _ in 0..10 {
+        assert_eq!(
+            login_from(&apps, "203.0.113.50", &victim.name, "wrong password")
+                .await
+                .status,
+            429
+        );
+    }
+    assert_eq!(
+        apps.store.attempts(&victim.name, window),
+        0,
+        "no attempt of the victim's counted"
+    );
+    assert_eq!(
+        login_from(&apps, "198.51.100.50", &victim.name, PASSWORD)
+            .await
+            .status,
+        200
+    );
+
+    // A name at its limit (5): its refused attempts do not count against the address.
+    let locked = signed_up_user(&apps).await;
+    for i in 0..5 {
+        let address = format!("198.51.100.{}", 70 + i);
+        assert_eq!(
+            login_from(&apps, &address, &locked.name, "wrong password")
+                .await
+                .status,
+            401
+        );
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            login_from(&apps, "198.51.100.99", &locked.name, PASSWORD)
+                .await
+                .status,
+            429
+        );
+    }
+    let address = shared::throttle::ClientKey::of(Some("198.51.100.99".parse().unwrap()));
+    assert_eq!(apps.store.attempts(address.as_str(), window), 0);
+}
+
+#[tokio::test]
+async fn a_session_past_its_absolute_end_ends_its_access_tokens_at_every_route() {
+    let apps = Apps::in_memory();
+    let (user, _) = body_user(&apps).await;
+    let body = json!({"current_password": PASSWORD, "new_password": "another passphrase"});
+    // The clock of the store's checks moves; the access token itself is still within its `exp`.
+    apps.clock.advance(30 * 86_400);
+    assert_eq!(protected(&apps, Some(&user.bearer())).await.status, 401);
+    for path in ["/logout/all", "/password"] {
+        let answer = bearer_post(&apps, path, &user.token, &body).await;
+        assert_eq!(answer.status, 401, "{path}: {answer:?}");
+        assert_eq!(answer.msg(), "Invalid or expired token");
+    }
 }

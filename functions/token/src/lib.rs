@@ -37,8 +37,8 @@ use shared::keystore::SecretsKeyStore;
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};
 use shared::store::dynamodb::DynamoUserStore;
-use shared::store::{Caller, UserProfile, UserStore};
-use shared::throttle::{ClientKey, LoginThrottle};
+use shared::store::{Caller, StoreError, UserProfile, UserRecord, UserStore};
+use shared::throttle::{Attempt, ClientKey, LoginThrottle};
 use shared::user::{Password, Username};
 use shared::{
     CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig, SigningKeySource,
@@ -232,7 +232,7 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         app.throttle.reserve(&key),
         app.store.find_by_username(&username),
     );
-    let (by_client, by_name, user) = (by_client?, by_name?, user?);
+    let (by_client, by_name, user) = all_or_none(app, by_client, by_name, user).await?;
 
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let check = app.hasher.verify(password, stored_hash).await?;
@@ -270,6 +270,32 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         Some((started.token.expose(), max_age)),
         delivery,
     ))
+}
+
+/// Both reservations of a login and its read of the user, or the first failure (the address's
+/// limit, then the name's, then the store) with every reservation that was made taken back: an
+/// attempt whose password is never checked counts against neither limit, so an address at its
+/// limit cannot go on spending usernames' budgets, nor a locked name its address's.
+async fn all_or_none(
+    app: &App,
+    by_client: Result<Attempt, ApiError>,
+    by_name: Result<Attempt, ApiError>,
+    user: Result<Option<UserRecord>, StoreError>,
+) -> Result<(Attempt, Attempt, Option<UserRecord>), ApiError> {
+    match (by_client, by_name, user) {
+        (Ok(by_client), Ok(by_name), Ok(user)) => Ok((by_client, by_name, user)),
+        (by_client, by_name, user) => {
+            let mut failure: Option<ApiError> = user.err().map(Into::into);
+            for reserved in [by_name, by_client] {
+                match reserved {
+                    Ok(attempt) => app.throttle.cancel(attempt).await,
+                    Err(error) => failure = Some(error),
+                }
+            }
+            Err(failure
+                .unwrap_or_else(|| ApiError::Internal(anyhow::anyhow!("a login failed without a failure"))))
+        }
+    }
 }
 
 /// The key and the issuer of the tokens this request gets: what can fail in issuing them,

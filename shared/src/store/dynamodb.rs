@@ -583,9 +583,15 @@ impl SessionStore for DynamoUserStore {
             Err(err) => err.into_service_error(),
         };
         if !err.is_transaction_canceled_exception() {
-            return Err(StoreError(
-                anyhow::Error::new(err).context("TransactWriteItems refresh"),
-            ));
+            // The outcome is unknown: a timeout can come after the write committed. If the token
+            // is used now, this request is the duplicate of whichever write used it (its own,
+            // maybe), and the grace path hands out the successor that write sealed: a client
+            // never holds a used token without its successor because an answer was lost here.
+            let error = StoreError(anyhow::Error::new(err).context("TransactWriteItems refresh"));
+            return match self.find_refresh(old).await {
+                Ok(Some(current)) if current.used_at.is_some() => Ok(RotateOutcome::AlreadyUsed),
+                _ => Err(error),
+            };
         }
         // Items: 0 the old token (unused), 1 its successor (new), 2 the session (unrevoked),
         // 3 the user (same id and epoch).
