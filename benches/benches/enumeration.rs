@@ -1,6 +1,6 @@
 //! User enumeration by timing: the median `POST /token` time for an unknown username against
 //! that of a known username with a wrong password, interleaved in one run so both see the same
-//! machine noise. Release build, OWASP argon2 parameters, in-memory store (both paths make the
+//! machine noise. Release build, OWASP argon2 parameters, the embedded DynamoDB (both paths make the
 //! same single store lookup). Prints both medians, their ratio, and PASS when within 10%.
 //!
 //! cargo bench -p benchmarks --bench enumeration
@@ -8,12 +8,10 @@
 // Bench code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use integration_tests::{Apps, login, sign_up};
 use shared::password::PasswordHasher;
-use shared::store::memory::MemoryUserStore;
 use shared::throttle::LoginThrottle;
 use shared::{LoginThrottleConfig, PasswordConfig};
 
@@ -30,7 +28,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut apps = Apps::with_store(Arc::new(MemoryUserStore::new()));
+        let mut apps = Apps::embedded().await;
         let owasp = PasswordHasher::new(&PasswordConfig::default()).unwrap();
         apps.users.hasher = owasp.clone();
         apps.token.hasher = owasp;

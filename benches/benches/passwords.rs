@@ -1,5 +1,5 @@
 //! Password work with the OWASP default parameters (argon2id, m = 19456 KiB, t = 2, p = 1):
-//! hash, verify, a whole login through `token::handle` (in-memory store) beside a bare argon2
+//! hash, verify, a whole login through `token::handle` (on the embedded DynamoDB) beside a bare argon2
 //! verify of the same PHC string, and what building a `PasswordHasher` costs at cold start.
 //!
 //! After the criterion groups, the login and the bare verify are also timed in alternation
@@ -41,8 +41,8 @@ fn setup() -> Setup {
     let hasher = PasswordHasher::new(&PasswordConfig::default()).unwrap();
     let phc = rt.block_on(hasher.hash(password())).unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-    // The test apps (in-memory store), with the OWASP hasher in place of the cheap one.
-    let mut apps = Apps::in_memory();
+    // The test apps (on the embedded DynamoDB), with the OWASP hasher in place of the cheap one.
+    let mut apps = rt.block_on(Apps::embedded());
     apps.token.hasher = hasher.clone();
     let record = UserRecord {
         id: benchmarks::USER_ID.into(),

@@ -1,6 +1,6 @@
 //! Per-request work, in process: token issue and verify (beside ring's bare P-256 verify of the
 //! same signature), the authorizer end to end (event JSON in, policy JSON out), the protected
-//! route and a session refresh (the handler, and the session logic alone) with the in-memory store.
+//! route and a session refresh (the handler, and the session logic alone) on the embedded DynamoDB (Dynoxide, over HTTP on 127.0.0.1).
 //! `cargo bench -p benchmarks --bench requests`; `./scripts/bench.sh` checks the budgets.
 
 // Benchmark set-up: a panic is the failure report.
@@ -89,7 +89,7 @@ fn authorizer(c: &mut Criterion) {
 
 fn protected(c: &mut Criterion) {
     let rt = runtime();
-    let apps = Apps::in_memory();
+    let apps = rt.block_on(Apps::embedded());
     rt.block_on(sign_up(&apps, USERNAME, benchmarks::PASSWORD));
     // A token of a live session, as a login issues it.
     let token = rt.block_on(login(&apps, USERNAME, benchmarks::PASSWORD)).body["token"]
@@ -125,7 +125,7 @@ fn protected(c: &mut Criterion) {
 /// Refreshes timed per batch: each batch gets a fresh store and its tokens before the timing.
 const SESSION_BATCH: u64 = 1_000;
 
-/// The apps on a fresh in-memory store holding [`USERNAME`], and a way to start one of her
+/// The apps on a fresh table of the embedded DynamoDB holding [`USERNAME`], and a way to start one of her
 /// sessions (as a login does, without the password check).
 struct SessionBench {
     apps: Apps,
@@ -135,7 +135,7 @@ struct SessionBench {
 
 impl SessionBench {
     async fn new() -> Self {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let created = sign_up(&apps, USERNAME, benchmarks::PASSWORD).await;
         assert_eq!(created.status, 201, "{created:?}");
         Self {

@@ -20,7 +20,6 @@
 // Benchmark set-up: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -36,7 +35,7 @@ use shared::user::Username;
 
 struct Bench {
     rt: tokio::runtime::Runtime,
-    apps: Apps<DynamoUserStore>,
+    apps: Apps,
     client: aws_sdk_dynamodb::Client,
     table: String,
     user_id: String,
@@ -80,7 +79,8 @@ fn setup(endpoint: &str, table: &str) -> Bench {
             )
             .build(),
     );
-    let apps = Apps::with_store(Arc::new(DynamoUserStore::new(&sdk, &config)));
+    let table_handle = rt.block_on(integration_tests::dynamo::Table::named(endpoint, table.into()));
+    let apps = Apps::with_store(DynamoUserStore::new(&sdk, &config), table_handle);
     // A user of its own per run: the emulator may outlive one run of this bench.
     let username = format!("{USERNAME}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let created = rt.block_on(sign_up(&apps, &username, PASSWORD));

@@ -2,8 +2,8 @@
 //! operation's requests get the answer DynamoDB gives under a fault, before the rest go on to a
 //! real client (the emulator's) or, without one, to an empty success.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_dynamodb::config::http::{HttpRequest, HttpResponse};
 use aws_sdk_dynamodb::config::{HttpClient, RuntimeComponents, SharedHttpClient};
@@ -24,6 +24,10 @@ pub enum Fault {
     CancelledByConflict,
     /// The request reaches the table (and commits), but its answer is lost: a 500.
     LostAnswer,
+    /// The store refuses it at once, and nothing reaches the table: an error the SDK does not
+    /// retry (`ResourceNotFoundException`), so a test of "the store is down" needs no waiting
+    /// out of retries. The functions answer any such failure with 503.
+    Refused,
 }
 
 impl Fault {
@@ -37,6 +41,10 @@ impl Fault {
                 400,
                 r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict, None, None]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"},{"Code":"None"}]}"#,
             ),
+            Self::Refused => json_response(
+                400,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}"#,
+            ),
             Self::LostAnswer => json_response(
                 500,
                 r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
@@ -45,48 +53,72 @@ impl Fault {
     }
 }
 
-/// How many requests of one operation get a fault, and what was sent.
-#[derive(Debug)]
-pub struct Faults {
-    /// The operation, as its `X-Amz-Target` header ends (`UpdateItem`).
+/// Which requests get a fault now: of one operation (`*`: any), the next `remaining`.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
     operation: &'static str,
     fault: Fault,
-    /// Faults still to answer.
-    remaining: AtomicUsize,
-    /// Requests of the operation seen, faulty ones included.
+    remaining: usize,
+}
+
+/// The faults a [`FaultyClient`] injects: one rule at a time, armed and disarmed while a test
+/// runs, and the requests of its operation that were seen.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rule: Mutex<Option<Rule>>,
+    /// Requests of the armed operation seen since it was armed, faulty ones included.
     seen: AtomicUsize,
 }
 
 impl Faults {
-    /// The first `count` requests of `operation` get `fault`.
-    pub fn first(operation: &'static str, count: usize, fault: Fault) -> Arc<Self> {
-        Arc::new(Self {
-            operation,
-            fault,
-            remaining: AtomicUsize::new(count),
-            seen: AtomicUsize::new(0),
-        })
+    /// No fault until one is armed.
+    pub fn none() -> Arc<Self> {
+        Arc::new(Self::default())
     }
 
-    /// Requests of the operation that reached the HTTP client, each retry counted.
+    /// The first `count` requests of `operation` get `fault`.
+    pub fn first(operation: &'static str, count: usize, fault: Fault) -> Arc<Self> {
+        let faults = Self::none();
+        faults.arm(operation, count, fault);
+        faults
+    }
+
+    /// From now on, the next `count` requests of `operation` (its `X-Amz-Target` after the dot,
+    /// `UpdateItem`; `*` for any) get `fault`.
+    pub fn arm(&self, operation: &'static str, count: usize, fault: Fault) {
+        *self.rule.lock().unwrap_or_else(PoisonError::into_inner) = Some(Rule {
+            operation,
+            fault,
+            remaining: count,
+        });
+        self.seen.store(0, Ordering::SeqCst);
+    }
+
+    /// No more faults.
+    pub fn disarm(&self) {
+        *self.rule.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Requests of the armed operation that reached the HTTP client since it was armed, each
+    /// retry counted.
     pub fn seen(&self) -> usize {
         self.seen.load(Ordering::SeqCst)
     }
 
     /// The fault `request` gets, if any (counting it).
     fn fault_for(&self, request: &HttpRequest) -> Option<Fault> {
-        let ours = request
+        let mut rule = self.rule.lock().unwrap_or_else(PoisonError::into_inner);
+        let armed = rule.as_mut()?;
+        let operation = request
             .headers()
             .get("x-amz-target")
-            .is_some_and(|target| target.rsplit('.').next() == Some(self.operation));
-        if !ours {
+            .and_then(|target| target.rsplit('.').next());
+        if armed.operation != "*" && operation != Some(armed.operation) {
             return None;
         }
         self.seen.fetch_add(1, Ordering::SeqCst);
-        self.remaining
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .ok()
-            .map(|_| self.fault)
+        armed.remaining = armed.remaining.checked_sub(1)?;
+        Some(armed.fault)
     }
 }
 

@@ -18,8 +18,8 @@ use shared::clock::Clock;
 use shared::http::Responder;
 use shared::password::PasswordHasher;
 use shared::session::Sessions;
-use shared::store::memory::MemoryUserStore;
-use shared::store::{LoginAttempts, SessionStore, SignUpAttempts, UserStore};
+use shared::store::dynamodb::DynamoUserStore;
+use shared::store::{SessionStore, UserStore};
 use shared::test_util::{CHEAP_ARGON2, FixedClock, ISSUER, PASSWORD};
 use shared::throttle::{LoginThrottle, SignUpThrottle};
 use shared::{
@@ -28,7 +28,11 @@ use shared::{
 
 pub use shared::test_util;
 
+pub mod dynamo;
 pub mod faults;
+
+use dynamo::Table;
+use faults::{Faults, FaultyClient};
 
 /// The browser origin the in-process apps allow (CORS, and the cookie routes' CSRF check).
 pub const APP_ORIGIN: &str = "https://app.example.com";
@@ -148,7 +152,7 @@ pub fn unique_name(prefix: &str) -> String {
 /// the service is not there: the test fails and says how to run it, it is never skipped.
 pub fn service_env(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: this test needs the services that `./dev test` starts (moto, cargo lambda watch, the local API)")
+        panic!("{var} is not set: this test needs the services that `./dev test` starts (DynamoDB, cargo lambda watch, the local API, moto for Secrets Manager)")
     })
 }
 
@@ -406,9 +410,14 @@ pub async fn bearer_post(api: &impl Api, path: &str, token: &str, body: &Value) 
 
 // --- in process -----------------------------------------------------------------------------
 
-/// The four functions' apps, sharing one store, with cheap argon2 and a fixed clock.
-pub struct Apps<S = MemoryUserStore> {
-    pub store: Arc<S>,
+/// The four functions' apps, sharing one store on one table, with cheap argon2 and a fixed
+/// clock, and the DynamoDB faults of `faults` injected at the store's HTTP client.
+pub struct Apps {
+    pub store: Arc<DynamoUserStore>,
+    /// The table the store writes to, to look at what it holds.
+    pub table: Table,
+    /// Faults injected between the store and DynamoDB; none until a test arms one.
+    pub faults: Arc<Faults>,
     pub clock: Arc<FixedClock>,
     pub users: users::App,
     pub token: token::App,
@@ -417,25 +426,86 @@ pub struct Apps<S = MemoryUserStore> {
     pub issuer: TokenIssuer,
 }
 
-impl Apps<MemoryUserStore> {
-    pub fn in_memory() -> Self {
-        Self::with_store(Arc::new(MemoryUserStore::new()))
-    }
-}
-
-/// Every store capability the apps need together.
-pub trait Store: UserStore + LoginAttempts + SessionStore + SignUpAttempts + 'static {}
-impl<S: UserStore + LoginAttempts + SessionStore + SignUpAttempts + 'static> Store for S {}
-
-impl<S: Store> Apps<S> {
-    /// The apps on `store`, with the clock standing at the current time and the default session
-    /// settings.
-    pub fn with_store(store: Arc<S>) -> Self {
-        Self::with_sessions(store, SessionConfig::default())
+impl Apps {
+    /// The apps on a fresh table of this process's embedded DynamoDB (Dynoxide), with the
+    /// default session settings.
+    pub async fn embedded() -> Self {
+        Self::embedded_with(SessionConfig::default()).await
     }
 
-    /// The apps on `store` with the session settings `sessions`.
-    pub fn with_sessions(store: Arc<S>, sessions: SessionConfig) -> Self {
+    /// As [`Self::embedded`], with the session settings `sessions`.
+    pub async fn embedded_with(sessions: SessionConfig) -> Self {
+        Self::on(dynamo::embedded_endpoint(), None, sessions).await
+    }
+
+    /// The apps of the store suite: on the DynamoDB at `TEST_DYNAMODB_ENDPOINT` and its table
+    /// `TEST_USERS_TABLE` when set (`./dev test`, `./dev test-store URL`: any DynamoDB, a real
+    /// table included), else on a fresh table of the embedded one.
+    pub async fn for_store_suite() -> Self {
+        match (
+            std::env::var("TEST_DYNAMODB_ENDPOINT"),
+            std::env::var("TEST_USERS_TABLE"),
+        ) {
+            (Ok(endpoint), Ok(table)) => Self::on(&endpoint, Some(table), SessionConfig::default()).await,
+            _ => Self::embedded().await,
+        }
+    }
+
+    /// The stored user `name` (in any letter case), as the store reads it.
+    pub async fn user(&self, name: &str) -> Option<shared::store::UserRecord> {
+        let name = shared::user::Username::parse(name).ok()?;
+        self.store.find_by_username(&name).await.expect("reading a user")
+    }
+
+    /// How many users the table holds.
+    pub async fn user_count(&self) -> usize {
+        self.table.items(shared::store::dynamodb::USER_PREFIX).await.len()
+    }
+
+    /// The login attempts counted for `key` (a username's key or a client address's) in `window`.
+    pub async fn attempts(&self, key: &str, window: u64) -> u32 {
+        self.table
+            .count(&format!(
+                "{}{key}#{window}",
+                shared::store::dynamodb::LOGIN_PREFIX
+            ))
+            .await
+    }
+
+    /// The stored refresh-token records, as the table holds them (hashes only).
+    pub async fn refresh_records(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.table.items(shared::store::dynamodb::REFRESH_PREFIX).await
+    }
+
+    /// The apps on `store`, a store of its own (another endpoint, other timeouts), whose table
+    /// is `table`.
+    pub fn with_store(store: DynamoUserStore, table: Table) -> Self {
+        Self::with_sessions(Arc::new(store), table, Faults::none(), SessionConfig::default())
+    }
+
+    /// The apps on the DynamoDB at `endpoint`: its table `table`, or a fresh one from the
+    /// template.
+    pub async fn on(endpoint: &str, table: Option<String>, sessions: SessionConfig) -> Self {
+        let faults = Faults::none();
+        let client = FaultyClient::shared(Some(dynamo::functions_client()), faults.clone());
+        let table = match table {
+            Some(name) => Table::named(endpoint, name).await,
+            None => Table::fresh(endpoint).await,
+        };
+        let store = Arc::new(table.store(endpoint, client).await);
+        Self::with_sessions(store, table, faults, sessions)
+    }
+
+    /// The apps on `store` (writing to `table` through `faults`) with the session settings
+    /// `sessions`.
+    pub fn with_sessions(
+        store: Arc<DynamoUserStore>,
+        table: Table,
+        faults: Arc<Faults>,
+        sessions: SessionConfig,
+    ) -> Self {
         let clock = Arc::new(FixedClock::at(jsonwebtoken::get_current_timestamp()));
         let dyn_store: Arc<dyn UserStore> = store.clone();
         let cors = CorsConfig {
@@ -478,6 +548,8 @@ impl<S: Store> Apps<S> {
             issuer: test_util::issuer(),
             clock,
             store,
+            table,
+            faults,
         }
     }
 
@@ -512,7 +584,7 @@ impl<S: Store> Apps<S> {
     }
 }
 
-impl<S: Store> Api for Apps<S> {
+impl Api for Apps {
     async fn call(&self, call: Call) -> Answer {
         let event = request(&Self::event(&call));
         let response = match call.path.as_str() {

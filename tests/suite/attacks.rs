@@ -445,7 +445,7 @@ fn attacks() -> Vec<(String, String)> {
 }
 
 async fn apps_with_victim() -> Apps {
-    let apps = Apps::in_memory();
+    let apps = Apps::embedded().await;
     let user = UserRecord {
         id: USER_ID.into(),
         username: "mallory".into(),

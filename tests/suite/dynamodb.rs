@@ -1,47 +1,28 @@
-//! The functions against the DynamoDB emulator (moto) that `./dev test` starts, and the store's
-//! behaviour when DynamoDB cannot be reached. Many concurrent tasks stand for the many function
-//! instances Lambda runs at once.
+//! The store suite: the functions and the store against a DynamoDB. In `cargo test` that is a
+//! fresh table of the DynamoDB embedded in the test process (Dynoxide); in `./dev test` and
+//! `./dev test-store URL`, the table `TEST_USERS_TABLE` at `TEST_DYNAMODB_ENDPOINT`, which can be
+//! any DynamoDB, a real one included. Also the store's behaviour when DynamoDB cannot be reached
+//! or answers with a fault (injected at the SDK's HTTP client). Many concurrent tasks stand for
+//! the many function instances Lambda runs at once.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::{Credentials, SharedHttpClient};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, TimeToLiveStatus};
+use integration_tests::dynamo::{self, Table};
 use integration_tests::faults::{Fault, Faults, FaultyClient};
 use integration_tests::test_util::PASSWORD;
 use integration_tests::{
-    Apps, body_login, body_post, login, protected, service_env, sign_up, signed_up_user, unique_name,
+    Apps, body_login, body_post, login, protected, sign_up, signed_up_user, unique_name,
 };
 use shared::StoreConfig;
-use shared::store::dynamodb::{
-    ATTEMPTS_ATTRIBUTE, DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX,
-};
+use shared::store::dynamodb::{DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX};
 use shared::store::retry::{ConflictRetry, only_conflicts};
-use shared::store::tls::{self, ProxyConfig, TrustedRoots};
 use shared::store::{SessionStore, UserRecord, UserStore};
 use shared::user::Username;
-use std::collections::HashSet;
 use tokio::task::JoinSet;
-
-/// The functions' HTTP client as deployed (Amazon roots only; the emulator speaks plain HTTP).
-fn functions_client() -> SharedHttpClient {
-    tls::http_client(TrustedRoots::Amazon, ProxyConfig::disabled())
-}
-
-pub(crate) async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    sdk_config_with(endpoint, functions_client()).await
-}
-
-async fn sdk_config_with(endpoint: &str, http_client: SharedHttpClient) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .load()
-        .await
-}
 
 fn store_config(table: &str, attempt_ms: u64, operation_ms: u64) -> StoreConfig {
     StoreConfig {
@@ -52,51 +33,23 @@ fn store_config(table: &str, attempt_ms: u64, operation_ms: u64) -> StoreConfig 
     }
 }
 
-/// The store on the emulator's table, with the default timeouts.
-pub(crate) async fn moto_store() -> DynamoUserStore {
-    let sdk = sdk_config(&service_env("TEST_DYNAMODB_ENDPOINT")).await;
-    DynamoUserStore::new(
-        &sdk,
-        &store_config(&service_env("TEST_USERS_TABLE"), 1_000, 3_000),
-    )
-}
-
-pub(crate) async fn moto_apps() -> Apps<DynamoUserStore> {
-    Apps::with_store(Arc::new(moto_store().await))
-}
-
-async fn moto_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&sdk_config(&service_env("TEST_DYNAMODB_ENDPOINT")).await)
-}
-
-/// The item under `key` as the table holds it.
-pub(crate) async fn item(key: String) -> Option<std::collections::HashMap<String, AttributeValue>> {
-    moto_client()
-        .await
-        .get_item()
-        .table_name(service_env("TEST_USERS_TABLE"))
-        .key(PARTITION_KEY, AttributeValue::S(key))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
+/// The apps of the store suite (see [`Apps::for_store_suite`]).
+pub(crate) async fn store_apps() -> Apps {
+    Apps::for_store_suite().await
 }
 
 /// The login attempts counted for `name` in the apps' current window.
-async fn attempts(apps: &Apps<DynamoUserStore>, name: &str) -> u32 {
+async fn attempts(apps: &Apps, name: &str) -> u32 {
     let window = apps.token.throttle.current_window();
-    let key = format!("{LOGIN_PREFIX}{}#{window}", name.to_ascii_lowercase());
-    item(key).await.map_or(0, |item| {
-        item[ATTEMPTS_ATTRIBUTE].as_n().unwrap().parse().unwrap()
-    })
+    apps.table
+        .count(&format!("{LOGIN_PREFIX}{}#{window}", name.to_ascii_lowercase()))
+        .await
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
 async fn table_created_from_the_template_has_the_key_the_store_uses() {
-    let table = service_env("TEST_USERS_TABLE");
-    let client = moto_client().await;
+    let apps = store_apps().await;
+    let (client, table) = (&apps.table.client, apps.table.name.clone());
     let described = client.describe_table().table_name(&table).send().await.unwrap();
     let t = described.table.unwrap();
     let keys: Vec<_> = t
@@ -123,9 +76,8 @@ async fn table_created_from_the_template_has_the_key_the_store_uses() {
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
 async fn sign_up_then_login_then_protected() {
-    let apps = moto_apps().await;
+    let apps = store_apps().await;
     let user = signed_up_user(&apps).await;
     assert_eq!(
         login(&apps, &user.name.to_uppercase(), PASSWORD).await.status,
@@ -148,12 +100,11 @@ async fn sign_up_then_login_then_protected() {
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
 async fn stored_item_holds_the_hash_and_never_the_password() {
-    let apps = moto_apps().await;
+    let apps = store_apps().await;
     let name = unique_name("dave");
     assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 201);
-    let item = item(format!("{USER_PREFIX}{name}")).await.unwrap();
+    let item = apps.table.item(&format!("{USER_PREFIX}{name}")).await.unwrap();
     let mut attrs: Vec<_> = item.keys().map(String::as_str).collect();
     attrs.sort_unstable();
     assert_eq!(
@@ -169,9 +120,8 @@ async fn stored_item_holds_the_hash_and_never_the_password() {
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
 async fn duplicate_sign_up_is_409_in_any_letter_case() {
-    let apps = moto_apps().await;
+    let apps = store_apps().await;
     let name = unique_name("erin");
     assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 201);
     assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 409);
@@ -184,9 +134,8 @@ async fn duplicate_sign_up_is_409_in_any_letter_case() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs ./dev test (moto)"]
 async fn twenty_concurrent_sign_ups_of_one_name_create_exactly_one_user() {
-    let apps = Arc::new(moto_apps().await);
+    let apps = Arc::new(store_apps().await);
     let name = unique_name("frank");
     let mut tasks = JoinSet::new();
     for i in 0..20 {
@@ -214,9 +163,8 @@ async fn twenty_concurrent_sign_ups_of_one_name_create_exactly_one_user() {
 /// Fifty guesses at once, as fifty function instances would take them: the reservation before
 /// each check lets exactly `LOGIN_MAX_FAILURES` through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs ./dev test (moto)"]
 async fn fifty_concurrent_wrong_passwords_get_exactly_the_limit_checked_and_the_rest_429() {
-    let apps = Arc::new(moto_apps().await);
+    let apps = Arc::new(store_apps().await);
     let name = unique_name("judy");
     assert_eq!(sign_up(&*apps, &name, PASSWORD).await.status, 201);
     let limit = apps.token.throttle.config().max_failures as usize;
@@ -237,9 +185,8 @@ async fn fifty_concurrent_wrong_passwords_get_exactly_the_limit_checked_and_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs ./dev test (moto)"]
 async fn concurrent_guesses_at_an_unknown_name_are_limited_the_same_way() {
-    let apps = Arc::new(moto_apps().await);
+    let apps = Arc::new(store_apps().await);
     let name = unique_name("ghost");
     let mut tasks = JoinSet::new();
     for _ in 0..20 {
@@ -253,9 +200,8 @@ async fn concurrent_guesses_at_an_unknown_name_are_limited_the_same_way() {
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
 async fn successful_login_deletes_the_attempt_record() {
-    let apps = moto_apps().await;
+    let apps = store_apps().await;
     let name = unique_name("kim");
     assert_eq!(sign_up(&apps, &name, PASSWORD).await.status, 201);
     assert_eq!(login(&apps, &name, "wrong password").await.status, 401);
@@ -265,9 +211,8 @@ async fn successful_login_deletes_the_attempt_record() {
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
 async fn a_hash_with_old_argon2_parameters_is_replaced_at_login_and_only_if_unchanged() {
-    let apps = moto_apps().await;
+    let apps = store_apps().await;
     let name = unique_name("olga");
     let old = shared::password::PasswordHasher::new(&shared::PasswordConfig {
         memory_kib: 2048,
@@ -297,7 +242,7 @@ async fn a_hash_with_old_argon2_parameters_is_replaced_at_login_and_only_if_unch
     );
 
     assert_eq!(login(&apps, &name, PASSWORD).await.status, 200);
-    let stored = item(format!("{USER_PREFIX}{name}")).await.unwrap();
+    let stored = apps.table.item(&format!("{USER_PREFIX}{name}")).await.unwrap();
     let stored = stored["password_hash"].as_s().unwrap();
     assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{stored}");
     assert_eq!(login(&apps, &name, PASSWORD).await.status, 200);
@@ -322,8 +267,11 @@ async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
 #[tokio::test]
 async fn silent_store_is_503_within_the_operation_timeout() {
     let (url, server) = silent_server().await;
-    let store = DynamoUserStore::new(&sdk_config(&url).await, &store_config("users", 300, 1_200));
-    let apps = Apps::with_store(Arc::new(store));
+    let store = DynamoUserStore::new(
+        &dynamo::sdk_config(&url, dynamo::functions_client()).await,
+        &store_config("users", 300, 1_200),
+    );
+    let apps = Apps::with_store(store, Table::named(&url, "users".into()).await);
 
     for route in ["users", "token"] {
         let started = Instant::now();
@@ -344,20 +292,22 @@ async fn silent_store_is_503_within_the_operation_timeout() {
     server.abort();
 }
 
-/// A store whose endpoint refuses connections at once (a port bound, then closed).
-pub(crate) async fn refused_store() -> DynamoUserStore {
+/// The apps on a DynamoDB endpoint that refuses connections at once (a port bound, then closed).
+pub(crate) async fn refused_apps() -> Apps {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let sdk = sdk_config(&format!("http://127.0.0.1:{port}")).await;
-    DynamoUserStore::new(&sdk, &store_config("users", 300, 1_500))
+    let url = format!("http://127.0.0.1:{port}");
+    let sdk = dynamo::sdk_config(&url, dynamo::functions_client()).await;
+    let store = DynamoUserStore::new(&sdk, &store_config("users", 300, 1_500));
+    Apps::with_store(store, Table::named(&url, "users".into()).await)
 }
 
 #[tokio::test]
 async fn refused_connection_is_503() {
-    let apps = Apps::with_store(Arc::new(refused_store().await));
+    let apps = refused_apps().await;
     let started = Instant::now();
     let response = login(&apps, "heidi", PASSWORD).await;
     assert_eq!(response.status, 503);
@@ -369,25 +319,26 @@ async fn refused_connection_is_503() {
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
 async fn missing_table_is_503_not_a_crash() {
-    let sdk = sdk_config(&service_env("TEST_DYNAMODB_ENDPOINT")).await;
-    let store = DynamoUserStore::new(&sdk, &store_config("no-such-table", 1_000, 3_000));
-    let apps = Apps::with_store(Arc::new(store));
+    let apps = store_apps().await;
+    let store = DynamoUserStore::new(
+        &dynamo::sdk_config(&apps.table.endpoint, dynamo::functions_client()).await,
+        &store_config("no-such-table", 1_000, 3_000),
+    );
+    let apps = Apps::with_store(store, apps.table.clone());
     assert_eq!(login(&apps, "ivan", PASSWORD).await.status, 503);
 }
 
-/// The emulator (scripts/moto_server.py) answers a repeated TransactWriteItems as DynamoDB does:
+/// The DynamoDB in use answers a repeated TransactWriteItems as DynamoDB does:
 /// the same ClientRequestToken and parameters succeed again without applying anything, the same
 /// token with other parameters is IdempotentParameterMismatchException, and a new token runs the
 /// transaction again. The SDK keeps one token across a transaction's retries, so without this a
 /// retried attempt that had committed fails against its own writes (seen under `./dev load`).
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn emulator_transactions_are_idempotent_on_their_client_request_token_as_on_dynamodb() {
+async fn transactions_are_idempotent_on_their_client_request_token_as_on_dynamodb() {
     use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-    let client = moto_client().await;
-    let table = service_env("TEST_USERS_TABLE");
+    let apps = store_apps().await;
+    let (client, table) = (&apps.table.client, apps.table.name.clone());
     let key = format!("{USER_PREFIX}{}", unique_name("idem"));
     let put = |value: &str| {
         TransactWriteItem::builder()
@@ -432,7 +383,7 @@ async fn emulator_transactions_are_idempotent_on_their_client_request_token_as_o
             .is_some_and(|e| e.is_transaction_canceled_exception()),
         "a new token runs the transaction again, and its condition fails: {again:?}"
     );
-    let stored = item(key).await.expect("the item was written");
+    let stored = apps.table.item(&key).await.expect("the item was written");
     assert_eq!(
         stored["v"].as_s().unwrap(),
         "first",
@@ -441,15 +392,12 @@ async fn emulator_transactions_are_idempotent_on_their_client_request_token_as_o
 }
 
 /// A cancelled transaction changes nothing, as on DynamoDB, including the items it updated or
-/// created before the item whose condition failed: the emulator's launcher backs up and restores
-/// only the items a transaction names (moto copied whole tables, which grew slower with the
-/// table under `./dev load`).
+/// created before the item whose condition failed.
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn emulator_cancelled_transaction_leaves_every_item_as_it_was() {
+async fn a_cancelled_transaction_leaves_every_item_as_it_was() {
     use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
-    let client = moto_client().await;
-    let table = service_env("TEST_USERS_TABLE");
+    let apps = store_apps().await;
+    let (client, table) = (&apps.table.client, apps.table.name.clone());
     let key = |name: &str| format!("{USER_PREFIX}{}", unique_name(name));
     let (updated, deleted, created, existing) = (key("upd"), key("del"), key("new"), key("old"));
     for (k, v) in [(&updated, "before"), (&deleted, "kept"), (&existing, "first")] {
@@ -521,28 +469,25 @@ async fn emulator_cancelled_transaction_leaves_every_item_as_it_was() {
     let value = |item: Option<std::collections::HashMap<String, AttributeValue>>| {
         item.map(|i| i["v"].as_s().unwrap().clone())
     };
-    assert_eq!(value(item(updated).await).as_deref(), Some("before"));
-    assert_eq!(value(item(deleted).await).as_deref(), Some("kept"));
-    assert_eq!(item(created).await, None);
-    assert_eq!(value(item(existing).await).as_deref(), Some("first"));
+    assert_eq!(value(apps.table.item(&updated).await).as_deref(), Some("before"));
+    assert_eq!(value(apps.table.item(&deleted).await).as_deref(), Some("kept"));
+    assert_eq!(apps.table.item(&created).await, None);
+    assert_eq!(value(apps.table.item(&existing).await).as_deref(), Some("first"));
 }
 
 // --- transaction conflicts --------------------------------------------------------------------
 
-/// The store with DynamoDB's answers behind `faults`: the emulator's at `endpoint`, or none
-/// (every other request answered `{}`).
-async fn faulty_store(faults: &Arc<Faults>, endpoint: Option<&str>, operation_ms: u64) -> DynamoUserStore {
-    let inner = endpoint.map(|_| functions_client());
-    let client = FaultyClient::shared(inner, faults.clone());
-    let sdk = sdk_config_with(endpoint.unwrap_or("http://127.0.0.1:9"), client).await;
-    let table = endpoint.map_or_else(|| "users".to_owned(), |_| service_env("TEST_USERS_TABLE"));
-    DynamoUserStore::new(&sdk, &store_config(&table, 1_000, operation_ms))
+/// A store whose DynamoDB is only `faults`: every request not faulted is answered `{}`.
+async fn faulty_store(faults: &Arc<Faults>, operation_ms: u64) -> DynamoUserStore {
+    let client = FaultyClient::shared(None, faults.clone());
+    let sdk = dynamo::sdk_config("http://127.0.0.1:9", client).await;
+    DynamoUserStore::new(&sdk, &store_config("users", 1_000, operation_ms))
 }
 
 #[tokio::test]
 async fn a_write_that_meets_a_transaction_is_retried_until_it_goes_through() {
     let conflicts = Faults::first("UpdateItem", 2, Fault::Conflict);
-    let store = faulty_store(&conflicts, None, 3_000).await;
+    let store = faulty_store(&conflicts, 3_000).await;
     let alice = Username::parse("alice").unwrap();
     let ended = store.end_all_sessions(&alice, "user-1").await;
     assert!(matches!(ended, Ok(true)), "{ended:?}");
@@ -552,7 +497,7 @@ async fn a_write_that_meets_a_transaction_is_retried_until_it_goes_through() {
 #[tokio::test]
 async fn conflicts_that_persist_end_after_a_bounded_number_of_tries() {
     let conflicts = Faults::first("UpdateItem", usize::MAX, Fault::Conflict);
-    let store = faulty_store(&conflicts, None, 3_000).await;
+    let store = faulty_store(&conflicts, 3_000).await;
     let alice = Username::parse("alice").unwrap();
     let started = Instant::now();
     for result in [
@@ -621,45 +566,38 @@ async fn retries_end_within_the_operation_timeout() {
     assert!(tries.into_inner() < 10);
 }
 
-/// The routes through the store on the emulator with conflicts injected: a "log out everywhere"
-/// that meets a refresh's transaction goes through, and one that keeps meeting them is a 503
-/// that changed nothing.
+/// The routes through the store with conflicts injected: a "log out everywhere" that meets a
+/// refresh's transaction goes through, and one that keeps meeting them is a 503 that changed
+/// nothing.
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_log_out_everywhere_rides_out_conflicts_and_is_a_503_when_they_persist() {
-    let endpoint = service_env("TEST_DYNAMODB_ENDPOINT");
-    let plain = moto_apps().await;
-    let user = signed_up_user(&plain).await;
+async fn log_out_everywhere_rides_out_conflicts_and_is_a_503_when_they_persist() {
+    use integration_tests::Api as _;
+    let apps = store_apps().await;
+    let user = signed_up_user(&apps).await;
+    let key = format!("{USER_PREFIX}{}", user.name.to_ascii_lowercase());
     let epoch = || async {
-        item(format!("{USER_PREFIX}{}", user.name.to_ascii_lowercase()))
+        apps.table
+            .item(&key)
             .await
             .unwrap()
             .get("epoch")
             .map_or(0, |n| n.as_n().unwrap().parse::<u64>().unwrap())
     };
-    let bearer = |token: &str| {
+    let everywhere = || {
         integration_tests::Call::post_json("/logout/all", &serde_json::json!({}))
-            .header("authorization", &format!("Bearer {token}"))
+            .header("authorization", &user.bearer())
     };
-    use integration_tests::Api as _;
 
-    let stuck = Faults::first("UpdateItem", usize::MAX, Fault::Conflict);
-    let apps_stuck = Apps::with_store(Arc::new(faulty_store(&stuck, Some(&endpoint), 3_000).await));
-    // The login (whose counters are UpdateItems too) without faults; then the faults.
-    let token = login(&plain, &user.name, PASSWORD).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let answer = apps_stuck.call(bearer(&token)).await;
+    apps.faults.arm("UpdateItem", usize::MAX, Fault::Conflict);
+    let answer = apps.call(everywhere()).await;
     assert_eq!(answer.status, 503, "{answer:?}");
-    assert_eq!(stuck.seen(), 4);
+    assert_eq!(apps.faults.seen(), 4);
     assert_eq!(epoch().await, 0, "nothing changed");
 
-    let two = Faults::first("UpdateItem", 2, Fault::Conflict);
-    let apps_two = Apps::with_store(Arc::new(faulty_store(&two, Some(&endpoint), 3_000).await));
-    let answer = apps_two.call(bearer(&token)).await;
+    apps.faults.arm("UpdateItem", 2, Fault::Conflict);
+    let answer = apps.call(everywhere()).await;
     assert_eq!(answer.status, 204, "{answer:?}");
-    assert_eq!(two.seen(), 3);
+    assert_eq!(apps.faults.seen(), 3);
     assert_eq!(epoch().await, 1);
 }
 
@@ -667,51 +605,47 @@ async fn moto_log_out_everywhere_rides_out_conflicts_and_is_a_503_when_they_pers
 /// `TransactionConflict`) is tried again and goes through; the grace check's transactional read
 /// likewise.
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_a_refresh_that_meets_a_transaction_in_flight_is_tried_again() {
-    let endpoint = service_env("TEST_DYNAMODB_ENDPOINT");
-    let plain = moto_apps().await;
-    let user = signed_up_user(&plain).await;
-    let first = body_login(&plain, &user.name, PASSWORD).await.body["refresh_token"]
+async fn a_refresh_that_meets_a_transaction_in_flight_is_tried_again() {
+    let apps = store_apps().await;
+    let user = signed_up_user(&apps).await;
+    let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let writes = Faults::first("TransactWriteItems", 2, Fault::CancelledByConflict);
-    let apps = Apps::with_store(Arc::new(faulty_store(&writes, Some(&endpoint), 3_000).await));
+    apps.faults
+        .arm("TransactWriteItems", 2, Fault::CancelledByConflict);
     let answer = body_post(&apps, "/token/refresh", &first).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(writes.seen(), 3, "two cancelled, then committed");
+    assert_eq!(apps.faults.seen(), 3, "two cancelled, then committed");
     let second = answer.body["refresh_token"].as_str().unwrap().to_owned();
 
-    let reads = Faults::first("TransactGetItems", 2, Fault::CancelledByConflict);
-    let apps = Apps::with_store(Arc::new(faulty_store(&reads, Some(&endpoint), 3_000).await));
+    apps.faults.arm("TransactGetItems", 2, Fault::CancelledByConflict);
     let again = body_post(&apps, "/token/refresh", &first).await;
     assert_eq!(again.status, 200, "the grace answer: {again:?}");
     assert_eq!(again.body["refresh_token"].as_str(), Some(second.as_str()));
-    assert_eq!(reads.seen(), 3);
+    assert_eq!(apps.faults.seen(), 3);
 }
 
 /// A refresh whose transaction commits but whose answer is lost (every try: a 500) still hands
 /// out the successor it committed, so the client is not left with a used token; the session
 /// goes on with it and nothing is revoked.
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_a_refresh_whose_committed_answer_is_lost_still_hands_out_its_successor() {
-    let endpoint = service_env("TEST_DYNAMODB_ENDPOINT");
-    let plain = moto_apps().await;
-    let user = signed_up_user(&plain).await;
-    let first = body_login(&plain, &user.name, PASSWORD).await.body["refresh_token"]
+async fn a_refresh_whose_committed_answer_is_lost_still_hands_out_its_successor() {
+    let apps = store_apps().await;
+    let user = signed_up_user(&apps).await;
+    let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let lost = Faults::first("TransactWriteItems", usize::MAX, Fault::LostAnswer);
-    let apps = Apps::with_store(Arc::new(faulty_store(&lost, Some(&endpoint), 3_000).await));
+    apps.faults
+        .arm("TransactWriteItems", usize::MAX, Fault::LostAnswer);
     let answer = body_post(&apps, "/token/refresh", &first).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert!(lost.seen() >= 1);
+    assert!(apps.faults.seen() >= 1);
+    apps.faults.disarm();
     let second = answer.body["refresh_token"].as_str().unwrap().to_owned();
-    plain.clock.advance(60);
-    let next = body_post(&plain, "/token/refresh", &second).await;
+    apps.clock.advance(60);
+    let next = body_post(&apps, "/token/refresh", &second).await;
     assert_eq!(
         next.status, 200,
         "the handed-out successor is the live token: {next:?}"

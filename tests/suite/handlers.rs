@@ -1,6 +1,7 @@
 //! Every function's handler, driven by the `events/` fixtures and by the client flows, against
-//! the in-memory store. No service needed.
+//! a fresh table of the DynamoDB embedded in the test process (Dynoxide). No service to start.
 
+use integration_tests::faults::Fault;
 use integration_tests::test_util::{ISSUER, PASSWORD, header, mint, signing_key, tampered};
 use integration_tests::{
     Answer, Api, Apps, Call, FIXTURE_SESSION_ID, FIXTURE_USER_ID, fixture, fixture_json, login, protected,
@@ -9,7 +10,6 @@ use integration_tests::{
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::store::memory::Calls;
 use shared::store::{SessionStore, UserRecord, UserStore};
 
 async fn users(apps: &Apps, event: &Value) -> Answer {
@@ -50,7 +50,7 @@ mod users_route {
 
     #[tokio::test]
     async fn valid_sign_up_is_201_with_id_and_username() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let response = users(&apps, &fixture_json("users/valid.json", "")).await;
         assert_eq!(response.status, 201);
         assert_eq!(response.header("content-type"), Some("application/json"));
@@ -66,9 +66,9 @@ mod users_route {
 
     #[tokio::test]
     async fn password_is_stored_as_an_argon2id_hash() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
-        let stored = apps.store.user("alice").unwrap();
+        let stored = apps.user("alice").await.unwrap();
         assert!(
             stored.password_hash.starts_with("$argon2id$v=19$"),
             "{}",
@@ -79,11 +79,11 @@ mod users_route {
 
     #[tokio::test]
     async fn base64_encoded_body_is_decoded_like_api_gateway_sends_it() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let event = fixture_json("users/base64-body.json", "");
         assert_eq!(event["isBase64Encoded"], true);
         assert_eq!(users(&apps, &event).await.status, 201);
-        assert_eq!(apps.store.len(), 1);
+        assert_eq!(apps.user_count().await, 1);
     }
 
     #[tokio::test]
@@ -109,17 +109,17 @@ mod users_route {
             ),
         ];
         for (name, status, expected) in cases {
-            let apps = Apps::in_memory();
+            let apps = Apps::embedded().await;
             let response = users(&apps, &fixture_json(name, "")).await;
             assert_eq!(response.status, status, "{name}");
             assert_eq!(response.msg(), expected, "{name}");
-            assert!(apps.store.is_empty(), "{name} wrote a user");
+            assert_eq!(apps.user_count().await, 0, "{name} wrote a user");
         }
     }
 
     #[tokio::test]
     async fn a_wrong_method_is_405_with_allow_naming_the_routes_method() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let response = users(&apps, &fixture_json("users/wrong-method.json", "")).await;
         assert_eq!(response.status, 405);
         assert_eq!(response.header("allow"), Some("POST, OPTIONS"));
@@ -132,20 +132,20 @@ mod users_route {
 
     #[tokio::test]
     async fn taken_username_is_409_in_any_letter_case() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         for name in ["alice", "ALICE", "Alice"] {
             let response = sign_up(&apps, name, "another password 123").await;
             assert_eq!(response.status, 409, "{name}");
             assert_eq!(response.msg(), "Username is already taken");
         }
-        assert_eq!(apps.store.len(), 1);
+        assert_eq!(apps.user_count().await, 1);
     }
 
     #[tokio::test]
     async fn store_failure_is_503_with_a_msg() {
-        let apps = Apps::in_memory();
-        apps.store.set_failing(Calls::All, true);
+        let apps = Apps::embedded().await;
+        apps.faults.arm("*", usize::MAX, Fault::Refused);
         let response = users(&apps, &fixture_json("users/valid.json", "")).await;
         assert_eq!(response.status, 503);
         assert_eq!(response.msg(), "User store unavailable, try again shortly");
@@ -154,17 +154,17 @@ mod users_route {
 
     #[tokio::test]
     async fn preflight_is_answered_without_touching_the_store() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let mut event = fixture_json("users/valid.json", "");
         event["httpMethod"] = json!("OPTIONS");
         event["requestContext"]["httpMethod"] = json!("OPTIONS");
         assert_eq!(users(&apps, &event).await.status, 204);
-        assert!(apps.store.is_empty());
+        assert_eq!(apps.user_count().await, 0);
     }
 
     #[tokio::test]
     async fn preflight_from_an_allowed_origin_names_the_routes_method() {
-        let mut apps = Apps::in_memory();
+        let mut apps = Apps::embedded().await;
         apps.protected.responder = shared::http::Responder::new(shared::CorsConfig {
             allowed_origins: vec!["https://app.example".into()],
         });
@@ -189,7 +189,7 @@ mod token_route {
 
     #[tokio::test]
     async fn valid_login_returns_a_bearer_token_for_the_user() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let id = alice(&apps).await;
         let response = token(&apps, &fixture_json("token/valid.json", "")).await;
         assert_eq!(response.status, 200);
@@ -208,14 +208,14 @@ mod token_route {
 
     #[tokio::test]
     async fn login_is_case_insensitive_on_the_username() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         assert_eq!(login(&apps, "ALICE", PASSWORD).await.status, 200);
     }
 
     #[tokio::test]
     async fn unknown_user_and_wrong_password_get_the_same_401() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let wrong = token(&apps, &fixture_json("token/wrong-password.json", "")).await;
         let unknown = token(&apps, &fixture_json("token/unknown-user.json", "")).await;
@@ -230,7 +230,7 @@ mod token_route {
 
     #[tokio::test]
     async fn invalid_fixtures_are_400() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         for (name, expected) in [
             ("token/malformed-json.json", "Request body is not valid JSON"),
             ("token/empty-body.json", "Request body is required"),
@@ -243,16 +243,16 @@ mod token_route {
 
     #[tokio::test]
     async fn store_failure_is_503() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
-        apps.store.set_failing(Calls::All, true);
+        apps.faults.arm("*", usize::MAX, Fault::Refused);
         let response = token(&apps, &fixture_json("token/valid.json", "")).await;
         assert_eq!(response.status, 503);
     }
 
     #[tokio::test]
     async fn the_token_response_debug_output_never_shows_the_token() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let response = token(&apps, &fixture_json("token/valid.json", "")).await;
         let parsed: token::TokenResponse = serde_json::from_value(response.body.clone()).unwrap();
@@ -266,7 +266,7 @@ mod token_route {
 
     #[tokio::test]
     async fn a_hash_with_old_argon2_parameters_is_upgraded_at_login() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let old = shared::password::PasswordHasher::new(&shared::PasswordConfig {
             memory_kib: 2048,
             iterations: 2,
@@ -284,11 +284,11 @@ mod token_route {
         assert!(user.password_hash.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"));
 
         assert_eq!(login(&apps, "olduser", PASSWORD).await.status, 200);
-        let stored = apps.store.user("olduser").unwrap().password_hash;
+        let stored = apps.user("olduser").await.unwrap().password_hash;
         assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{stored}");
         // The new hash still holds the same password, and a second login leaves it alone.
         assert_eq!(login(&apps, "olduser", PASSWORD).await.status, 200);
-        assert_eq!(apps.store.user("olduser").unwrap().password_hash, stored);
+        assert_eq!(apps.user("olduser").await.unwrap().password_hash, stored);
     }
 }
 
@@ -298,7 +298,7 @@ mod login_throttle {
 
     #[tokio::test]
     async fn sixth_attempt_in_a_window_is_429_with_retry_after_even_with_the_right_password() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         for _ in 0..5 {
             assert_eq!(login(&apps, "alice", "wrong password").await.status, 401);
@@ -315,7 +315,7 @@ mod login_throttle {
 
     #[tokio::test]
     async fn the_limit_lifts_when_the_window_ends() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         for _ in 0..5 {
             login(&apps, "alice", "wrong password").await;
@@ -330,7 +330,7 @@ mod login_throttle {
 
     #[tokio::test]
     async fn unknown_usernames_are_throttled_the_same_way() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         for _ in 0..5 {
             assert_eq!(login(&apps, "nobody", PASSWORD).await.status, 401);
         }
@@ -344,7 +344,7 @@ mod login_throttle {
 
     #[tokio::test]
     async fn a_success_resets_the_count() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         for _ in 0..4 {
             assert_eq!(login(&apps, "alice", "wrong password").await.status, 401);
@@ -358,7 +358,7 @@ mod login_throttle {
 
     #[tokio::test]
     async fn failures_of_one_user_do_not_lock_another() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         for _ in 0..6 {
             login(&apps, "bob", "wrong password").await;
@@ -368,9 +368,9 @@ mod login_throttle {
 
     #[tokio::test]
     async fn a_reservation_that_cannot_be_written_is_503_even_with_the_right_password() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
-        apps.store.set_failing(Calls::Reserve, true);
+        apps.faults.arm("UpdateItem", usize::MAX, Fault::Refused);
         let response = login(&apps, "alice", PASSWORD).await;
         assert_eq!(response.status, 503);
         assert_eq!(response.header("retry-after"), Some("1"));
@@ -378,13 +378,13 @@ mod login_throttle {
 
     #[tokio::test]
     async fn a_count_that_cannot_be_cleared_does_not_fail_a_right_password() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
-        apps.store.set_failing(Calls::Clear, true);
+        apps.faults.arm("DeleteItem", usize::MAX, Fault::Refused);
         let response = login(&apps, "alice", PASSWORD).await;
         assert_eq!(response.status, 200, "{response:?}");
         let window = apps.token.throttle.current_window();
-        assert_eq!(apps.store.attempts("alice", window), 1);
+        assert_eq!(apps.attempts("alice", window).await, 1);
     }
 }
 
@@ -444,7 +444,7 @@ mod bad_input {
 
     async fn check_all(route: &str) {
         for (case, body) in bodies() {
-            let apps = Apps::in_memory();
+            let apps = Apps::embedded().await;
             let event = with_body(fixture_json(&format!("{route}/valid.json"), ""), &body);
             let response = match route {
                 "users" => users(&apps, &event).await,
@@ -456,7 +456,7 @@ mod bad_input {
                 response.status
             );
             assert!(!response.msg().is_empty(), "/{route} {case}");
-            assert!(apps.store.is_empty(), "/{route} {case} wrote a user");
+            assert_eq!(apps.user_count().await, 0, "/{route} {case} wrote a user");
         }
     }
 
@@ -472,7 +472,7 @@ mod bad_input {
 
     #[tokio::test]
     async fn one_mib_body_is_413() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let body = format!(r#"{{"username": "bob", "password": "{}"}}"#, "a".repeat(1 << 20));
         let event = with_body(fixture_json("users/valid.json", ""), &body);
         assert_eq!(users(&apps, &event).await.status, 413);
@@ -480,7 +480,7 @@ mod bad_input {
 
     #[tokio::test]
     async fn base64_body_that_is_not_json_is_400() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let mut event = fixture_json("users/base64-body.json", "");
         event["body"] = json!("bm90IGpzb24="); // "not json"
         let response = users(&apps, &event).await;
@@ -491,16 +491,16 @@ mod bad_input {
     #[tokio::test]
     async fn unicode_usernames_are_rejected_at_sign_up() {
         for name in ["björn", "алиса", "ａｌｉｃｅ", "ali\u{200b}ce", "😀😀😀"] {
-            let apps = Apps::in_memory();
+            let apps = Apps::embedded().await;
             let response = sign_up(&apps, name, PASSWORD).await;
             assert_eq!(response.status, 400, "{name}");
-            assert!(apps.store.is_empty());
+            assert_eq!(apps.user_count().await, 0);
         }
     }
 
     #[tokio::test]
     async fn unicode_username_at_login_is_a_plain_401() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let response = login(&apps, "ａｌｉｃｅ", PASSWORD).await;
         assert_eq!(response.status, 401);
         assert_eq!(response.msg(), "Bad username or password");
@@ -533,7 +533,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn authorizer_context_identifies_the_caller_without_a_token_check() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         fixture_user(&apps).await;
         // The fixture's Authorization header is left as the literal placeholder: API Gateway
         // already checked the token, and the function trusts its context.
@@ -548,7 +548,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn a_cached_verdict_is_refused_once_its_tokens_exp_has_passed() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         fixture_user(&apps).await;
         let now = apps.clock.now();
         // API Gateway writes context values as strings; a number is read the same way.
@@ -571,7 +571,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn a_context_whose_sub_is_not_the_principal_is_refused() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         fixture_user(&apps).await;
         let mut event = fixture_json("protected/authorizer-context.json", "${TOKEN}");
         event["requestContext"]["authorizer"]["sub"] = json!("someone-else");
@@ -580,7 +580,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn a_verdict_of_an_ended_or_unknown_session_is_401() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         fixture_user(&apps).await;
         let event = fixture_json("protected/authorizer-context.json", "${TOKEN}");
         assert_eq!(protected_event(&apps, &event).await.status, 200);
@@ -604,7 +604,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn a_verdict_is_refused_after_its_sessions_absolute_end() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         fixture_user(&apps).await;
         let event = fixture_json("protected/authorizer-context.json", "${TOKEN}");
         apps.clock.advance(30 * 86_400 - 1);
@@ -615,7 +615,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn authorizer_context_for_a_deleted_user_is_401() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let response = protected_event(&apps, &fixture_json("protected/authorizer-context.json", "x")).await;
         assert_eq!(response.status, 401);
         assert_eq!(response.msg(), "User no longer exists");
@@ -623,7 +623,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn bearer_token_is_verified_when_there_is_no_authorizer_context() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let user = signed_up_user(&apps).await;
         let response = protected_event(&apps, &fixture_json("protected/bearer.json", &user.token)).await;
         assert_eq!(response.status, 200);
@@ -632,7 +632,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn missing_token_is_401_with_a_bearer_challenge() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let response = protected_event(&apps, &fixture_json("protected/no-token.json", "")).await;
         assert_eq!(response.status, 401);
         assert_eq!(response.header("www-authenticate"), Some("Bearer"));
@@ -641,7 +641,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn invalid_tokens_are_401() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let user = signed_up_user(&apps).await;
         let tampered = tampered(&user.token);
         for event in [
@@ -663,7 +663,7 @@ mod protected_route {
 
     #[tokio::test]
     async fn a_token_for_a_name_taken_again_by_someone_else_is_401() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let claims = integration_tests::test_util::claims(
             FIXTURE_USER_ID,
             "alice",
@@ -707,7 +707,7 @@ mod authorizer_fn {
 
     #[tokio::test]
     async fn valid_token_gets_an_allow_policy_for_the_whole_stage() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let user = signed_up_user(&apps).await;
         let response = authorize(&apps, "authorizer/valid.json", &user.token)
             .await
@@ -741,7 +741,7 @@ mod authorizer_fn {
 
     #[tokio::test]
     async fn every_invalid_token_fails_with_exactly_unauthorized() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let user = signed_up_user(&apps).await;
         let tampered = tampered(&user.token);
         let cases = [
@@ -760,7 +760,7 @@ mod authorizer_fn {
 
     #[tokio::test]
     async fn a_method_arn_that_is_not_execute_api_is_a_500_not_an_allow() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         let user = signed_up_user(&apps).await;
         let mut event = fixture_json("authorizer/valid.json", &user.token);
         event["methodArn"] = json!("arn:aws:lambda:us-east-1:123456789012:function:x");

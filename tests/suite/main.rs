@@ -14,6 +14,7 @@ mod handlers;
 mod interop;
 mod jwks;
 mod keyset;
+mod limits;
 mod local_api;
 mod openapi;
 mod rotation;

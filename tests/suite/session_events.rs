@@ -1,5 +1,5 @@
 //! The session routes driven by their `events/token/` fixtures (refresh by cookie and by body,
-//! logout, logout everywhere, password change) through `token::handle`, on the in-memory store.
+//! logout, logout everywhere, password change) through `token::handle`, on a fresh table of the embedded DynamoDB.
 //! The fixtures' user is `alice` with the id their authorizer context names.
 
 use integration_tests::test_util::{ISSUER, PASSWORD};
@@ -105,7 +105,7 @@ mod refresh_cookie {
 
     #[tokio::test]
     async fn answers_an_access_token_and_rotates_the_cookie_under_the_stage() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (_, mut jar) = browser_login(&apps).await;
         let presented = jar.refresh_token().unwrap();
@@ -149,7 +149,7 @@ mod refresh_cookie {
 
     #[tokio::test]
     async fn from_another_origin_or_as_a_form_is_refused_and_leaves_the_token_usable() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (_, jar) = browser_login(&apps).await;
         let presented = jar.refresh_token().unwrap();
@@ -174,7 +174,7 @@ mod refresh_cookie {
 
     #[tokio::test]
     async fn with_a_token_never_issued_is_401() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         browser_login(&apps).await;
         let random = RefreshToken::generate();
@@ -190,7 +190,7 @@ mod refresh_body {
 
     #[tokio::test]
     async fn answers_the_rotated_token_in_the_body_and_sets_no_cookie() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let presented = body_login(&apps).await;
 
@@ -215,7 +215,7 @@ mod refresh_body {
 
     #[tokio::test]
     async fn sent_twice_is_a_duplicate_within_the_grace_period_and_a_reuse_after_it() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let presented = body_login(&apps).await;
         let event = fixture_json("token/refresh-body.json", &presented);
@@ -242,7 +242,7 @@ mod logout {
 
     #[tokio::test]
     async fn ends_the_session_and_clears_both_cookies() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (_, jar) = browser_login(&apps).await;
         let presented = jar.refresh_token().unwrap();
@@ -257,7 +257,7 @@ mod logout {
 
     #[tokio::test]
     async fn with_a_token_never_issued_is_204_and_ends_no_other_session() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (_, jar) = browser_login(&apps).await;
 
@@ -277,7 +277,7 @@ mod logout_all {
 
     #[tokio::test]
     async fn ends_every_session_and_every_earlier_access_token() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (access, phone) = browser_login(&apps).await;
         let (_, laptop) = browser_login(&apps).await;
@@ -299,7 +299,7 @@ mod logout_all {
 
     #[tokio::test]
     async fn a_verdict_of_an_ended_epoch_is_401_and_ends_nothing_more() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (access, _) = browser_login(&apps).await;
         let event = verdict("token/logout-all.json", &access);
@@ -318,7 +318,7 @@ mod logout_all {
 
     #[tokio::test]
     async fn without_an_authorizer_verdict_the_bearer_token_is_verified() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (access, _) = browser_login(&apps).await;
         let direct = |token: &str| {
@@ -342,7 +342,7 @@ mod password {
 
     #[tokio::test]
     async fn changes_the_password_and_ends_every_session() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (access, jar) = browser_login(&apps).await;
 
@@ -361,7 +361,7 @@ mod password {
 
     #[tokio::test]
     async fn a_wrong_current_password_is_401_counted_and_changes_nothing() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (access, jar) = browser_login(&apps).await;
         let body =
@@ -374,7 +374,7 @@ mod password {
         assert!(set_cookies(&answer).is_empty());
         let window = apps.token.throttle.current_window();
         assert_eq!(
-            apps.store.attempts("alice", window),
+            apps.attempts("alice", window).await,
             1,
             "counted by the login limit"
         );
@@ -390,7 +390,7 @@ mod password {
 
     #[tokio::test]
     async fn a_weak_new_password_is_400_and_changes_nothing() {
-        let apps = Apps::in_memory();
+        let apps = Apps::embedded().await;
         alice(&apps).await;
         let (access, _) = browser_login(&apps).await;
         let body = json!({"current_password": PASSWORD, "new_password": "short"});

@@ -1,20 +1,21 @@
 //! Sessions through the public routes: `POST /token`, `/token/refresh`, `/logout`,
 //! `/logout/all` and `/password`. Each flow is written once against [`Api`] and run in process
-//! (the handlers on the in-memory store, a settable clock) and, in `./dev test`, through the
-//! local API in front of `cargo lambda watch` and moto, with a cookie jar as a browser keeps
-//! one. Flows that need time to pass (grace, idle, absolute lifetime) run in process only, on the
-//! fixed clock; `dynamodb.rs` runs them against moto.
+//! (the handlers on a fresh table of the embedded DynamoDB, a settable clock) and, in `./dev
+//! test`, through the local API in front of `cargo lambda watch`, with a cookie jar as a browser
+//! keeps one. Flows that need time to pass (grace, idle, absolute lifetime) run in process, on
+//! the fixed clock; their `store_` variants run them on the store suite's DynamoDB
+//! ([`integration_tests::Apps::for_store_suite`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::*;
 
-use crate::dynamodb::{item, moto_apps};
+use crate::dynamodb::store_apps;
+use integration_tests::faults::Fault;
 use serde_json::json;
 use shared::SessionConfig;
 use shared::store::dynamodb::{REFRESH_PREFIX, SESSION_PREFIX};
-use shared::store::memory::{Calls, MemoryUserStore};
 use shared::test_util::PASSWORD;
 use tokio::task::JoinSet;
 
@@ -292,52 +293,52 @@ async fn concurrent_refreshes_leave_one_lineage<A: Api + Send + 'static>(api: Ar
 
 #[tokio::test]
 async fn in_process_refresh_rotates_the_cookie() {
-    refresh_rotates_the_cookie(&Apps::in_memory()).await;
+    refresh_rotates_the_cookie(&Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_body_clients_get_and_send_the_token_in_the_body() {
-    body_clients_get_and_send_the_token_in_the_body(&Apps::in_memory()).await;
+    body_clients_get_and_send_the_token_in_the_body(&Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_forged_and_random_tokens_are_refused_and_revoke_nothing() {
-    forged_and_random_tokens_are_refused_and_revoke_nothing(&Apps::in_memory()).await;
+    forged_and_random_tokens_are_refused_and_revoke_nothing(&Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_logout_ends_the_session() {
-    logout_ends_the_session(&Apps::in_memory()).await;
+    logout_ends_the_session(&Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_logout_everywhere_ends_every_session_and_access_token() {
-    logout_everywhere_ends_every_session_and_access_token(&Apps::in_memory()).await;
+    logout_everywhere_ends_every_session_and_access_token(&Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_a_password_change_ends_every_session() {
-    a_password_change_ends_every_session(&Apps::in_memory()).await;
+    a_password_change_ends_every_session(&Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_wrong_current_passwords_are_counted_by_the_login_limit() {
-    wrong_current_passwords_are_counted_by_the_login_limit(&Apps::in_memory()).await;
+    wrong_current_passwords_are_counted_by_the_login_limit(&Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_cookie_requests_from_other_origins_or_forms_are_refused() {
-    cookie_requests_from_other_origins_or_forms_are_refused(&Apps::in_memory(), APP_ORIGIN).await;
+    cookie_requests_from_other_origins_or_forms_are_refused(&Apps::embedded().await, APP_ORIGIN).await;
 }
 
 #[tokio::test]
 async fn in_process_concurrent_refreshes_leave_one_lineage() {
-    concurrent_refreshes_leave_one_lineage(Arc::new(Apps::in_memory())).await;
+    concurrent_refreshes_leave_one_lineage(Arc::new(Apps::embedded().await)).await;
 }
 
 #[tokio::test]
 async fn the_cookie_is_httponly_secure_strict_and_only_for_the_refresh_and_logout_routes() {
-    let apps = Apps::in_memory();
+    let apps = Apps::embedded().await;
     let user = signed_up_user(&apps).await;
     let answer = login(&apps, &user.name, PASSWORD).await;
     let cookies = set_cookies(&answer);
@@ -369,9 +370,9 @@ async fn the_cookie_is_httponly_secure_strict_and_only_for_the_refresh_and_logou
     );
 }
 
-// Flows on the apps' settable clock, run on the in-memory store and on moto.
+// Flows on the apps' settable clock, run in process and on the store suite's DynamoDB.
 
-async fn a_reused_token_revokes_its_session_and_the_newest_token_with_it(apps: Apps<impl Store>) {
+async fn a_reused_token_revokes_its_session_and_the_newest_token_with_it(apps: Apps) {
     let (_, mut jar) = browser_user(&apps).await;
     let first = jar.refresh_token().unwrap();
     access_token(&cookie_post(&apps, &mut jar, "/token/refresh", None).await);
@@ -387,9 +388,7 @@ async fn a_reused_token_revokes_its_session_and_the_newest_token_with_it(apps: A
     access_token(&cookie_post(&apps, &mut other, "/token/refresh", None).await);
 }
 
-async fn a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing(
-    apps: Apps<impl Store>,
-) {
+async fn a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing(apps: Apps) {
     let user = signed_up_user(&apps).await;
     let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
         .as_str()
@@ -425,7 +424,7 @@ async fn a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_no
     assert!(next.body["refresh_token"].is_string());
 }
 
-async fn sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(apps: Apps<impl Store>) {
+async fn sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(apps: Apps) {
     let (_, mut jar) = browser_user(&apps).await;
     // Refreshed every 6 days: never idle for 7, yet over at day 30 from the login.
     for day in [6, 12, 18, 24] {
@@ -447,51 +446,56 @@ async fn sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(apps: App
 
 #[tokio::test]
 async fn in_process_a_reused_token_revokes_its_session_and_the_newest_token_with_it() {
-    a_reused_token_revokes_its_session_and_the_newest_token_with_it(Apps::in_memory()).await;
+    a_reused_token_revokes_its_session_and_the_newest_token_with_it(Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn in_process_a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing() {
-    a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing(Apps::in_memory()).await;
+    a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing(Apps::embedded().await)
+        .await;
 }
 
 #[tokio::test]
 async fn in_process_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime() {
-    sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(Apps::in_memory()).await;
+    sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(Apps::embedded().await).await;
 }
 
 #[tokio::test]
 async fn a_refresh_whose_write_fails_is_a_503_and_changes_nothing() {
-    let store = Arc::new(MemoryUserStore::new());
-    let apps = Apps::with_sessions(store.clone(), SessionConfig::default());
+    let apps = Apps::embedded().await;
     let (_, mut jar) = browser_user(&apps).await;
     let token = jar.refresh_token().unwrap();
-    store.set_failing(Calls::Rotate, true);
+    apps.faults.arm("TransactWriteItems", usize::MAX, Fault::Refused);
     let answer = cookie_post(&apps, &mut jar, "/token/refresh", None).await;
     assert_eq!(answer.status, 503, "{answer:?}");
     assert_eq!(jar.refresh_token().unwrap(), token, "no cookie was set");
-    assert!(store.refresh_records().iter().all(|(_, r)| r.used_at.is_none()));
-    store.set_failing(Calls::Rotate, false);
+    assert!(
+        apps.refresh_records()
+            .await
+            .iter()
+            .all(|r| !r.contains_key("used_at"))
+    );
+    apps.faults.disarm();
     access_token(&cookie_post(&apps, &mut jar, "/token/refresh", None).await);
-    store.set_failing(Calls::All, true);
+    apps.faults.arm("*", usize::MAX, Fault::Refused);
     let answer = body_post(&apps, "/logout", &jar.refresh_token().unwrap()).await;
     assert_eq!(answer.status, 503, "{answer:?}");
 }
 
 #[tokio::test]
 async fn only_hashes_of_refresh_tokens_are_stored() {
-    let store = Arc::new(MemoryUserStore::new());
-    let apps = Apps::with_sessions(store.clone(), SessionConfig::default());
+    let apps = Apps::embedded().await;
     let (_, mut jar) = browser_user(&apps).await;
     let mut tokens = vec![jar.refresh_token().unwrap()];
     access_token(&cookie_post(&apps, &mut jar, "/token/refresh", None).await);
     tokens.push(jar.refresh_token().unwrap());
-    let stored = format!("{:?}", store.refresh_records());
+    let records = apps.refresh_records().await;
+    let stored = format!("{records:?}");
     for token in &tokens {
         assert!(!stored.contains(token.as_str()), "a token is stored in the clear");
     }
     // The login of `signed_up_user`, the browser's login and its one refresh.
-    assert_eq!(store.refresh_records().len(), 3);
+    assert_eq!(records.len(), 3);
 }
 
 #[tokio::test]
@@ -500,7 +504,7 @@ async fn a_grace_of_zero_makes_every_second_use_a_reuse() {
         grace: Duration::ZERO,
         ..SessionConfig::default()
     };
-    let apps = Apps::with_sessions(Arc::new(MemoryUserStore::new()), config);
+    let apps = Apps::embedded_with(config).await;
     let user = signed_up_user(&apps).await;
     let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
         .as_str()
@@ -594,80 +598,95 @@ async fn local_api_cookies_are_set_for_the_routes_at_the_root() {
     );
 }
 
-// --- against moto -------------------------------------------------------------------------------
+// --- on the store suite's DynamoDB -------------------------------------------------------------
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_a_reused_token_revokes_its_session_and_the_newest_token_with_it() {
-    a_reused_token_revokes_its_session_and_the_newest_token_with_it(moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_a_reused_token_revokes_its_session_and_the_newest_token_with_it() {
+    a_reused_token_revokes_its_session_and_the_newest_token_with_it(store_apps().await).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing() {
-    a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing(moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing() {
+    a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing(store_apps().await).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime() {
-    sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime() {
+    sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(store_apps().await).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_twenty_concurrent_refreshes_leave_one_lineage() {
-    concurrent_refreshes_leave_one_lineage(Arc::new(moto_apps().await)).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_twenty_concurrent_refreshes_leave_one_lineage() {
+    concurrent_refreshes_leave_one_lineage(Arc::new(store_apps().await)).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_logout_everywhere_ends_every_session_and_access_token() {
-    logout_everywhere_ends_every_session_and_access_token(&moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_logout_everywhere_ends_every_session_and_access_token() {
+    logout_everywhere_ends_every_session_and_access_token(&store_apps().await).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_a_password_change_ends_every_session() {
-    a_password_change_ends_every_session(&moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_a_password_change_ends_every_session() {
+    a_password_change_ends_every_session(&store_apps().await).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_logout_ends_the_session() {
-    logout_ends_the_session(&moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_logout_ends_the_session() {
+    logout_ends_the_session(&store_apps().await).await;
 }
 
 /// What the table holds for a session: the token's SHA-256 as the key, never the token; both
 /// items expire at the session's absolute end; a rotation marks the old token used.
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_the_table_holds_hashes_and_the_sessions_end_as_ttl() {
-    let apps = moto_apps().await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_the_table_holds_hashes_and_the_sessions_end_as_ttl() {
+    let apps = store_apps().await;
     let user = signed_up_user(&apps).await;
     let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
     let hash = shared::session::RefreshToken::parse(&first).unwrap().hash().0;
-    let stored = item(format!("{REFRESH_PREFIX}{hash}"))
+    let stored = apps
+        .table
+        .item(&format!("{REFRESH_PREFIX}{hash}"))
         .await
         .expect("the token's hash is the key");
-    assert!(item(format!("{REFRESH_PREFIX}{first}")).await.is_none());
+    assert!(
+        apps.table
+            .item(&format!("{REFRESH_PREFIX}{first}"))
+            .await
+            .is_none()
+    );
     assert!(!format!("{stored:?}").contains(&first));
     let session_id = stored["session_id"].as_s().unwrap().clone();
     let started: u64 = stored["started_at"].as_n().unwrap().parse().unwrap();
     let expires: u64 = stored["expires_at"].as_n().unwrap().parse().unwrap();
     assert_eq!(expires, started + 30 * DAY);
-    let session = item(format!("{SESSION_PREFIX}{session_id}")).await.unwrap();
+    let session = apps
+        .table
+        .item(&format!("{SESSION_PREFIX}{session_id}"))
+        .await
+        .unwrap();
     assert_eq!(session["expires_at"].as_n().unwrap(), &expires.to_string());
     assert!(!session.contains_key("revoked_at"));
 
     access_token(&body_post(&apps, "/token/refresh", &first).await);
-    let used = item(format!("{REFRESH_PREFIX}{hash}")).await.unwrap();
+    let used = apps.table.item(&format!("{REFRESH_PREFIX}{hash}")).await.unwrap();
     assert!(used.contains_key("used_at"));
     assert_eq!(body_post(&apps, "/logout", &first).await.status, 204);
-    let session = item(format!("{SESSION_PREFIX}{session_id}")).await.unwrap();
+    let session = apps
+        .table
+        .item(&format!("{SESSION_PREFIX}{session_id}"))
+        .await
+        .unwrap();
     assert!(session.contains_key("revoked_at"));
 }
 
@@ -675,7 +694,7 @@ async fn moto_the_table_holds_hashes_and_the_sessions_end_as_ttl() {
 /// 503 (and changes nothing: nothing could be written).
 #[tokio::test]
 async fn session_routes_without_dynamodb_are_503() {
-    let apps = Apps::with_store(Arc::new(crate::dynamodb::refused_store().await));
+    let apps = crate::dynamodb::refused_apps().await;
     let token = shared::session::RefreshToken::generate();
     let access = apps
         .issuer

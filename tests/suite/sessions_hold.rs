@@ -6,16 +6,14 @@ use std::sync::Arc;
 
 use integration_tests::*;
 use serde_json::json;
-use shared::SessionConfig;
 use shared::clock::Clock;
-use shared::store::memory::MemoryUserStore;
 use shared::test_util::PASSWORD;
 
-use crate::dynamodb::moto_apps;
+use crate::dynamodb::store_apps;
 
 /// A user logged in as a client that keeps the refresh token in the body: the access token and
 /// the refresh token.
-async fn body_user(apps: &Apps<impl Store>) -> (User, String) {
+async fn body_user(apps: &Apps) -> (User, String) {
     let user = signed_up_user(apps).await;
     let answer = body_login(apps, &user.name, PASSWORD).await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -37,16 +35,16 @@ fn next_token(answer: &Answer) -> String {
 
 #[tokio::test]
 async fn a_token_two_generations_old_gets_nothing_within_the_grace_period() {
-    two_generations_old(Apps::in_memory()).await;
+    two_generations_old(Apps::embedded().await).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_a_token_two_generations_old_gets_nothing_within_the_grace_period() {
-    two_generations_old(moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_a_token_two_generations_old_gets_nothing_within_the_grace_period() {
+    two_generations_old(store_apps().await).await;
 }
 
-async fn two_generations_old(apps: Apps<impl Store>) {
+async fn two_generations_old(apps: Apps) {
     let (_, t1) = body_user(&apps).await;
     let t2 = next_token(&body_post(&apps, "/token/refresh", &t1).await);
     apps.clock.advance(1);
@@ -67,7 +65,7 @@ async fn two_generations_old(apps: Apps<impl Store>) {
 
 #[tokio::test]
 async fn a_late_grace_answer_never_sets_a_used_cookie_in_a_browser() {
-    let apps = Apps::in_memory();
+    let apps = Apps::embedded().await;
     let user = signed_up_user(&apps).await;
     let mut jar = CookieJar::default();
     browser_login(&apps, &mut jar, &user.name, PASSWORD).await;
@@ -104,7 +102,11 @@ async fn unreachable_signer() -> token::Signer {
         .local_addr()
         .unwrap()
         .port();
-    let sdk = crate::dynamodb::sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let sdk = integration_tests::dynamo::sdk_config(
+        &format!("http://127.0.0.1:{port}"),
+        integration_tests::dynamo::functions_client(),
+    )
+    .await;
     let timeouts = shared::keystore::Timeouts {
         connect: std::time::Duration::from_millis(100),
         attempt: std::time::Duration::from_millis(100),
@@ -120,14 +122,16 @@ async fn unreachable_signer() -> token::Signer {
 
 #[tokio::test]
 async fn a_refresh_whose_signer_cannot_be_loaded_is_a_503_and_leaves_the_token_unused() {
-    let store = Arc::new(MemoryUserStore::new());
-    let mut apps = Apps::with_sessions(store.clone(), SessionConfig::default());
+    let mut apps = Apps::embedded().await;
     let (_, t1) = body_user(&apps).await;
     apps.token.signer = unreachable_signer().await;
     let answer = body_post(&apps, "/token/refresh", &t1).await;
     assert_eq!(answer.status, 503, "{answer:?}");
     assert!(
-        store.refresh_records().iter().all(|(_, r)| r.used_at.is_none()),
+        apps.refresh_records()
+            .await
+            .iter()
+            .all(|r| !r.contains_key("used_at")),
         "the token was used although no answer could be signed"
     );
     // Another instance, whose key loads, long after any grace period: the token still works,
@@ -140,16 +144,20 @@ async fn a_refresh_whose_signer_cannot_be_loaded_is_a_503_and_leaves_the_token_u
 
 #[tokio::test]
 async fn a_login_whose_signer_cannot_be_loaded_is_a_503_and_starts_no_session() {
-    let store = Arc::new(MemoryUserStore::new());
-    let mut apps = Apps::with_sessions(store.clone(), SessionConfig::default());
+    let mut apps = Apps::embedded().await;
     let user = signed_up_user(&apps).await;
-    let sessions = store.refresh_records().len();
+    let sessions = apps.refresh_records().await.len();
     apps.token.signer = unreachable_signer().await;
     let answer = login(&apps, &user.name, PASSWORD).await;
     assert_eq!(answer.status, 503, "{answer:?}");
-    assert_eq!(store.refresh_records().len(), sessions, "a session was started");
     assert_eq!(
-        store.attempts(&user.name, apps.token.throttle.current_window()),
+        apps.refresh_records().await.len(),
+        sessions,
+        "a session was started"
+    );
+    assert_eq!(
+        apps.attempts(&user.name, apps.token.throttle.current_window())
+            .await,
         0,
         "an attempt was counted though no password was checked"
     );
@@ -159,16 +167,16 @@ async fn a_login_whose_signer_cannot_be_loaded_is_a_503_and_starts_no_session() 
 
 #[tokio::test]
 async fn logout_ends_the_sessions_access_tokens_at_protected() {
-    logout_ends_access_tokens(Apps::in_memory()).await;
+    logout_ends_access_tokens(Apps::embedded().await).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_logout_ends_the_sessions_access_tokens_at_protected() {
-    logout_ends_access_tokens(moto_apps().await).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_logout_ends_the_sessions_access_tokens_at_protected() {
+    logout_ends_access_tokens(store_apps().await).await;
 }
 
-async fn logout_ends_access_tokens(apps: Apps<impl Store>) {
+async fn logout_ends_access_tokens(apps: Apps) {
     let (user, t1) = body_user(&apps).await;
     let (other, _) = {
         let answer = body_login(&apps, &user.name, PASSWORD).await;
@@ -199,7 +207,7 @@ fn access_of(answer: &Answer) -> String {
 
 #[tokio::test]
 async fn reuse_detection_ends_the_sessions_access_tokens_at_protected() {
-    let apps = Apps::in_memory();
+    let apps = Apps::embedded().await;
     let (_, t1) = body_user(&apps).await;
     let rotated = body_post(&apps, "/token/refresh", &t1).await;
     let access = access_of(&rotated);
@@ -213,7 +221,7 @@ async fn reuse_detection_ends_the_sessions_access_tokens_at_protected() {
 
 #[tokio::test]
 async fn two_refresh_cookies_are_refused_and_neither_is_used() {
-    let apps = Apps::in_memory();
+    let apps = Apps::embedded().await;
     let victim = signed_up_user(&apps).await;
     let attacker = signed_up_user(&apps).await;
     let mut victims = CookieJar::default();
@@ -254,11 +262,11 @@ async fn two_refresh_cookies_are_refused_and_neither_is_used() {
 
 /// The apps with `per_client` failed logins and sign-ups allowed per address and window.
 /// The clock stands at the start of an hour, so the first window of each limit is whole.
-fn apps_limited_per_client(per_client: u32) -> Apps {
-    limited_per_client(Apps::in_memory(), per_client)
+async fn apps_limited_per_client(per_client: u32) -> Apps {
+    limited_per_client(Apps::embedded().await, per_client)
 }
 
-fn limited_per_client<S: Store>(mut apps: Apps<S>, per_client: u32) -> Apps<S> {
+fn limited_per_client(mut apps: Apps, per_client: u32) -> Apps {
     let now = apps.clock.now();
     apps.clock.set(now - now % 3600);
     let throttle = shared::LoginThrottleConfig {
@@ -276,14 +284,14 @@ fn limited_per_client<S: Store>(mut apps: Apps<S>, per_client: u32) -> Apps<S> {
     apps
 }
 
-async fn login_from(apps: &Apps<impl Store>, address: &str, username: &str, password: &str) -> Answer {
+async fn login_from(apps: &Apps, address: &str, username: &str, password: &str) -> Answer {
     apps.call(Call::post_json("/token", &credentials(username, password)).from_ip(address))
         .await
 }
 
 #[tokio::test]
 async fn a_new_unknown_name_in_every_login_meets_the_limit_of_its_address() {
-    let apps = apps_limited_per_client(10);
+    let apps = apps_limited_per_client(10).await;
     let user = signed_up_user(&apps).await;
     for i in 0..10 {
         // Names that could exist and names that cannot: each costs a hash, each is counted.
@@ -341,13 +349,13 @@ async fn a_new_unknown_name_in_every_login_meets_the_limit_of_its_address() {
 
 #[tokio::test]
 async fn right_passwords_are_not_counted_against_their_address() {
-    right_passwords_not_counted(Apps::in_memory(), "192.0.2.1").await;
+    right_passwords_not_counted(Apps::embedded().await, "192.0.2.1").await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_right_passwords_are_not_counted_against_their_address() {
-    right_passwords_not_counted(moto_apps().await, &unique_address()).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_right_passwords_are_not_counted_against_their_address() {
+    right_passwords_not_counted(store_apps().await, &unique_address()).await;
 }
 
 /// An address no other test of this run, or of an earlier run on the same table, uses.
@@ -356,7 +364,7 @@ fn unique_address() -> String {
     format!("10.{}.{}.{}", bytes[0], bytes[1], bytes[2])
 }
 
-async fn right_passwords_not_counted(apps: Apps<impl Store>, address: &str) {
+async fn right_passwords_not_counted(apps: Apps, address: &str) {
     // Signed up first: on a shared table the fixture's address has signed up many users.
     let user = signed_up_user(&apps).await;
     let apps = limited_per_client(apps, 3);
@@ -377,16 +385,16 @@ async fn right_passwords_not_counted(apps: Apps<impl Store>, address: &str) {
 
 #[tokio::test]
 async fn concurrent_logins_from_one_address_check_at_most_the_limit() {
-    concurrent_logins(Apps::in_memory(), "203.0.113.9".into()).await;
+    concurrent_logins(Apps::embedded().await, "203.0.113.9".into()).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_concurrent_logins_from_one_address_check_at_most_the_limit() {
-    concurrent_logins(moto_apps().await, unique_address()).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_concurrent_logins_from_one_address_check_at_most_the_limit() {
+    concurrent_logins(store_apps().await, unique_address()).await;
 }
 
-async fn concurrent_logins(apps: Apps<impl Store>, address: String) {
+async fn concurrent_logins(apps: Apps, address: String) {
     let apps = Arc::new(limited_per_client(apps, 10));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..40 {
@@ -405,7 +413,7 @@ async fn concurrent_logins(apps: Apps<impl Store>, address: String) {
 
 #[tokio::test]
 async fn sign_ups_of_one_address_are_limited_and_counted_before_hashing() {
-    let apps = apps_limited_per_client(3);
+    let apps = apps_limited_per_client(3).await;
     let sign_up_from = |address: &'static str, name: String| {
         let apps = &apps;
         async move {
@@ -432,16 +440,16 @@ async fn sign_ups_of_one_address_are_limited_and_counted_before_hashing() {
 
 #[tokio::test]
 async fn concurrent_sign_ups_from_one_address_get_at_most_the_limit_through() {
-    concurrent_sign_ups(Apps::in_memory(), "203.0.113.30".into()).await;
+    concurrent_sign_ups(Apps::embedded().await, "203.0.113.30".into()).await;
 }
 
 #[tokio::test]
-#[ignore = "needs ./dev test (moto)"]
-async fn moto_concurrent_sign_ups_from_one_address_get_at_most_the_limit_through() {
-    concurrent_sign_ups(moto_apps().await, unique_address()).await;
+#[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
+async fn store_concurrent_sign_ups_from_one_address_get_at_most_the_limit_through() {
+    concurrent_sign_ups(store_apps().await, unique_address()).await;
 }
 
-async fn concurrent_sign_ups(apps: Apps<impl Store>, address: String) {
+async fn concurrent_sign_ups(apps: Apps, address: String) {
     let apps = Arc::new(limited_per_client(apps, 5));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -460,7 +468,7 @@ async fn concurrent_sign_ups(apps: Apps<impl Store>, address: String) {
 
 #[tokio::test]
 async fn an_address_at_its_limit_spends_no_usernames_budget_and_a_locked_name_no_addresss() {
-    let apps = apps_limited_per_client(3);
+    let apps = apps_limited_per_client(3).await;
     let window = apps.token.throttle.current_window();
     for _ in 0..3 {
         assert_eq!(
@@ -481,7 +489,7 @@ async fn an_address_at_its_limit_spends_no_usernames_budget_and_a_locked_name_no
         );
     }
     assert_eq!(
-        apps.store.attempts(&victim.name, window),
+        apps.attempts(&victim.name, window).await,
         0,
         "no attempt of the victim's counted"
     );
@@ -512,12 +520,12 @@ async fn an_address_at_its_limit_spends_no_usernames_budget_and_a_locked_name_no
         );
     }
     let address = shared::throttle::ClientKey::of(Some("198.51.100.99".parse().unwrap()));
-    assert_eq!(apps.store.attempts(address.as_str(), window), 0);
+    assert_eq!(apps.attempts(address.as_str(), window).await, 0);
 }
 
 #[tokio::test]
 async fn a_session_past_its_absolute_end_ends_its_access_tokens_at_every_route() {
-    let apps = Apps::in_memory();
+    let apps = Apps::embedded().await;
     let (user, _) = body_user(&apps).await;
     let body = json!({"current_password": PASSWORD, "new_password": "another passphrase"});
     // The clock of the store's checks moves; the access token itself is still within its `exp`.

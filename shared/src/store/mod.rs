@@ -1,12 +1,11 @@
-//! The store boundary: object-safe traits per capability (users, login attempts, sessions), each with a
-//! DynamoDB implementation and, for tests and benchmarks only, an in-memory one.
+//! The store boundary: object-safe traits per capability (users, login attempts, sign-ups,
+//! sessions), implemented once, by the DynamoDB store; tests run that store against an embedded
+//! DynamoDB (Dynoxide) and inject faults at its HTTP client.
 //!
 //! `Ok(None)` means "no such user"; `Err` is only ever an infrastructure failure.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
-#[cfg(any(test, feature = "test-util"))]
-pub mod memory;
 #[cfg(feature = "dynamodb")]
 pub mod retry;
 #[cfg(feature = "aws")]
