@@ -302,6 +302,20 @@ pub async fn signed_up_user(api: &impl Api) -> User {
     }
 }
 
+/// A user signed up with [`PASSWORD`] and logged in as a client that keeps the refresh token in
+/// the body: the user (with the login's access token) and the refresh token.
+pub async fn body_session(api: &impl Api) -> (User, String) {
+    let user = signed_up_user(api).await;
+    let answer = body_login(api, &user.name, PASSWORD).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let refresh = answer.body["refresh_token"].as_str().unwrap().to_owned();
+    let user = User {
+        token: answer.body["token"].as_str().unwrap().to_owned(),
+        ..user
+    };
+    (user, refresh)
+}
+
 // --- sessions ---------------------------------------------------------------------------------
 
 /// Every `Set-Cookie` of an answer, in order.

@@ -15,7 +15,7 @@ use integration_tests::dynamo::{self, Table};
 use integration_tests::faults::{Fault, Faults, FaultyClient};
 use integration_tests::test_util::PASSWORD;
 use integration_tests::{
-    Apps, body_login, body_post, login, protected, sign_up, signed_up_user, unique_name,
+    Apps, body_post, body_session, login, protected, sign_up, signed_up_user, unique_name,
 };
 use shared::StoreConfig;
 use shared::store::dynamodb::{DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX};
@@ -614,11 +614,7 @@ async fn log_out_everywhere_rides_out_conflicts_and_is_a_503_when_they_persist()
 #[tokio::test]
 async fn a_refresh_that_meets_a_transaction_in_flight_is_tried_again() {
     let apps = store_apps().await;
-    let user = signed_up_user(&apps).await;
-    let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, first) = body_session(&apps).await;
     apps.faults
         .arm("TransactWriteItems", 2, Fault::CancelledByConflict);
     let answer = body_post(&apps, "/token/refresh", &first).await;
@@ -639,11 +635,7 @@ async fn a_refresh_that_meets_a_transaction_in_flight_is_tried_again() {
 #[tokio::test]
 async fn a_refresh_whose_committed_answer_is_lost_still_hands_out_its_successor() {
     let apps = store_apps().await;
-    let user = signed_up_user(&apps).await;
-    let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, first) = body_session(&apps).await;
     apps.faults
         .arm("TransactWriteItems", usize::MAX, Fault::LostAnswer);
     let answer = body_post(&apps, "/token/refresh", &first).await;

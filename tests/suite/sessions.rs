@@ -389,11 +389,7 @@ async fn a_reused_token_revokes_its_session_and_the_newest_token_with_it(apps: A
 }
 
 async fn a_duplicate_within_the_grace_period_gets_an_access_token_and_revokes_nothing(apps: Apps) {
-    let user = signed_up_user(&apps).await;
-    let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, first) = body_session(&apps).await;
     let rotated = body_post(&apps, "/token/refresh", &first).await;
     let second = rotated.body["refresh_token"].as_str().unwrap().to_owned();
     apps.clock.advance(4);
@@ -505,11 +501,7 @@ async fn a_grace_of_zero_makes_every_second_use_a_reuse() {
         ..SessionConfig::default()
     };
     let apps = Apps::embedded_with(config).await;
-    let user = signed_up_user(&apps).await;
-    let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, first) = body_session(&apps).await;
     let second = body_post(&apps, "/token/refresh", &first).await.body["refresh_token"]
         .as_str()
         .unwrap()
@@ -648,11 +640,7 @@ async fn store_logout_ends_the_session() {
 #[ignore = "the store suite on TEST_DYNAMODB_ENDPOINT (./dev test, ./dev test-store): in process it repeats its in_process_ twin"]
 async fn store_the_table_holds_hashes_and_the_sessions_end_as_ttl() {
     let apps = store_apps().await;
-    let user = signed_up_user(&apps).await;
-    let first = body_login(&apps, &user.name, PASSWORD).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, first) = body_session(&apps).await;
     let hash = shared::session::RefreshToken::parse(&first).unwrap().hash().0;
     let stored = apps
         .table

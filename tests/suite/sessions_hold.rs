@@ -11,20 +11,6 @@ use shared::test_util::PASSWORD;
 
 use crate::dynamodb::store_apps;
 
-/// A user logged in as a client that keeps the refresh token in the body: the access token and
-/// the refresh token.
-async fn body_user(apps: &Apps) -> (User, String) {
-    let user = signed_up_user(apps).await;
-    let answer = body_login(apps, &user.name, PASSWORD).await;
-    assert_eq!(answer.status, 200, "{answer:?}");
-    let refresh = answer.body["refresh_token"].as_str().unwrap().to_owned();
-    let user = User {
-        token: answer.body["token"].as_str().unwrap().to_owned(),
-        ..user
-    };
-    (user, refresh)
-}
-
 /// The refresh token a `POST /token/refresh` in the body answered, asserting the 200.
 fn next_token(answer: &Answer) -> String {
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -45,7 +31,7 @@ async fn store_a_token_two_generations_old_gets_nothing_within_the_grace_period(
 }
 
 async fn two_generations_old(apps: Apps) {
-    let (_, t1) = body_user(&apps).await;
+    let (_, t1) = body_session(&apps).await;
     let t2 = next_token(&body_post(&apps, "/token/refresh", &t1).await);
     apps.clock.advance(1);
     let t3 = next_token(&body_post(&apps, "/token/refresh", &t2).await);
@@ -123,7 +109,7 @@ async fn unreachable_signer() -> token::Signer {
 #[tokio::test]
 async fn a_refresh_whose_signer_cannot_be_loaded_is_a_503_and_leaves_the_token_unused() {
     let mut apps = Apps::embedded().await;
-    let (_, t1) = body_user(&apps).await;
+    let (_, t1) = body_session(&apps).await;
     apps.token.signer = unreachable_signer().await;
     let answer = body_post(&apps, "/token/refresh", &t1).await;
     assert_eq!(answer.status, 503, "{answer:?}");
@@ -177,7 +163,7 @@ async fn store_logout_ends_the_sessions_access_tokens_at_protected() {
 }
 
 async fn logout_ends_access_tokens(apps: Apps) {
-    let (user, t1) = body_user(&apps).await;
+    let (user, t1) = body_session(&apps).await;
     let (other, _) = {
         let answer = body_login(&apps, &user.name, PASSWORD).await;
         (access_of(&answer), ())
@@ -208,7 +194,7 @@ fn access_of(answer: &Answer) -> String {
 #[tokio::test]
 async fn reuse_detection_ends_the_sessions_access_tokens_at_protected() {
     let apps = Apps::embedded().await;
-    let (_, t1) = body_user(&apps).await;
+    let (_, t1) = body_session(&apps).await;
     let rotated = body_post(&apps, "/token/refresh", &t1).await;
     let access = access_of(&rotated);
     apps.clock.advance(60);
@@ -526,7 +512,7 @@ async fn an_address_at_its_limit_spends_no_usernames_budget_and_a_locked_name_no
 #[tokio::test]
 async fn a_session_past_its_absolute_end_ends_its_access_tokens_at_every_route() {
     let apps = Apps::embedded().await;
-    let (user, _) = body_user(&apps).await;
+    let (user, _) = body_session(&apps).await;
     let body = json!({"current_password": PASSWORD, "new_password": "another passphrase"});
     // The clock of the store's checks moves; the access token itself is still within its `exp`.
     apps.clock.advance(30 * 86_400);
