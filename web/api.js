@@ -5,10 +5,8 @@
 
 import { API_BASE } from './config.js';
 
+// No proactive refresh: an expired access token gets a 401 and the retry path below refreshes it.
 let accessToken = null;
-// When the access token expires (ms since the epoch), from `expires_in`. Kept for callers; there
-// is no proactive refresh: an expired token gets a 401 and the retry path below refreshes it.
-let expiresAt = 0;
 
 export class ApiError extends Error {
   /**
@@ -25,16 +23,13 @@ export class ApiError extends Error {
 }
 
 export const isLoggedIn = () => accessToken !== null;
-export const tokenExpiresAt = () => expiresAt;
 
 function setSession(body) {
   accessToken = body.token;
-  expiresAt = Date.now() + body.expires_in * 1000;
 }
 
 function clearSession() {
   accessToken = null;
-  expiresAt = 0;
 }
 
 /**

@@ -168,8 +168,19 @@ fn add_security_headers(headers: &mut HeaderMap) {
 }
 
 /// A JSON response with `status`. Responses carry credentials or identities: never cached.
+/// A body that cannot be serialised is a 500 with the error body, never a success status.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| r#"{"msg":"Internal server error"}"#.into());
+    let (status, text) = match serde_json::to_string(body) {
+        Ok(text) => (status, text),
+        Err(error) => {
+            tracing::error!(error = %error, "the response body could not be serialised");
+            let msg = ApiError::Internal(anyhow::anyhow!("unserialisable body")).to_string();
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({ "msg": msg }).to_string(),
+            )
+        }
+    };
     let mut response = empty(status);
     *response.body_mut() = Body::Text(text);
     response
@@ -640,6 +651,22 @@ mod tests {
     fn rejection(req: &Request) -> (u16, String) {
         let err = credentials(req).unwrap_err();
         (err.status().as_u16(), err.to_string())
+    }
+
+    #[test]
+    fn a_body_that_cannot_be_serialised_is_a_500_not_the_success_status() {
+        // serde_json refuses a map whose keys are not strings.
+        let body = std::collections::HashMap::from([((1, 2), "value")]);
+        let response = json(StatusCode::OK, &body);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let Body::Text(text) = response.body() else {
+            panic!("{:?}", response.body())
+        };
+        assert_eq!(text, r#"{"msg":"Internal server error"}"#);
+        assert_eq!(
+            json(StatusCode::CREATED, &body).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]
