@@ -15,16 +15,16 @@
 #      about 3 minutes on 2 cores from nothing and seconds after a small change, where the
 #      release profile's fat LTO took 6.5 minutes every time. CHECK_TEMPLATE_RELEASE=1 builds
 #      in release instead.
-#   6. scripts/test_iam.py: each function's IAM grants equal the DynamoDB calls of its code
-#      (actions, key prefixes via dynamodb:LeadingKeys, attributes via dynamodb:Attributes)
-#   7-14. scripts/test_template.py, one step per check: the Rules evaluated at their edges
+#   (That each function's IAM grants equal what its code declares is tests/suite/iam.rs, a
+#   cargo test.)
+#   6-13. scripts/test_template.py, one step per check: the Rules evaluated at their edges
 #      (argon2 at or above OWASP's table; authorizer cache below the token TTL), API Gateway
 #      logging only with the account's CloudWatch role for every logging choice, the execution
 #      log group in the stack and Lambda's REPORT lines kept, a new API deployment when
 #      AllowedOrigins changes, the session parameters accepting exactly what the code accepts,
 #      the routes of the HTTP contract (authorizer and preflights), and gateway-response CORS
 #      (credentials only with one named origin)
-#   15. openapi.yaml, the HTTP contract, valid OpenAPI (openapi-spec-validator); that it matches
+#   14. openapi.yaml, the HTTP contract, valid OpenAPI (openapi-spec-validator); that it matches
 #      the template is tests/suite/openapi.rs, and the running API, scripts/schemathesis.sh
 #
 # Tools come from the project venv (.dev/venv, filled by ./dev from scripts/requirements-checks.txt).
@@ -140,11 +140,6 @@ if [[ -n "${CHECK_TEMPLATE_SKIP_BUILD:-}" ]]; then
   RESULTS+=("skip  0s  sam build (CHECK_TEMPLATE_SKIP_BUILD set)")
 else
   check "sam build (x86_64)" sam_build
-fi
-if [[ -s "$TRANSLATED" ]]; then
-  check "IAM matches the code (scripts/test_iam.py)" python scripts/test_iam.py --template "$TEMPLATE" --translated "$TRANSLATED"
-else
-  check "IAM matches the code (scripts/test_iam.py)" python scripts/test_iam.py --template "$TEMPLATE"
 fi
 
 check "Rules: argon2 at or above OWASP (test_template.py argon2)" \

@@ -22,7 +22,7 @@ use integration_tests::{Apps, fixture_json, request, with_body};
 use lambda_http::Request;
 use shared::PasswordConfig;
 use shared::password::{Check, PasswordHasher};
-use shared::store::{UserRecord, UserStore};
+use shared::store::{CreateUser, UserRecord};
 use shared::user::Password;
 
 struct Setup {

@@ -155,6 +155,12 @@ pub enum Saved {
     VersionTaken,
 }
 
+/// The Secrets Manager action of [`SecretsKeyStore::load`], as IAM names it (the IAM check holds
+/// each function's declared actions against its role).
+pub const LOAD: &str = "secretsmanager:GetSecretValue";
+/// The Secrets Manager action of [`SecretsKeyStore::save`].
+pub const SAVE: &str = "secretsmanager:PutSecretValue";
+
 /// The key set's secret in Secrets Manager: `GetSecretValue` and `PutSecretValue` only.
 #[derive(Debug, Clone)]
 pub struct SecretsKeyStore {

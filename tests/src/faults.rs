@@ -124,15 +124,66 @@ impl Faults {
 
 /// An HTTP client for the SDK that answers [`Faults`] and passes the rest to `inner` (or
 /// answers them `{}`, an empty success, without one).
+/// Every DynamoDB request a client sent: its operation (`GetItem`, ...) and JSON body.
+#[derive(Debug, Default)]
+pub struct Requests(Mutex<Vec<(String, serde_json::Value)>>);
+
+impl Requests {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The requests sent so far, in order.
+    pub fn sent(&self) -> Vec<(String, serde_json::Value)> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn record(&self, request: &HttpRequest) {
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|target| target.rsplit('.').next())
+            .unwrap_or_default()
+            .to_owned();
+        let body = request
+            .body()
+            .bytes()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default();
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((operation, body));
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FaultyClient {
     inner: Option<SharedHttpClient>,
     faults: Arc<Faults>,
+    requests: Option<Arc<Requests>>,
 }
 
 impl FaultyClient {
     pub fn shared(inner: Option<SharedHttpClient>, faults: Arc<Faults>) -> SharedHttpClient {
-        SharedHttpClient::new(Self { inner, faults })
+        SharedHttpClient::new(Self {
+            inner,
+            faults,
+            requests: None,
+        })
+    }
+
+    /// As [`Self::shared`], keeping every request it sends in `requests`.
+    pub fn recording(
+        inner: Option<SharedHttpClient>,
+        faults: Arc<Faults>,
+        requests: Arc<Requests>,
+    ) -> SharedHttpClient {
+        SharedHttpClient::new(Self {
+            inner,
+            faults,
+            requests: Some(requests),
+        })
     }
 }
 
@@ -148,6 +199,7 @@ impl HttpClient for FaultyClient {
                 .as_ref()
                 .map(|client| client.http_connector(settings, components)),
             faults: self.faults.clone(),
+            requests: self.requests.clone(),
         })
     }
 }
@@ -156,6 +208,7 @@ impl HttpClient for FaultyClient {
 struct FaultyConnector {
     inner: Option<SharedHttpConnector>,
     faults: Arc<Faults>,
+    requests: Option<Arc<Requests>>,
 }
 
 fn json_response(status: u16, body: &'static str) -> HttpResponse {
@@ -169,6 +222,9 @@ fn json_response(status: u16, body: &'static str) -> HttpResponse {
 
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if let Some(requests) = &self.requests {
+            requests.record(&request);
+        }
         let fault = self.faults.fault_for(&request);
         match (fault, &self.inner) {
             (Some(Fault::LostAnswer), Some(inner)) => {

@@ -18,8 +18,9 @@ use shared::clock::Clock;
 use shared::http::Responder;
 use shared::password::PasswordHasher;
 use shared::session::Sessions;
+use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
-use shared::store::{SessionStore, UserStore};
+use shared::store::{FindUser, SessionStore};
 use shared::test_util::{CHEAP_ARGON2, FixedClock, ISSUER, PASSWORD};
 use shared::throttle::{LoginThrottle, SignUpThrottle};
 use shared::{
@@ -28,11 +29,12 @@ use shared::{
 
 pub use shared::test_util;
 
+pub mod access;
 pub mod dynamo;
 pub mod faults;
 
 use dynamo::Table;
-use faults::{Faults, FaultyClient};
+use faults::{Faults, FaultyClient, Requests};
 
 /// The browser origin the in-process apps allow (CORS, and the cookie routes' CSRF check).
 pub const APP_ORIGIN: &str = "https://app.example.com";
@@ -424,9 +426,13 @@ pub async fn bearer_post(api: &impl Api, path: &str, token: &str, body: &Value) 
 
 // --- in process -----------------------------------------------------------------------------
 
-/// The four functions' apps, sharing one store on one table, with cheap argon2 and a fixed
-/// clock, and the DynamoDB faults of `faults` injected at the store's HTTP client.
+/// The four functions' apps on one table, with cheap argon2 and a fixed clock, and the DynamoDB
+/// faults of `faults` injected at the stores' HTTP client. On the apps [`Apps::on`] builds, each
+/// function has a store of its own whose requests are kept, and when the apps go, every request
+/// must be one its capabilities (`STORE`) declare: the IAM check compares those with the
+/// template.
 pub struct Apps {
+    /// The test's own store, to arrange and look at what the functions see.
     pub store: Arc<DynamoUserStore>,
     /// The table the store writes to, to look at what it holds.
     pub table: Table,
@@ -438,6 +444,48 @@ pub struct Apps {
     pub protected: protected::App,
     pub authorizer: authorizer::App,
     pub issuer: TokenIssuer,
+    /// Each function's store requests, by function, when kept.
+    requests: Vec<(&'static str, &'static [Capability], Arc<Requests>)>,
+}
+
+/// A store for each function that has one (users, token, protected), sending to one table.
+pub struct FunctionStores {
+    pub users: Arc<DynamoUserStore>,
+    pub token: Arc<DynamoUserStore>,
+    pub protected: Arc<DynamoUserStore>,
+}
+
+impl FunctionStores {
+    /// One store for all of them.
+    pub fn shared(store: &Arc<DynamoUserStore>) -> Self {
+        Self {
+            users: store.clone(),
+            token: store.clone(),
+            protected: store.clone(),
+        }
+    }
+}
+
+impl Drop for Apps {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let undeclared: Vec<String> = self
+            .requests
+            .iter()
+            .flat_map(|(function, capabilities, requests)| {
+                access::undeclared(capabilities, &requests.sent())
+                    .into_iter()
+                    .map(move |sent| format!("{function}: {sent:?}"))
+            })
+            .collect();
+        assert!(
+            undeclared.is_empty(),
+            "store requests that no capability of the function declares (shared/src/store/access.rs):\n{}",
+            undeclared.join("\n")
+        );
+    }
 }
 
 impl Apps {
@@ -496,32 +544,49 @@ impl Apps {
     /// The apps on `store`, a store of its own (another endpoint, other timeouts), whose table
     /// is `table`.
     pub fn with_store(store: DynamoUserStore, table: Table) -> Self {
-        Self::with_sessions(Arc::new(store), table, Faults::none(), SessionConfig::default())
+        let store = Arc::new(store);
+        let functions = FunctionStores::shared(&store);
+        Self::with_sessions(store, functions, table, Faults::none(), SessionConfig::default())
     }
 
     /// The apps on the DynamoDB at `endpoint`: its table `table`, or a fresh one from the
     /// template.
     pub async fn on(endpoint: &str, table: Option<String>, sessions: SessionConfig) -> Self {
         let faults = Faults::none();
-        let client = FaultyClient::shared(Some(dynamo::functions_client()), faults.clone());
         let table = match table {
             Some(name) => Table::named(endpoint, name).await,
             None => Table::fresh(endpoint).await,
         };
+        let client = FaultyClient::shared(Some(dynamo::functions_client()), faults.clone());
         let store = Arc::new(table.store(endpoint, client).await);
-        Self::with_sessions(store, table, faults, sessions)
+        let mut requests = Vec::new();
+        let mut recording = async |name, capabilities| {
+            let sent = Requests::new();
+            requests.push((name, capabilities, sent.clone()));
+            let client = FaultyClient::recording(Some(dynamo::functions_client()), faults.clone(), sent);
+            Arc::new(table.store(endpoint, client).await)
+        };
+        let functions = FunctionStores {
+            users: recording("users", users::STORE).await,
+            token: recording("token", token::STORE).await,
+            protected: recording("protected", protected::STORE).await,
+        };
+        let mut apps = Self::with_sessions(store, functions, table, faults, sessions);
+        apps.requests = requests;
+        apps
     }
 
     /// The apps on `store` (writing to `table` through `faults`) with the session settings
     /// `sessions`.
     pub fn with_sessions(
         store: Arc<DynamoUserStore>,
+        functions: FunctionStores,
         table: Table,
         faults: Arc<Faults>,
         sessions: SessionConfig,
     ) -> Self {
         let clock = Arc::new(FixedClock::at(jsonwebtoken::get_current_timestamp()));
-        let dyn_store: Arc<dyn UserStore> = store.clone();
+
         let cors = CorsConfig {
             allowed_origins: vec![APP_ORIGIN.into()],
         };
@@ -529,17 +594,17 @@ impl Apps {
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         Self {
             users: users::App {
-                store: dyn_store.clone(),
-                sign_ups: SignUpThrottle::new(TEST_SIGN_UPS, store.clone(), dyn_clock.clone()),
+                store: functions.users.clone(),
+                sign_ups: SignUpThrottle::new(TEST_SIGN_UPS, functions.users, dyn_clock.clone()),
                 hasher: hasher.clone(),
                 responder: Responder::default(),
             },
             token: token::App {
-                store: dyn_store.clone(),
-                throttle: LoginThrottle::new(TEST_THROTTLE, store.clone(), dyn_clock.clone()),
+                store: functions.token.clone(),
+                throttle: LoginThrottle::new(TEST_THROTTLE, functions.token.clone(), dyn_clock.clone()),
                 hasher,
                 signer: token::Signer::Ready(test_util::issuer()),
-                sessions: Sessions::new(sessions, store.clone(), dyn_clock.clone()),
+                sessions: Sessions::new(sessions, functions.token, dyn_clock.clone()),
                 verifier: test_util::verifier(),
                 same_site: CookieSameSite::Strict,
                 clock: dyn_clock.clone(),
@@ -548,7 +613,7 @@ impl Apps {
                 responder: Responder::with_credentials(cors),
             },
             protected: protected::App {
-                store: dyn_store,
+                store: functions.protected,
                 verifier: test_util::verifier(),
                 issuer: Some(ISSUER.into()),
                 region: "us-east-1".into(),
@@ -564,6 +629,7 @@ impl Apps {
             store,
             table,
             faults,
+            requests: Vec::new(),
         }
     }
 

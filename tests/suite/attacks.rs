@@ -15,7 +15,7 @@ use integration_tests::{Apps, fixture, fixture_json, request};
 use lambda_runtime::{Context, LambdaEvent};
 use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
-use shared::store::{UserRecord, UserStore};
+use shared::store::{CreateUser, UserRecord};
 
 const USER_ID: &str = "7d1b2c3a-0000-4000-8000-000000000001";
 

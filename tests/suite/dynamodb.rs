@@ -20,7 +20,9 @@ use integration_tests::{
 use shared::StoreConfig;
 use shared::store::dynamodb::{DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX};
 use shared::store::retry::{ConflictRetry, only_conflicts};
-use shared::store::{SessionStore, UserRecord, UserStore};
+use shared::store::{
+    ChangePassword, CreateUser, EndAllSessions, FindUser, RehashPassword, SessionStore, UserRecord,
+};
 use shared::user::Username;
 use tokio::task::JoinSet;
 

@@ -10,7 +10,7 @@ use integration_tests::{
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::store::{SessionStore, UserRecord, UserStore};
+use shared::store::{CreateUser, SessionStore, UserRecord};
 
 async fn users(apps: &Apps, event: &Value) -> Answer {
     users::handle(&apps.users, request(event)).await.unwrap().into()

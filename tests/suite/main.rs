@@ -11,6 +11,7 @@ mod attacks;
 mod dynamodb;
 mod e2e;
 mod handlers;
+mod iam;
 mod interop;
 mod jwks;
 mod keyset;

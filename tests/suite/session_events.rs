@@ -6,7 +6,7 @@ use integration_tests::test_util::{ISSUER, PASSWORD};
 use integration_tests::{Answer, Apps, CookieJar, fixture_json, request, set_cookies, sid_of, with_body};
 use serde_json::{Value, json};
 use shared::session::RefreshToken;
-use shared::store::{UserRecord, UserStore};
+use shared::store::{CreateUser, UserRecord};
 use shared::user::Password;
 
 /// The new password in `token/password.json`.

@@ -58,6 +58,10 @@ impl Properties {
 pub const JWKS: &str = "Jwks";
 pub const SIGNING_KEY_ID: &str = "SigningKeyId";
 
+/// What this function may do with the key set's secret: read it and write new versions (its role
+/// grants exactly these).
+pub const SECRETS: &[&str] = &[shared::keystore::LOAD, shared::keystore::SAVE];
+
 /// The function's clients, built once at cold start.
 pub struct App<S = SecretsManager> {
     pub secret: S,

@@ -20,13 +20,18 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::{Env, public_keys};
 use shared::error::ApiError;
 use shared::http::{Responder, current_user, identify, json};
-use shared::store::UserStore;
+use shared::store::ReadCaller;
+use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::{CorsConfig, TokenSettings, TokenVerifier};
 
+/// What this function may do in the table, and all its `App` holds of the store: its IAM role
+/// grants exactly this (`tests/suite/iam.rs` compares it with `template.yaml`).
+pub const STORE: &[Capability] = &[Capability::ReadCaller];
+
 /// Everything the route needs, built once at cold start.
 pub struct App {
-    pub store: Arc<dyn UserStore>,
+    pub store: Arc<dyn ReadCaller>,
     pub verifier: TokenVerifier,
     /// `JWT_ISSUER`; when unset, tokens must be issued by the stage the request came through.
     pub issuer: Option<String>,

@@ -36,8 +36,12 @@ use shared::http::{
 use shared::keystore::SecretsKeyStore;
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};
+use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
-use shared::store::{Caller, StoreError, UserProfile, UserRecord, UserStore};
+use shared::store::{
+    Caller, ChangePassword, EndAllSessions, FindUser, ReadCaller, RehashPassword, StoreError, UserProfile,
+    UserRecord,
+};
 use shared::throttle::{Attempt, ClientKey, LoginThrottle};
 use shared::user::{Password, Username};
 use shared::{
@@ -46,9 +50,29 @@ use shared::{
 };
 use tokio::sync::OnceCell;
 
+/// What this function may do in the table, and all its `App` holds of the store: its IAM role
+/// grants exactly these (`tests/suite/iam.rs` compares them with `template.yaml`).
+pub const STORE: &[Capability] = &[
+    Capability::FindUser,
+    Capability::RehashPassword,
+    Capability::ReadCaller,
+    Capability::ChangePassword,
+    Capability::EndAllSessions,
+    Capability::CountLoginAttempts,
+    Capability::Sessions,
+];
+
+/// What this function may do with the signing keys' secret: read it (its role grants exactly
+/// this).
+pub const SECRETS: &[&str] = &[shared::keystore::LOAD];
+
+/// The user capabilities of [`STORE`] (the others are the throttle's and the sessions').
+pub trait Users: FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions {}
+impl<T: FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions> Users for T {}
+
 /// Everything the routes need, built once at cold start.
 pub struct App {
-    pub store: Arc<dyn UserStore>,
+    pub store: Arc<dyn Users>,
     pub throttle: LoginThrottle,
     pub hasher: PasswordHasher,
     pub signer: Signer,

@@ -13,15 +13,20 @@ use shared::clock::SystemClock;
 use shared::error::ApiError;
 use shared::http::{Responder, client_address, credentials, json};
 use shared::password::PasswordHasher;
+use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
-use shared::store::{CreateOutcome, UserRecord, UserStore};
+use shared::store::{CreateOutcome, CreateUser, UserRecord};
 use shared::throttle::{ClientKey, SignUpThrottle};
 use shared::user::{Password, Username};
 use shared::{CorsConfig, PasswordConfig, SignUpLimitConfig};
 
+/// What this function may do in the table, and all its `App` holds of the store: its IAM role
+/// grants exactly these (`tests/suite/iam.rs` compares them with `template.yaml`).
+pub const STORE: &[Capability] = &[Capability::CreateUser, Capability::CountSignUps];
+
 /// Everything a sign-up needs, built once at cold start.
 pub struct App {
-    pub store: Arc<dyn UserStore>,
+    pub store: Arc<dyn CreateUser>,
     pub sign_ups: SignUpThrottle,
     pub hasher: PasswordHasher,
     pub responder: Responder,

@@ -30,36 +30,18 @@ use aws_sdk_dynamodb::types::{
 use super::retry::{ConflictRetry, only_conflicts, write_conflicted};
 use super::sdk_config::sdk_config_from_env;
 use super::{
-    Caller, CreateOutcome, GraceCheck, LoginAttempts, Reservation, RotateOutcome, SessionStatus,
-    SessionStore, SignUpAttempts, StoreError, UserProfile, UserRecord, UserStore,
+    Caller, ChangePassword, CreateOutcome, CreateUser, EndAllSessions, FindUser, GraceCheck, LoginAttempts,
+    ReadCaller, RehashPassword, Reservation, RotateOutcome, SessionStatus, SessionStore, SignUpAttempts,
+    StoreError, UserProfile, UserRecord,
 };
 use crate::config::{ConfigError, StoreConfig};
 use crate::session::{NewSession, RefreshRecord, TokenHash};
 use crate::user::Username;
 
-/// The table's partition key attribute (a string). `template.yaml` defines the same.
-pub const PARTITION_KEY: &str = "pk";
-
-/// The table's TTL attribute (unix seconds). `template.yaml` enables TTL on it.
-pub const TTL_ATTRIBUTE: &str = "expires_at";
-
-/// Key prefix of user items, `USER#<lowercase name>`.
-pub const USER_PREFIX: &str = "USER#";
-/// Key prefix of login-attempt counters: `LOGIN#<lowercase name>#<window>` per username, and
-/// `LOGIN#client/<address>#<window>` per client address (no username holds a `/`).
-pub const LOGIN_PREFIX: &str = "LOGIN#";
-/// Key prefix of sign-up counters, `SIGNUP#client/<address>#<window>`.
-pub const SIGNUP_PREFIX: &str = "SIGNUP#";
-
-/// Key prefix of sessions, `SESSION#<session id>`.
-pub const SESSION_PREFIX: &str = "SESSION#";
-/// Key prefix of refresh tokens, `REFRESH#<base64url SHA-256 of the token>`.
-pub const REFRESH_PREFIX: &str = "REFRESH#";
-
-/// The counter attribute of a `LOGIN#` item.
-pub const ATTEMPTS_ATTRIBUTE: &str = "attempts";
-/// The session epoch of a `USER#` item (absent: 0).
-pub const EPOCH_ATTRIBUTE: &str = "epoch";
+pub use super::access::{
+    ATTEMPTS_ATTRIBUTE, EPOCH_ATTRIBUTE, LOGIN_PREFIX, PARTITION_KEY, REFRESH_PREFIX, SESSION_PREFIX,
+    SIGNUP_PREFIX, TTL_ATTRIBUTE, USER_PREFIX,
+};
 
 #[derive(Debug, Clone)]
 pub struct DynamoUserStore {
@@ -268,7 +250,7 @@ fn user_profile(item: &HashMap<String, AttributeValue>) -> Result<UserProfile, S
 }
 
 #[async_trait]
-impl UserStore for DynamoUserStore {
+impl CreateUser for DynamoUserStore {
     async fn create(&self, user: &UserRecord) -> Result<CreateOutcome, StoreError> {
         let created_at = jsonwebtoken::get_current_timestamp();
         let result = self
@@ -296,7 +278,10 @@ impl UserStore for DynamoUserStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl FindUser for DynamoUserStore {
     async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError> {
         let output = self
             .client
@@ -309,7 +294,10 @@ impl UserStore for DynamoUserStore {
             .map_err(unavailable("GetItem user"))?;
         output.item.as_ref().map(user_record).transpose()
     }
+}
 
+#[async_trait]
+impl ReadCaller for DynamoUserStore {
     async fn find_caller(
         &self,
         username: &Username,
@@ -330,7 +318,10 @@ impl UserStore for DynamoUserStore {
             session: session?,
         })
     }
+}
 
+#[async_trait]
+impl ChangePassword for DynamoUserStore {
     async fn find_caller_with_hash(
         &self,
         username: &Username,
@@ -342,29 +333,6 @@ impl UserStore for DynamoUserStore {
             session: session?,
         })
     }
-
-    async fn replace_password_hash(
-        &self,
-        username: &Username,
-        current: &str,
-        new: &str,
-    ) -> Result<bool, StoreError> {
-        let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, user_key(&username.key()))
-            .update_expression("SET password_hash = :new")
-            .condition_expression("password_hash = :current")
-            .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
-            .expression_attribute_values(":current", AttributeValue::S(current.to_owned()));
-        let result = self
-            .conflicts
-            .retry(request, |r| r.send(), write_conflicted)
-            .await;
-        updated(result, "UpdateItem password hash")
-    }
-
     async fn change_password(
         &self,
         username: &Username,
@@ -387,7 +355,35 @@ impl UserStore for DynamoUserStore {
             .await;
         updated(result, "UpdateItem password change")
     }
+}
 
+#[async_trait]
+impl RehashPassword for DynamoUserStore {
+    async fn replace_password_hash(
+        &self,
+        username: &Username,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&username.key()))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :current")
+            .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
+            .expression_attribute_values(":current", AttributeValue::S(current.to_owned()));
+        let result = self
+            .conflicts
+            .retry(request, |r| r.send(), write_conflicted)
+            .await;
+        updated(result, "UpdateItem password hash")
+    }
+}
+
+#[async_trait]
+impl EndAllSessions for DynamoUserStore {
     async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError> {
         let request = self
             .client
@@ -702,24 +698,38 @@ impl SessionStore for DynamoUserStore {
     }
 }
 
-/// A counter's update: one more, and the TTL, only while under the limit (`:limit`).
-const COUNT_UPDATE: &str = "ADD #attempts :one SET #ttl = :expires_at";
-const COUNT_CONDITION: &str = "attribute_not_exists(#attempts) OR #attempts < :limit";
-
-/// The answer to a counter's conditional update: the count it reached, or the limit reached.
-fn reservation(
-    result: Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
-    >,
-    operation: &'static str,
-) -> Result<Reservation, StoreError> {
-    match result.map_err(aws_sdk_dynamodb::error::SdkError::into_service_error) {
-        Ok(output) => Ok(Reservation::Reserved {
-            attempt: count_attr(output.attributes.as_ref())?,
-        }),
-        Err(err) if err.is_conditional_check_failed_exception() => Ok(Reservation::LimitReached),
-        Err(err) => Err(StoreError(anyhow::Error::new(err).context(operation))),
+impl DynamoUserStore {
+    /// Counts one more on the counter `key` (`LOGIN#` or `SIGNUP#`) while it is under `limit`,
+    /// in one conditional update that also sets its TTL and returns the new count.
+    async fn count(
+        &self,
+        key: AttributeValue,
+        limit: u32,
+        expires_at: u64,
+        operation: &'static str,
+    ) -> Result<Reservation, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, key)
+            .update_expression("ADD #attempts :one SET #ttl = :expires_at")
+            .condition_expression("attribute_not_exists(#attempts) OR #attempts < :limit")
+            .expression_attribute_names("#attempts", ATTEMPTS_ATTRIBUTE)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":limit", number(limit.into()))
+            .expression_attribute_values(":expires_at", number(expires_at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result.map_err(aws_sdk_dynamodb::error::SdkError::into_service_error) {
+            Ok(output) => Ok(Reservation::Reserved {
+                attempt: count_attr(output.attributes.as_ref())?,
+            }),
+            Err(err) if err.is_conditional_check_failed_exception() => Ok(Reservation::LimitReached),
+            Err(err) => Err(StoreError(anyhow::Error::new(err).context(operation))),
+        }
     }
 }
 
@@ -732,22 +742,13 @@ impl LoginAttempts for DynamoUserStore {
         limit: u32,
         expires_at: u64,
     ) -> Result<Reservation, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, login_key(key, window))
-            .update_expression(COUNT_UPDATE)
-            .condition_expression(COUNT_CONDITION)
-            .expression_attribute_names("#attempts", ATTEMPTS_ATTRIBUTE)
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":limit", number(limit.into()))
-            .expression_attribute_values(":expires_at", number(expires_at))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        reservation(result, "UpdateItem login attempts")
+        self.count(
+            login_key(key, window),
+            limit,
+            expires_at,
+            "UpdateItem login attempts",
+        )
+        .await
     }
 
     async fn clear(&self, key: &str, window: u64) -> Result<(), StoreError> {
@@ -790,21 +791,12 @@ impl SignUpAttempts for DynamoUserStore {
         limit: u32,
         expires_at: u64,
     ) -> Result<Reservation, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, sign_up_key(client, window))
-            .update_expression(COUNT_UPDATE)
-            .condition_expression(COUNT_CONDITION)
-            .expression_attribute_names("#attempts", ATTEMPTS_ATTRIBUTE)
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":limit", number(limit.into()))
-            .expression_attribute_values(":expires_at", number(expires_at))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        reservation(result, "UpdateItem sign-up attempts")
+        self.count(
+            sign_up_key(client, window),
+            limit,
+            expires_at,
+            "UpdateItem sign-up attempts",
+        )
+        .await
     }
 }

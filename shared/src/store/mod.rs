@@ -1,9 +1,11 @@
-//! The store boundary: object-safe traits per capability (users, login attempts, sign-ups,
-//! sessions), implemented once, by the DynamoDB store; tests run that store against an embedded
+//! The store boundary: object-safe traits per capability, each what one IAM grant allows
+//! ([`access`] declares their requests), implemented once, by the DynamoDB store; a function's
+//! `App` holds only the capabilities its role grants. Tests run that store against an embedded
 //! DynamoDB (Dynoxide) and inject faults at its HTTP client.
 //!
 //! `Ok(None)` means "no such user"; `Err` is only ever an infrastructure failure.
 
+pub mod access;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "dynamodb")]
@@ -99,30 +101,24 @@ pub enum CreateOutcome {
 #[error("user store unavailable: {0}")]
 pub struct StoreError(#[source] pub anyhow::Error);
 
+/// Sign-up ([`access::Capability::CreateUser`]).
 #[async_trait]
-pub trait UserStore: Send + Sync {
+pub trait CreateUser: Send + Sync {
     /// Stores `user` unless its name is taken; atomic, so concurrent sign-ups of one name
     /// produce exactly one `Created`.
     async fn create(&self, user: &UserRecord) -> Result<CreateOutcome, StoreError>;
+}
 
+/// The login's read of a user ([`access::Capability::FindUser`]).
+#[async_trait]
+pub trait FindUser: Send + Sync {
     /// The user with this name (case-insensitively), password hash included, or `None`.
     async fn find_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;
+}
 
-    /// The id, name and epoch of the user with this name, read without the password hash, and
-    /// the session `session_id`: both strongly consistent, read at once (one round trip).
-    async fn find_caller(
-        &self,
-        username: &Username,
-        session_id: &str,
-    ) -> Result<Caller<UserProfile>, StoreError>;
-
-    /// As [`Self::find_caller`], with the user's password hash (a password change).
-    async fn find_caller_with_hash(
-        &self,
-        username: &Username,
-        session_id: &str,
-    ) -> Result<Caller<UserRecord>, StoreError>;
-
+/// A stored hash redone with new settings ([`access::Capability::RehashPassword`]).
+#[async_trait]
+pub trait RehashPassword: Send + Sync {
     /// Replaces the password hash with `new` only while it is still `current` (one conditional
     /// write): `false` when it changed meanwhile or the user is gone, and nothing was written.
     async fn replace_password_hash(
@@ -131,6 +127,29 @@ pub trait UserStore: Send + Sync {
         current: &str,
         new: &str,
     ) -> Result<bool, StoreError>;
+}
+
+/// What a route that accepts an access token reads ([`access::Capability::ReadCaller`]).
+#[async_trait]
+pub trait ReadCaller: Send + Sync {
+    /// The id, name and epoch of the user with this name, read without the password hash, and
+    /// the session `session_id`: both strongly consistent, read at once (one round trip).
+    async fn find_caller(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserProfile>, StoreError>;
+}
+
+/// A password change ([`access::Capability::ChangePassword`]).
+#[async_trait]
+pub trait ChangePassword: Send + Sync {
+    /// As [`ReadCaller::find_caller`], with the user's password hash.
+    async fn find_caller_with_hash(
+        &self,
+        username: &Username,
+        session_id: &str,
+    ) -> Result<Caller<UserRecord>, StoreError>;
 
     /// Changes the password: replaces the hash with `new` and adds one to the session epoch
     /// (every session and access token of the user ends), in one write conditioned on the hash
@@ -141,9 +160,13 @@ pub trait UserStore: Send + Sync {
         current: &str,
         new: &str,
     ) -> Result<bool, StoreError>;
+}
 
-    /// Adds one to the session epoch of the user `username` whose id is `user_id` (log out
-    /// everywhere), in one conditional write; `false` when no such user exists.
+/// Log out everywhere ([`access::Capability::EndAllSessions`]).
+#[async_trait]
+pub trait EndAllSessions: Send + Sync {
+    /// Adds one to the session epoch of the user `username` whose id is `user_id`, in one
+    /// conditional write; `false` when no such user exists.
     async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError>;
 }
 
@@ -170,7 +193,7 @@ pub enum GraceCheck {
     SessionEnded,
 }
 
-/// Sessions and their refresh tokens (stored by hash only).
+/// Sessions and their refresh tokens, stored by hash only ([`access::Capability::Sessions`]).
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Stores a new session and its first token's hash, in one transaction.
@@ -216,7 +239,7 @@ pub enum Reservation {
     LimitReached,
 }
 
-/// Login-attempt counters for brute-force protection, in fixed windows numbered
+/// Login-attempt counters for brute-force protection ([`access::Capability::CountLoginAttempts`]), in fixed windows numbered
 /// `unix time / window length`, keyed per username (its key) or per client address (a
 /// [`crate::throttle::ClientKey`], which no username can equal).
 #[async_trait]
@@ -240,7 +263,8 @@ pub trait LoginAttempts: Send + Sync {
     async fn release(&self, key: &str, window: u64) -> Result<(), StoreError>;
 }
 
-/// Sign-up counters per client address, in fixed windows as [`LoginAttempts`].
+/// Sign-up counters per client address, in fixed windows as [`LoginAttempts`]
+/// ([`access::Capability::CountSignUps`]).
 #[async_trait]
 pub trait SignUpAttempts: Send + Sync {
     /// Counts one more sign-up from `client` in `window` if fewer than `limit` are counted, in

@@ -1,0 +1,324 @@
+//! What each store capability sends to DynamoDB, as data: per request, its action, key prefix,
+//! the attributes it names and what it asks back. `tests/suite/iam.rs` holds these declarations
+//! against each function's IAM grants in `template.yaml`, and the test harness holds every
+//! request the functions' stores really send against them, so neither side can drift.
+//!
+//! The table's layout (key attribute, prefixes, attribute names) lives here too: the store
+//! writes it, the declarations and the IAM check read it.
+
+/// The table's partition key attribute (a string). `template.yaml` defines the same.
+pub const PARTITION_KEY: &str = "pk";
+/// The table's TTL attribute (unix seconds). `template.yaml` enables TTL on it.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// Key prefix of user items, `USER#<lowercase name>`.
+pub const USER_PREFIX: &str = "USER#";
+/// Key prefix of login-attempt counters: `LOGIN#<lowercase name>#<window>` per username, and
+/// `LOGIN#client/<address>#<window>` per client address (no username holds a `/`).
+pub const LOGIN_PREFIX: &str = "LOGIN#";
+/// Key prefix of sign-up counters, `SIGNUP#client/<address>#<window>`.
+pub const SIGNUP_PREFIX: &str = "SIGNUP#";
+/// Key prefix of sessions, `SESSION#<session id>`.
+pub const SESSION_PREFIX: &str = "SESSION#";
+/// Key prefix of refresh tokens, `REFRESH#<base64url SHA-256 of the token>`.
+pub const REFRESH_PREFIX: &str = "REFRESH#";
+/// Every key prefix of the table.
+pub const PREFIXES: [&str; 5] = [
+    USER_PREFIX,
+    LOGIN_PREFIX,
+    SIGNUP_PREFIX,
+    SESSION_PREFIX,
+    REFRESH_PREFIX,
+];
+
+/// The counter attribute of a `LOGIN#` or `SIGNUP#` item.
+pub const ATTEMPTS_ATTRIBUTE: &str = "attempts";
+/// The session epoch of a `USER#` item (absent: 0).
+pub const EPOCH_ATTRIBUTE: &str = "epoch";
+/// The attribute of a `USER#` item that must never be read by a function that only needs the
+/// profile.
+pub const SECRET_ATTRIBUTE: (&str, &str) = (USER_PREFIX, "password_hash");
+
+/// A DynamoDB item action, as IAM authorizes it. Transactions have no action of their own: each
+/// of their items is authorized as one of these ("Using IAM with DynamoDB transactions", DynamoDB
+/// Developer Guide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    GetItem,
+    PutItem,
+    UpdateItem,
+    DeleteItem,
+    ConditionCheckItem,
+}
+
+impl Action {
+    /// The IAM action, `dynamodb:GetItem`.
+    pub fn iam(self) -> String {
+        format!("dynamodb:{self:?}")
+    }
+
+    /// A read: IAM gives it `dynamodb:Select`, writes `dynamodb:ReturnValues`.
+    pub fn reads(self) -> bool {
+        self == Self::GetItem
+    }
+}
+
+/// The request an item is part of (`dynamodb:EnclosingOperation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Within {
+    Alone,
+    TransactGetItems,
+    TransactWriteItems,
+}
+
+/// One kind of request a capability sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub action: Action,
+    /// The key prefix of the item.
+    pub prefix: &'static str,
+    /// The attributes it names, the key included (`dynamodb:Attributes`): a read's projection,
+    /// an update's or condition check's expressions. `None`: the whole item (a read without a
+    /// projection, a put, a delete).
+    pub attributes: Option<&'static [&'static str]>,
+    /// A write's `ReturnValues` (`NONE` when unset).
+    pub returns: &'static str,
+    pub within: Within,
+}
+
+const fn get(prefix: &'static str, attributes: Option<&'static [&'static str]>, within: Within) -> Access {
+    Access {
+        action: Action::GetItem,
+        prefix,
+        attributes,
+        returns: "NONE",
+        within,
+    }
+}
+
+const fn write(
+    action: Action,
+    prefix: &'static str,
+    attributes: Option<&'static [&'static str]>,
+    returns: &'static str,
+    within: Within,
+) -> Access {
+    Access {
+        action,
+        prefix,
+        attributes,
+        returns,
+        within,
+    }
+}
+
+use Action::{ConditionCheckItem, DeleteItem, PutItem, UpdateItem};
+use Within::{Alone, TransactGetItems, TransactWriteItems};
+
+/// The read of a session a route that accepts an access token makes.
+const SESSION_STATUS: Access = get(
+    SESSION_PREFIX,
+    Some(&[PARTITION_KEY, "revoked_at", TTL_ATTRIBUTE]),
+    Alone,
+);
+/// A whole user item, password hash included.
+const WHOLE_USER: Access = get(USER_PREFIX, None, Alone);
+/// A counter's reservation: one more, the TTL, the new count returned.
+const fn count(prefix: &'static str) -> Access {
+    write(
+        UpdateItem,
+        prefix,
+        Some(&[PARTITION_KEY, ATTEMPTS_ATTRIBUTE, TTL_ATTRIBUTE]),
+        "UPDATED_NEW",
+        Alone,
+    )
+}
+
+/// What a function may do in the table: each a store trait of [`super`] (or a group of its
+/// methods), which is all a function's `App` holds of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// [`super::CreateUser`]: sign-up.
+    CreateUser,
+    /// [`super::SignUpAttempts`]: sign-ups counted per client address.
+    CountSignUps,
+    /// [`super::FindUser`]: the login's read of the user, password hash included.
+    FindUser,
+    /// [`super::RehashPassword`]: the hash redone with new settings at login.
+    RehashPassword,
+    /// [`super::ReadCaller`]: the user (no hash) and the session an access token names.
+    ReadCaller,
+    /// [`super::ChangePassword`]: the caller with the hash, then the new hash and epoch.
+    ChangePassword,
+    /// [`super::EndAllSessions`]: log out everywhere.
+    EndAllSessions,
+    /// [`super::LoginAttempts`]: login attempts counted per name and per client address.
+    CountLoginAttempts,
+    /// [`super::SessionStore`]: sessions and their refresh tokens.
+    Sessions,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Self; 9] = [
+        Self::CreateUser,
+        Self::CountSignUps,
+        Self::FindUser,
+        Self::RehashPassword,
+        Self::ReadCaller,
+        Self::ChangePassword,
+        Self::EndAllSessions,
+        Self::CountLoginAttempts,
+        Self::Sessions,
+    ];
+
+    /// Every request the capability's methods send.
+    pub const fn accesses(self) -> &'static [Access] {
+        match self {
+            Self::CreateUser => const { &[write(PutItem, USER_PREFIX, None, "NONE", Alone)] },
+            Self::CountSignUps => const { &[count(SIGNUP_PREFIX)] },
+            Self::FindUser => const { &[WHOLE_USER] },
+            Self::RehashPassword => {
+                const {
+                    &[write(
+                        UpdateItem,
+                        USER_PREFIX,
+                        Some(&[PARTITION_KEY, "password_hash"]),
+                        "NONE",
+                        Alone,
+                    )]
+                }
+            }
+            Self::ReadCaller => {
+                const {
+                    &[
+                        get(
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, "user_id", "username", EPOCH_ATTRIBUTE]),
+                            Alone,
+                        ),
+                        SESSION_STATUS,
+                    ]
+                }
+            }
+            Self::ChangePassword => {
+                const {
+                    &[
+                        WHOLE_USER,
+                        SESSION_STATUS,
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, "password_hash", EPOCH_ATTRIBUTE]),
+                            "NONE",
+                            Alone,
+                        ),
+                    ]
+                }
+            }
+            Self::EndAllSessions => {
+                const {
+                    &[write(
+                        UpdateItem,
+                        USER_PREFIX,
+                        Some(&[PARTITION_KEY, "user_id", EPOCH_ATTRIBUTE]),
+                        "NONE",
+                        Alone,
+                    )]
+                }
+            }
+            Self::CountLoginAttempts => {
+                const {
+                    &[
+                        count(LOGIN_PREFIX),
+                        write(DeleteItem, LOGIN_PREFIX, None, "NONE", Alone),
+                        write(
+                            UpdateItem,
+                            LOGIN_PREFIX,
+                            Some(&[PARTITION_KEY, ATTEMPTS_ATTRIBUTE]),
+                            "NONE",
+                            Alone,
+                        ),
+                    ]
+                }
+            }
+            Self::Sessions => {
+                const {
+                    &[
+                        // start_session
+                        write(PutItem, SESSION_PREFIX, None, "NONE", TransactWriteItems),
+                        write(PutItem, REFRESH_PREFIX, None, "NONE", TransactWriteItems),
+                        // find_refresh, and rotate after an unknown outcome
+                        get(REFRESH_PREFIX, None, Alone),
+                        // rotate
+                        write(
+                            UpdateItem,
+                            REFRESH_PREFIX,
+                            Some(&[PARTITION_KEY, "used_at", "successor"]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        write(
+                            UpdateItem,
+                            SESSION_PREFIX,
+                            Some(&[PARTITION_KEY, "last_used_at", "revoked_at"]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        write(
+                            ConditionCheckItem,
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, "user_id", EPOCH_ATTRIBUTE]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        // check_grace
+                        get(
+                            SESSION_PREFIX,
+                            Some(&[PARTITION_KEY, "revoked_at"]),
+                            TransactGetItems,
+                        ),
+                        get(
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, "user_id", EPOCH_ATTRIBUTE]),
+                            TransactGetItems,
+                        ),
+                        get(
+                            REFRESH_PREFIX,
+                            Some(&[PARTITION_KEY, "used_at"]),
+                            TransactGetItems,
+                        ),
+                        // revoke_session
+                        write(
+                            UpdateItem,
+                            SESSION_PREFIX,
+                            Some(&[PARTITION_KEY, "revoked_at"]),
+                            "NONE",
+                            Alone,
+                        ),
+                    ]
+                }
+            }
+        }
+    }
+}
+
+/// The key prefix of a partition key value: the longest of [`PREFIXES`] it starts with.
+pub fn prefix_of(key: &str) -> Option<&'static str> {
+    PREFIXES
+        .into_iter()
+        .filter(|prefix| key.starts_with(prefix))
+        .max_by_key(|prefix| prefix.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_has_the_prefix_it_starts_with() {
+        assert_eq!(prefix_of("USER#alice"), Some(USER_PREFIX));
+        assert_eq!(prefix_of("LOGIN#client/10.0.0.1#7"), Some(LOGIN_PREFIX));
+        assert_eq!(prefix_of("OTHER#x"), None);
+    }
+}
