@@ -3,13 +3,12 @@ started: what only a browser enforces (CORS, credentials, HttpOnly and SameSite 
 preflights) is exercised by the browser itself.
 
 Run by `./dev test` with the environment it sets: WEB_URL (the client, on an allowed origin),
-API_URL, ISSUER, AUDIENCE, KEYSET (the dev key set, to mint an expired token), SCREENSHOTS (a
-folder). Chromium and chromedriver are Debian's (same version), Selenium is pinned in
+API_URL, ISSUER, AUDIENCE, KEYSET and DEV_KEYS (the dev key set and tools/dev-keys, to mint an
+expired token), SCREENSHOTS (a folder). Chromium and chromedriver are Debian's (same version), Selenium is pinned in
 scripts/requirements-checks.txt. Every wait is bounded; a failure leaves a screenshot.
 """
 
 import base64
-import hashlib
 import json
 import os
 import pathlib
@@ -28,7 +27,6 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 WEB_URL = os.environ["WEB_URL"].rstrip("/")
 API_URL = os.environ["API_URL"].rstrip("/")
 SCREENSHOTS = pathlib.Path(os.environ["SCREENSHOTS"])
@@ -44,13 +42,11 @@ def b64url(data):
 def expired_token(user_id, username):
     """An access token of `user_id` signed with the current dev key, expired a minute ago: what
     the page holds once its token's lifetime is over."""
-    pem = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev_keys.py"), "pem", os.environ["KEYSET"]],
-                         check=True, capture_output=True, text=True).stdout
+    dev_keys = [os.environ["DEV_KEYS"], "pem", os.environ["KEYSET"]]
+    pem = subprocess.run(dev_keys, check=True, capture_output=True, text=True).stdout
+    dev_keys[1] = "kid"
+    kid = subprocess.run(dev_keys, check=True, capture_output=True, text=True).stdout.strip()
     key = serialization.load_pem_private_key(pem.encode(), password=None)
-    numbers = key.public_key().public_numbers()
-    jwk = {"crv": "P-256", "kty": "EC", "x": b64url(numbers.x.to_bytes(32, "big")),
-           "y": b64url(numbers.y.to_bytes(32, "big"))}
-    kid = b64url(hashlib.sha256(json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()).digest())
     now = int(time.time())
     header = {"alg": "ES256", "kid": kid, "typ": "at+jwt"}
     claims = {"iss": os.environ["ISSUER"], "aud": os.environ.get("AUDIENCE", "jwt-auth-api"), "sub": user_id,
