@@ -2,7 +2,7 @@
 API Gateway's real shape. Run: .dev/venv/bin/python scripts/generate_events.py
 
 Valid tokens expire, so fixtures that need one hold the placeholder ${TOKEN}; tests mint a
-token at run time and substitute it, and the README shows the same with sed.
+token at run time and substitute it, and docs/http.md shows the same with sed.
 """
 
 import base64

@@ -41,7 +41,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return super().send_head()
 
     def end_headers(self):
-        # What a host of this client should send too (README, "Using it from a browser app").
+        # What a host of this client should send too (docs/sessions.md, "Using it from a browser app").
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Content-Security-Policy",

@@ -68,7 +68,7 @@ import translate_template  # noqa: E402
 
 CONFIG_SOURCE = ROOT / "shared" / "src" / "config.rs"
 TOKEN_SOURCE = ROOT / "functions" / "token" / "src" / "lib.rs"
-# The HTTP contract (README; the session routes of issue 12): method and path -> the binary
+# The HTTP contract (openapi.yaml; the session routes of issue 12): method and path -> the binary
 # serving it and whether the API's authorizer stands in front of it.
 ROUTES = {
     ("post", "/users"): ("users", False),

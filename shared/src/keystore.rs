@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{KeyError, PublicKeySet, SigningKey, json_error};
 use crate::store::StoreError;
 
-/// Where a key stands in its life (see the README's rotation runbook).
+/// Where a key stands in its life (see the rotation runbook, docs/keys.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {

@@ -1,6 +1,6 @@
 //! Interop with the JWT libraries other services use, through the local API: PyJWT (with
 //! `cryptography`) and node's `jose`, pinned in `scripts/interop/`, run as the programs there
-//! (`verify.py`, `verify.mjs`, `sign.py`, `sign.mjs`, the README's snippets). They verify our
+//! (`verify.py`, `verify.mjs`, `sign.py`, `sign.mjs`, the snippets of docs/keys.md). They verify our
 //! tokens against the published JWKS; tokens they sign with our key reach `/protected`; tokens
 //! they sign with a wrong algorithm, type or issuer are refused.
 //!

@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 mod attacks;
+mod docs;
 mod dynamodb;
 mod e2e;
 mod handlers;

@@ -1,5 +1,5 @@
 //! Zero-downtime key rotation on the running local service: `./dev rotate publish`, `sign` and
-//! `retire` (the README's runbook) while clients keep calling `GET /protected` through the
+//! `retire` (the runbook of docs/keys.md) while clients keep calling `GET /protected` through the
 //! local API. Every request carries a token minted just for it, so none is answered from the
 //! authorizer's cache: each is verified by whichever deployment of the functions serves it,
 //! the ones being replaced included.
