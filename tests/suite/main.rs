@@ -24,3 +24,4 @@ mod session_events;
 mod sessions;
 mod sessions_hold;
 mod soak;
+mod template;
