@@ -16,15 +16,21 @@ valid one (a negative case stays exactly as invalid as it was generated).
 
 import json
 import os
+import pathlib
 import re
 import secrets
 import urllib.error
 import urllib.request
 
 import schemathesis
+import yaml
 
 API = os.environ["SCHEMATHESIS_API"].rstrip("/")
-COOKIE_ROUTES = ("/token/refresh", "/logout")
+CONTRACT = yaml.safe_load((pathlib.Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
+# The operations that take the refresh cookie, as the contract's security says.
+COOKIE_ROUTES = {path for path, operations in CONTRACT["paths"].items() for operation in operations.values()
+                 if isinstance(operation, dict)
+                 for requirement in operation.get("security", []) if "refreshCookie" in requirement}
 # Per operation, the body members that take the user's real value, and which one.
 REAL_VALUES = {
     "/token": {"username": "username", "password": "password"},
@@ -33,7 +39,8 @@ REAL_VALUES = {
 }
 MAX_PASSWORD_BYTES = 1024
 # Members whose schema has a pattern (openapi.yaml): RefreshTokenBody.refresh_token.
-PATTERNS = {"refresh_token": re.compile(r"[A-Za-z0-9_-]{43}")}
+PATTERNS = {"refresh_token": re.compile(
+    CONTRACT["components"]["schemas"]["RefreshTokenBody"]["properties"]["refresh_token"]["pattern"])}
 SEEN = {}
 
 

@@ -664,16 +664,40 @@ impl Apps {
     }
 }
 
+/// The function that serves each resource path, as `template.yaml`'s routes say (every method
+/// of a path, preflights included, goes to one function).
+fn function_of(path: &str) -> &'static str {
+    static FUNCTIONS: std::sync::LazyLock<std::collections::HashMap<String, &'static str>> =
+        std::sync::LazyLock::new(|| {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+            let text = std::fs::read_to_string(path).expect("reading template.yaml");
+            let mut options = local_api::spec::Options::default();
+            options
+                .parameters
+                .insert("AllowedOrigins".into(), APP_ORIGIN.into());
+            let api = local_api::spec::load(&text, &options).expect("template.yaml's API");
+            let mut functions = std::collections::HashMap::new();
+            for route in api.routes {
+                let function: &'static str = route.function.leak();
+                let known = functions.entry(route.resource.clone()).or_insert(function);
+                assert_eq!(*known, function, "{} is served by two functions", route.resource);
+            }
+            functions
+        });
+    FUNCTIONS
+        .get(path)
+        .copied()
+        .unwrap_or_else(|| panic!("template.yaml has no route {path}"))
+}
+
 impl Api for Apps {
     async fn call(&self, call: Call) -> Answer {
         let event = request(&Self::event(&call));
-        let response = match call.path.as_str() {
-            "/users" => users::handle(&self.users, event).await,
-            "/token" | "/token/refresh" | "/logout" | "/logout/all" | "/password" => {
-                token::handle(&self.token, event).await
-            }
-            "/protected" => protected::handle(&self.protected, event).await,
-            other => panic!("no function serves {other}"),
+        let response = match function_of(&call.path) {
+            "users" => users::handle(&self.users, event).await,
+            "token" => token::handle(&self.token, event).await,
+            "protected" => protected::handle(&self.protected, event).await,
+            other => panic!("{} is served by {other}, which these apps do not run", call.path),
         };
         response.expect("the handlers are infallible").into()
     }
