@@ -123,6 +123,45 @@ impl TokenSettings {
     }
 }
 
+/// Who issues the tokens (`iss`), resolved once at cold start and in one place for every
+/// function: `JWT_ISSUER` when set, else the URL of the API Gateway stage each request comes
+/// through, in the function's region (`AWS_REGION`, which Lambda always sets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issuer {
+    Fixed(String),
+    Stage { region: String },
+}
+
+impl Issuer {
+    /// `settings.issuer` (`JWT_ISSUER`) when set; else the stage's URL in `AWS_REGION`, which
+    /// must then be set: an empty region would make every issuer wrong.
+    pub fn from_source(settings: &TokenSettings, src: &dyn Source) -> Result<Self, ConfigError> {
+        if let Some(issuer) = &settings.issuer {
+            return Ok(Self::Fixed(issuer.clone()));
+        }
+        let region = lookup(src, "AWS_REGION").ok_or(ConfigError::Missing { var: "AWS_REGION" })?;
+        Ok(Self::Stage {
+            region: region.trim().to_owned(),
+        })
+    }
+
+    /// The issuer of tokens that come through `api`'s `stage`.
+    pub fn of_stage(&self, api_id: &str, stage: &str) -> String {
+        match self {
+            Self::Fixed(issuer) => issuer.clone(),
+            Self::Stage { region } => stage_url(region, api_id, stage),
+        }
+    }
+
+    /// The issuer whatever the stage, when `JWT_ISSUER` fixes it.
+    pub fn fixed(&self) -> Option<&str> {
+        match self {
+            Self::Fixed(issuer) => Some(issuer),
+            Self::Stage { .. } => None,
+        }
+    }
+}
+
 /// The URL of an API Gateway stage, `https://<api>.execute-api.<region>.amazonaws.com/<stage>`
 /// (`.amazonaws.com.cn` in China): the issuer when `JWT_ISSUER` is unset.
 pub fn stage_url(region: &str, api_id: &str, stage: &str) -> String {
@@ -527,6 +566,31 @@ impl CorsConfig {
 mod tests {
     use super::test_source as source;
     use super::*;
+
+    #[test]
+    fn the_issuer_is_jwt_issuer_or_the_stage_in_a_region_that_must_be_set() {
+        let settings = |vars: &[(&str, &str)]| TokenSettings::from_source(&test_source(vars)).unwrap();
+        let fixed = [("JWT_ISSUER", "https://auth.example.com")];
+        assert_eq!(
+            Issuer::from_source(&settings(&fixed), &test_source(&fixed)).unwrap(),
+            Issuer::Fixed("https://auth.example.com".into())
+        );
+        for region in [None, Some(""), Some("  ")] {
+            let vars: Vec<(&str, &str)> = region.map(|r| ("AWS_REGION", r)).into_iter().collect();
+            let err = Issuer::from_source(&settings(&vars), &test_source(&vars)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Missing { var: "AWS_REGION" }),
+                "{region:?}: {err}"
+            );
+        }
+        let vars = [("AWS_REGION", "cn-north-1")];
+        let issuer = Issuer::from_source(&settings(&vars), &test_source(&vars)).unwrap();
+        assert_eq!(
+            issuer.of_stage("abc", "v1"),
+            "https://abc.execute-api.cn-north-1.amazonaws.com.cn/v1"
+        );
+        assert_eq!(issuer.fixed(), None);
+    }
 
     use crate::test_util::{TEST_SIGNING_KEY, jwks_json, kid};
 

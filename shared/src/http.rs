@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::claims::{TokenVerifier, bearer_token};
-use crate::config::{CookieSameSite, CorsConfig};
+use crate::config::{CookieSameSite, CorsConfig, Issuer};
 use crate::error::ApiError;
 use crate::store::{Caller, UserProfile};
 use crate::user::Username;
@@ -203,18 +203,18 @@ fn json_bytes(req: &Request) -> Result<&[u8], ApiError> {
     Ok(bytes)
 }
 
-/// The issuer of the tokens a request deals in: `configured` (`JWT_ISSUER`) when set, else the
-/// URL of the API Gateway stage the request came through, in `region`. A request with neither
-/// (a function URL without `JWT_ISSUER`) is a configuration error, a 500.
-pub fn issuer_for(configured: Option<&str>, region: &str, req: &Request) -> Result<String, ApiError> {
-    if let Some(issuer) = configured {
-        return Ok(issuer.to_owned());
+/// The issuer of the tokens a request deals in: the fixed one (`JWT_ISSUER`), else the URL of
+/// the API Gateway stage the request came through. A request with neither (a function URL
+/// without `JWT_ISSUER`) is a configuration error, a 500.
+pub fn issuer_for(issuer: &Issuer, req: &Request) -> Result<String, ApiError> {
+    if let Some(fixed) = issuer.fixed() {
+        return Ok(fixed.to_owned());
     }
     if let Some(lambda_http::request::RequestContext::ApiGatewayV1(context)) =
         lambda_http::RequestExt::request_context_ref(req)
         && let (Some(api), Some(stage)) = (&context.apiid, &context.stage)
     {
-        return Ok(crate::config::stage_url(region, api, stage));
+        return Ok(issuer.of_stage(api, stage));
     }
     Err(ApiError::Internal(anyhow::anyhow!(
         "JWT_ISSUER is not set and the request did not come through an API Gateway stage"
@@ -251,8 +251,7 @@ pub struct Identity {
 pub fn identify(
     req: &Request,
     verifier: &TokenVerifier,
-    issuer: Option<&str>,
-    region: &str,
+    issuer: &Issuer,
     now: u64,
 ) -> Result<Identity, ApiError> {
     if let Some(RequestContext::ApiGatewayV1(context)) = req.request_context_ref() {
@@ -267,7 +266,7 @@ pub fn identify(
         .ok()
         .and_then(bearer_token)
         .ok_or(ApiError::InvalidToken)?;
-    let issuer = issuer_for(issuer, region, req)?;
+    let issuer = issuer_for(issuer, req)?;
     let claims = verifier.verify_access(token, &issuer).map_err(|reason| {
         tracing::info!(%reason, "token rejected");
         ApiError::InvalidToken

@@ -16,12 +16,14 @@ use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::prelude::*;
 
-/// The crates of this workspace, which may log at any level: they never log a secret.
-const OUR_CRATES: [&str; 5] = ["shared", "authorizer", "protected", "token", "users"];
+/// This crate, which may log at any level, as the function's own crate may: neither logs a
+/// secret.
+const SHARED: &str = env!("CARGO_CRATE_NAME");
 
-/// Whether an event from `target` at `level` may be written at all.
-pub fn allowed(target: &str, level: &Level) -> bool {
-    *level <= Level::DEBUG || OUR_CRATES.iter().any(|ours| crate_of(target) == *ours)
+/// Whether an event from `target` at `level` may be written at all, in the function whose crate
+/// is `own_crate`.
+pub fn allowed(target: &str, level: &Level, own_crate: &str) -> bool {
+    *level <= Level::DEBUG || [SHARED, own_crate].contains(&crate_of(target))
 }
 
 fn crate_of(target: &str) -> &str {
@@ -37,12 +39,13 @@ pub fn level(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> Leve
         .unwrap_or(LevelFilter::INFO)
 }
 
-/// Installs the subscriber; call once, first thing in `main`.
-pub fn init() {
+/// Installs the subscriber for the function whose crate is `own_crate`; call once, first thing
+/// in `main`, as `init(env!("CARGO_CRATE_NAME"))`.
+pub fn init(own_crate: &'static str) {
     let aws = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
     let rust = std::env::var("RUST_LOG").ok();
     let filter = level(aws.as_deref(), rust.as_deref());
-    let cap = filter_fn(|metadata| allowed(metadata.target(), metadata.level()));
+    let cap = filter_fn(move |metadata| allowed(metadata.target(), metadata.level(), own_crate));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let fmt = tracing_subscriber::fmt::layer().with_target(false).without_time();
     let registry = tracing_subscriber::registry().with(filter).with(cap);
@@ -59,28 +62,29 @@ mod tests {
 
     #[test]
     fn other_crates_are_capped_at_debug() {
+        let allowed = |target, level| allowed(target, level, "jwks");
         assert!(!allowed("lambda_runtime::layers::api_response", &Level::TRACE));
         assert!(!allowed(
             "aws_smithy_runtime::client::orchestrator",
             &Level::TRACE
         ));
         assert!(!allowed("hyper", &Level::TRACE));
+        assert!(!allowed("token", &Level::TRACE), "another function's crate");
         assert!(allowed("lambda_runtime::layers::api_response", &Level::DEBUG));
         assert!(allowed("hyper", &Level::INFO));
     }
 
     #[test]
     fn our_crates_log_at_every_level() {
-        for target in [
-            "shared::store::dynamodb",
-            "token",
-            "authorizer",
-            "users",
-            "protected",
-        ] {
-            assert!(allowed(target, &Level::TRACE), "{target}");
+        for function in ["token", "authorizer", "users", "protected", "jwks", "keyset"] {
+            assert!(allowed(function, &Level::TRACE, function), "{function}");
+            assert!(
+                allowed(&format!("{function}::module"), &Level::TRACE, function),
+                "{function}"
+            );
+            assert!(allowed("shared::store::dynamodb", &Level::TRACE, function));
         }
-        assert!(!allowed("shared_other_crate", &Level::TRACE));
+        assert!(!allowed("shared_other_crate", &Level::TRACE, "token"));
     }
 
     #[test]

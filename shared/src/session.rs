@@ -42,6 +42,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::clock::Clock;
 use crate::config::SessionConfig;
 use crate::store::{GraceCheck, RotateOutcome, SessionStore, StoreError};
+pub use crate::store::{NewSession, RefreshRecord, TokenHash};
 
 /// Bytes of randomness in a refresh token (256 bits).
 pub const REFRESH_TOKEN_BYTES: usize = 32;
@@ -139,63 +140,6 @@ impl RefreshToken {
             .unwrap_or_else(|_| unreachable!("HKDF-SHA256 gives a 32-byte key"));
         LessSafeKey::new(key)
     }
-}
-
-/// The SHA-256 of a refresh token, as stored and looked up.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub String);
-
-/// A session as it starts at login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSession {
-    /// Random id (UUID v4).
-    pub session_id: String,
-    pub user_id: String,
-    /// The user's name as chosen, for the access tokens the session mints.
-    pub username: String,
-    /// The user's item key (the lowercase name), to check the user's epoch on each refresh.
-    pub username_key: String,
-    /// The user's session epoch at login.
-    pub epoch: u64,
-    /// Unix seconds.
-    pub started_at: u64,
-    /// When the store may delete the session's records (its absolute end).
-    pub expires_at: u64,
-}
-
-impl NewSession {
-    /// The record of the session's first refresh token, issued at its start.
-    pub fn first_record(&self) -> RefreshRecord {
-        RefreshRecord {
-            session_id: self.session_id.clone(),
-            user_id: self.user_id.clone(),
-            username: self.username.clone(),
-            username_key: self.username_key.clone(),
-            epoch: self.epoch,
-            started_at: self.started_at,
-            issued_at: self.started_at,
-            used_at: None,
-            successor: None,
-        }
-    }
-}
-
-/// A stored refresh token (found by its hash).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshRecord {
-    pub session_id: String,
-    pub user_id: String,
-    pub username: String,
-    pub username_key: String,
-    pub epoch: u64,
-    /// When the session started (its login).
-    pub started_at: u64,
-    /// When this token was issued.
-    pub issued_at: u64,
-    /// When it was used to refresh, if it was.
-    pub used_at: Option<u64>,
-    /// Its successor, sealed with it ([`RefreshToken::seal`]), once it was used.
-    pub successor: Option<String>,
 }
 
 /// What a presented (and found) refresh token may do now.

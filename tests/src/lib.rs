@@ -15,6 +15,7 @@ use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::clock::Clock;
+use shared::config::Issuer;
 use shared::http::Responder;
 use shared::password::PasswordHasher;
 use shared::session::Sessions;
@@ -608,21 +609,19 @@ impl Apps {
                 verifier: test_util::verifier(),
                 same_site: CookieSameSite::Strict,
                 clock: dyn_clock.clone(),
-                issuer: Some(ISSUER.into()),
-                region: "us-east-1".into(),
+                issuer: Issuer::Fixed(ISSUER.into()),
                 responder: Responder::with_credentials(cors),
             },
             protected: protected::App {
                 store: functions.protected,
                 verifier: test_util::verifier(),
-                issuer: Some(ISSUER.into()),
-                region: "us-east-1".into(),
+                issuer: Issuer::Fixed(ISSUER.into()),
                 responder: Responder::default(),
                 clock: dyn_clock,
             },
             authorizer: authorizer::App {
                 verifier: test_util::verifier(),
-                issuer: Some(ISSUER.into()),
+                issuer: Issuer::Fixed(ISSUER.into()),
             },
             issuer: test_util::issuer(),
             clock,

@@ -10,14 +10,14 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
-use shared::config::{Env, public_keys, stage_url};
+use shared::config::{Env, Issuer, public_keys};
 use shared::{TokenSettings, TokenVerifier, bearer_token};
 
 /// The verifier and the configured issuer, built once at cold start.
 pub struct App {
     pub verifier: TokenVerifier,
-    /// `JWT_ISSUER`; when unset, tokens must be issued by the stage the request came through.
-    pub issuer: Option<String>,
+    /// `JWT_ISSUER`, or the stage each request comes through (`AWS_REGION`).
+    pub issuer: Issuer,
 }
 
 impl App {
@@ -25,7 +25,7 @@ impl App {
         let settings = TokenSettings::from_env()?;
         Ok(Self {
             verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
-            issuer: settings.issuer,
+            issuer: Issuer::from_source(&settings, &Env)?,
         })
     }
 }
@@ -101,7 +101,7 @@ pub fn authorize(
             tracing::error!(method_arn = ?event.method_arn, "methodArn is not an execute-api method ARN");
             AuthorizerError::InvalidMethodArn
         })?;
-    let issuer = app.issuer.clone().unwrap_or_else(|| stage.url());
+    let issuer = app.issuer.of_stage(stage.api, stage.stage);
     let claims = app.verifier.verify_access(token, &issuer).map_err(|reason| {
         tracing::info!(%reason, "token rejected");
         AuthorizerError::Unauthorized
@@ -188,11 +188,6 @@ impl<'a> StageArn<'a> {
         } = self;
         format!("arn:{partition}:execute-api:{region}:{account}:{api}/{stage}/*/*")
     }
-
-    /// The stage's URL, the issuer when `JWT_ISSUER` is unset.
-    pub fn url(&self) -> String {
-        stage_url(self.region, self.api, self.stage)
-    }
 }
 
 #[cfg(test)]
@@ -216,10 +211,14 @@ mod tests {
     }
 
     #[test]
-    fn the_stage_url_is_the_issuer_of_that_stage() {
-        let stage = StageArn::parse("arn:aws:execute-api:eu-west-1:123456789012:abc123/v1/GET/protected");
+    fn without_jwt_issuer_the_issuer_is_the_url_of_the_arns_stage() {
+        let stage =
+            StageArn::parse("arn:aws:execute-api:eu-west-1:123456789012:abc123/v1/GET/protected").unwrap();
+        let issuer = Issuer::Stage {
+            region: "eu-west-1".into(),
+        };
         assert_eq!(
-            stage.unwrap().url(),
+            issuer.of_stage(stage.api, stage.stage),
             "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
         );
     }

@@ -24,7 +24,7 @@ use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
-use shared::config::{ConfigError, Env, Source, public_keys};
+use shared::config::{Env, Issuer, Source, public_keys};
 use shared::error::ApiError;
 use shared::http::{ErrorBody, Responder, issuer_for, json};
 use shared::{CorsConfig, PublicKeySet, TokenSettings};
@@ -63,14 +63,12 @@ impl Discovery {
     }
 }
 
-/// The discovery document's body: fixed when `JWT_ISSUER` is set, else per stage.
+/// The discovery document's body: made once when `JWT_ISSUER` fixes the issuer, else per
+/// request, under the URL of its stage.
 #[derive(Debug)]
 enum DiscoveryBody {
     Fixed(String),
-    /// The issuer is the URL of the request's stage, in this region.
-    PerStage {
-        region: String,
-    },
+    PerStage(Issuer),
 }
 
 /// The documents, built once at cold start.
@@ -94,26 +92,14 @@ impl App {
     pub fn from_source(src: &dyn Source) -> Result<Self, lambda_http::Error> {
         let keys = public_keys(src)?;
         let settings = TokenSettings::from_source(src)?;
-        let region = match settings.issuer {
-            Some(_) => String::new(),
-            None => src
-                .get("AWS_REGION")
-                .filter(|r| !r.trim().is_empty())
-                .ok_or(ConfigError::Missing { var: "AWS_REGION" })?,
-        };
-        Self::new(&keys, settings.issuer.as_deref(), region)
+        Self::new(&keys, Issuer::from_source(&settings, src)?)
     }
 
-    /// The documents for `keys` under `issuer`; with no issuer, under the URL of each request's
-    /// API stage in `region`.
-    pub fn new(
-        keys: &PublicKeySet,
-        issuer: Option<&str>,
-        region: String,
-    ) -> Result<Self, lambda_http::Error> {
-        let discovery = match issuer {
-            Some(issuer) => DiscoveryBody::Fixed(serde_json::to_string(&Discovery::for_issuer(issuer))?),
-            None => DiscoveryBody::PerStage { region },
+    /// The documents for `keys` under `issuer`.
+    pub fn new(keys: &PublicKeySet, issuer: Issuer) -> Result<Self, lambda_http::Error> {
+        let discovery = match issuer.fixed() {
+            Some(fixed) => DiscoveryBody::Fixed(serde_json::to_string(&Discovery::for_issuer(fixed))?),
+            None => DiscoveryBody::PerStage(issuer),
         };
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -136,8 +122,8 @@ impl App {
         let body = match (document, &self.discovery) {
             (Document::Jwks, _) => self.jwks.clone(),
             (Document::Discovery, DiscoveryBody::Fixed(body)) => body.clone(),
-            (Document::Discovery, DiscoveryBody::PerStage { region }) => {
-                let issuer = issuer_for(None, region, req)?;
+            (Document::Discovery, DiscoveryBody::PerStage(issuer)) => {
+                let issuer = issuer_for(issuer, req)?;
                 serde_json::to_string(&Discovery::for_issuer(&issuer))
                     .map_err(|e| ApiError::Internal(e.into()))?
             }

@@ -4,7 +4,7 @@ use lambda_runtime::{run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::logging::init();
+    shared::logging::init(env!("CARGO_CRATE_NAME"));
     let app = keyset::App::from_env().await;
     run(service_fn(|event| keyset::handle(&app, event))).await
 }

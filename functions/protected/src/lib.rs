@@ -17,7 +17,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::clock::{Clock, SystemClock};
-use shared::config::{Env, public_keys};
+use shared::config::{Env, Issuer, public_keys};
 use shared::error::ApiError;
 use shared::http::{Responder, current_user, identify, json};
 use shared::store::ReadCaller;
@@ -33,10 +33,8 @@ pub const STORE: &[Capability] = &[Capability::ReadCaller];
 pub struct App {
     pub store: Arc<dyn ReadCaller>,
     pub verifier: TokenVerifier,
-    /// `JWT_ISSUER`; when unset, tokens must be issued by the stage the request came through.
-    pub issuer: Option<String>,
-    /// `AWS_REGION`, for the stage's URL.
-    pub region: String,
+    /// `JWT_ISSUER`, or the stage each request comes through (`AWS_REGION`).
+    pub issuer: Issuer,
     pub responder: Responder,
     pub clock: Arc<dyn Clock>,
 }
@@ -55,8 +53,7 @@ impl App {
         Ok(Self {
             store: Arc::new(DynamoUserStore::from_env().await?),
             verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
-            issuer: settings.issuer,
-            region: std::env::var("AWS_REGION").unwrap_or_default(),
+            issuer: Issuer::from_source(&settings, &Env)?,
             responder: Responder::new(CorsConfig::from_env()?),
             clock: Arc::new(SystemClock),
         })
@@ -72,13 +69,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
 }
 
 async fn whoami(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = identify(
-        req,
-        &app.verifier,
-        app.issuer.as_deref(),
-        &app.region,
-        app.clock.now(),
-    )?;
+    let caller = identify(req, &app.verifier, &app.issuer, app.clock.now())?;
     let found = app
         .store
         .find_caller(&caller.username()?, &caller.session_id)

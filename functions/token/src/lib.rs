@@ -27,7 +27,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::clock::{Clock, SystemClock};
-use shared::config::{Env, public_keys};
+use shared::config::{Env, Issuer, public_keys};
 use shared::error::ApiError;
 use shared::http::{
     Delivery, Identity, Responder, client_address, current_user, empty, identify, issuer_for, json,
@@ -81,10 +81,8 @@ pub struct App {
     pub verifier: TokenVerifier,
     pub same_site: CookieSameSite,
     pub clock: Arc<dyn Clock>,
-    /// `JWT_ISSUER`; when unset, the URL of the API stage the login came through.
-    pub issuer: Option<String>,
-    /// `AWS_REGION`, for the stage's URL.
-    pub region: String,
+    /// `JWT_ISSUER`, or the stage each request comes through (`AWS_REGION`).
+    pub issuer: Issuer,
     pub responder: Responder,
 }
 
@@ -178,8 +176,7 @@ impl App {
             verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
             same_site: CookieSameSite::from_env()?,
             clock,
-            issuer: settings.issuer,
-            region: std::env::var("AWS_REGION").unwrap_or_default(),
+            issuer: Issuer::from_source(&settings, &Env)?,
             responder: Responder::with_credentials(CorsConfig::from_env()?),
         })
     }
@@ -326,7 +323,7 @@ async fn all_or_none(
 /// resolved before anything is counted or written. A key set that cannot be read is a 503, a
 /// missing key or issuer a 500.
 async fn signing<'a>(app: &'a App, req: &Request) -> Result<(&'a TokenIssuer, String), ApiError> {
-    let issuer = issuer_for(app.issuer.as_deref(), &app.region, req)?;
+    let issuer = issuer_for(&app.issuer, req)?;
     Ok((app.signer.issuer().await?, issuer))
 }
 
@@ -419,13 +416,7 @@ async fn caller(app: &App, req: &Request) -> Result<(Identity, Username), ApiErr
 
 /// Who the access token names, not yet checked against the store.
 fn identified(app: &App, req: &Request) -> Result<(Identity, Username), ApiError> {
-    let caller = identify(
-        req,
-        &app.verifier,
-        app.issuer.as_deref(),
-        &app.region,
-        app.clock.now(),
-    )?;
+    let caller = identify(req, &app.verifier, &app.issuer, app.clock.now())?;
     let username = caller.username()?;
     Ok((caller, username))
 }

@@ -31,11 +31,10 @@ use super::retry::{ConflictRetry, only_conflicts, write_conflicted};
 use super::sdk_config::sdk_config_from_env;
 use super::{
     Caller, ChangePassword, CreateOutcome, CreateUser, EndAllSessions, FindUser, GraceCheck, LoginAttempts,
-    ReadCaller, RehashPassword, Reservation, RotateOutcome, SessionStatus, SessionStore, SignUpAttempts,
-    StoreError, UserProfile, UserRecord,
+    NewSession, ReadCaller, RefreshRecord, RehashPassword, Reservation, RotateOutcome, SessionStatus,
+    SessionStore, SignUpAttempts, StoreError, TokenHash, UserProfile, UserRecord,
 };
 use crate::config::{ConfigError, StoreConfig};
-use crate::session::{NewSession, RefreshRecord, TokenHash};
 use crate::user::Username;
 
 pub use super::access::{

@@ -17,7 +17,6 @@ pub mod tls;
 
 use async_trait::async_trait;
 
-use crate::session::{NewSession, RefreshRecord, TokenHash};
 use crate::user::Username;
 
 /// A stored user, with the password hash. Only the login path reads the hash.
@@ -62,6 +61,63 @@ impl From<&UserRecord> for UserProfile {
             epoch: user.epoch,
         }
     }
+}
+
+/// The SHA-256 of a refresh token, as stored and looked up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub String);
+
+/// A session as it starts at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Random id (UUID v4).
+    pub session_id: String,
+    pub user_id: String,
+    /// The user's name as chosen, for the access tokens the session mints.
+    pub username: String,
+    /// The user's item key (the lowercase name), to check the user's epoch on each refresh.
+    pub username_key: String,
+    /// The user's session epoch at login.
+    pub epoch: u64,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// When the store may delete the session's records (its absolute end).
+    pub expires_at: u64,
+}
+
+impl NewSession {
+    /// The record of the session's first refresh token, issued at its start.
+    pub fn first_record(&self) -> RefreshRecord {
+        RefreshRecord {
+            session_id: self.session_id.clone(),
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            username_key: self.username_key.clone(),
+            epoch: self.epoch,
+            started_at: self.started_at,
+            issued_at: self.started_at,
+            used_at: None,
+            successor: None,
+        }
+    }
+}
+
+/// A stored refresh token (found by its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub session_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub username_key: String,
+    pub epoch: u64,
+    /// When the session started (its login).
+    pub started_at: u64,
+    /// When this token was issued.
+    pub issued_at: u64,
+    /// When it was used to refresh, if it was.
+    pub used_at: Option<u64>,
+    /// Its successor, sealed with it ([`crate::session::RefreshToken::seal`]), once it was used.
+    pub successor: Option<String>,
 }
 
 /// What a route that accepts an access token reads of the token's session.

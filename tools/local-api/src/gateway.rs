@@ -11,14 +11,12 @@ use http::{HeaderValue, Request, Response};
 use serde_json::json;
 
 use crate::authorizer::{Verdict, VerdictCache};
+use crate::context::Context;
 use crate::lambda::{InvokeError, LambdaClient};
-use crate::proxy;
+use crate::proxy::{self, Authorized};
 use crate::responses::{self, GatewayError};
 use crate::router::{self, Target};
 use crate::spec::ApiSpec;
-
-/// An authorizer's verdict, and its latency in milliseconds (0 when cached).
-pub(crate) type Authorized = (Arc<Verdict>, u64);
 
 /// The emulated API: its spec, the Lambda endpoint and the authorizers' cache.
 #[derive(Debug)]
@@ -26,26 +24,6 @@ pub struct Gateway {
     spec: ApiSpec,
     lambda: LambdaClient,
     cache: VerdictCache,
-}
-
-/// What a request is known to be while it is handled, for events, logs and templates.
-pub(crate) struct Context<'a> {
-    pub spec: &'a ApiSpec,
-    pub request: &'a Request<Bytes>,
-    pub source_ip: IpAddr,
-    pub request_id: String,
-    /// The path, percent-decoded, without the query.
-    pub path: String,
-    pub resource: Option<String>,
-    pub path_parameters: Vec<(String, String)>,
-    pub principal_id: Option<String>,
-}
-
-impl Context<'_> {
-    /// The first value of a header, if it is text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.request.headers().get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 impl Gateway {

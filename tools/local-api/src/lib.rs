@@ -5,6 +5,7 @@
 //! "What the local API emulates and what it does not".
 
 pub mod authorizer;
+pub mod context;
 pub mod gateway;
 pub mod lambda;
 pub mod proxy;

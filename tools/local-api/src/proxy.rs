@@ -15,7 +15,11 @@ use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
-use crate::gateway::{Authorized, Context};
+use crate::authorizer::Verdict;
+use crate::context::Context;
+
+/// An authorizer's verdict, and its latency in milliseconds (0 when cached).
+pub(crate) type Authorized = (std::sync::Arc<Verdict>, u64);
 
 /// `09/Apr/2015:12:34:56 +0000`, as in `requestContext.requestTime`.
 const REQUEST_TIME: &[BorrowedFormatItem<'static>] =

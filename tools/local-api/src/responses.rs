@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use regex_lite::{Captures, Regex};
 use serde_json::Value;
 
-use crate::gateway::Context;
+use crate::context::Context;
 use crate::spec::{ApiSpec, HeaderSource};
 
 /// An error API Gateway answers itself, through `GatewayResponses`.

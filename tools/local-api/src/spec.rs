@@ -130,7 +130,12 @@ const SERVERLESS_FUNCTION: &str = "AWS::Serverless::Function";
 /// Reads the template text into the API to serve.
 pub fn load(text: &str, options: &Options) -> Result<ApiSpec> {
     let template = template::parse(text)?;
-    let intrinsics = Intrinsics::new(&template, options)?;
+    let intrinsics = Intrinsics::new(
+        &template,
+        &options.parameters,
+        &options.region,
+        &options.account_id,
+    )?;
     Loader {
         template: &template,
         intrinsics,

@@ -6,8 +6,6 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::spec::Options;
-
 /// Why a template cannot be read or served.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -59,11 +57,17 @@ pub struct Intrinsics {
 }
 
 impl Intrinsics {
-    /// Parameter values are the `--parameter` overrides (strings, as CloudFormation passes
-    /// them), else each parameter's `Default`; the stack is named `local`.
-    pub fn new(template: &Value, options: &Options) -> Result<Self> {
+    /// Parameter values are `overrides` (the `--parameter` values, strings, as CloudFormation
+    /// passes them), else each parameter's `Default`; the stack is named `local`, deployed in
+    /// `region` of `account_id`.
+    pub fn new(
+        template: &Value,
+        overrides: &HashMap<String, String>,
+        region: &str,
+        account_id: &str,
+    ) -> Result<Self> {
         let section = |name: &str| template.get(name).and_then(Value::as_object).cloned();
-        let (declared, overrides) = (section("Parameters").unwrap_or_default(), &options.parameters);
+        let declared = section("Parameters").unwrap_or_default();
         if let Some(unknown) = overrides.keys().find(|name| !declared.contains_key(*name)) {
             return Err(invalid(format!(
                 "--parameter {unknown}: the template has no such parameter"
@@ -78,8 +82,8 @@ impl Intrinsics {
             );
         }
         for (name, value) in [
-            ("AWS::Region", options.region.as_str()),
-            ("AWS::AccountId", &options.account_id),
+            ("AWS::Region", region),
+            ("AWS::AccountId", account_id),
             ("AWS::StackName", "local"),
             ("AWS::Partition", "aws"),
             ("AWS::URLSuffix", "amazonaws.com"),
@@ -298,13 +302,11 @@ Resources:
 
     fn intrinsics(origins: Option<&str>) -> (Value, Intrinsics) {
         let template = parse(TEMPLATE).unwrap();
-        let mut options = Options::default();
+        let mut overrides = HashMap::new();
         if let Some(origins) = origins {
-            options
-                .parameters
-                .insert("Origins".to_owned(), origins.to_owned());
+            overrides.insert("Origins".to_owned(), origins.to_owned());
         }
-        let intrinsics = Intrinsics::new(&template, &options).unwrap();
+        let intrinsics = Intrinsics::new(&template, &overrides, "us-east-1", "123456789012").unwrap();
         (template, intrinsics)
     }
 
@@ -385,8 +387,7 @@ Resources:
     #[test]
     fn an_unknown_parameter_override_is_refused() {
         let template = parse(TEMPLATE).unwrap();
-        let mut options = Options::default();
-        options.parameters.insert("Nope".to_owned(), "x".to_owned());
-        assert!(Intrinsics::new(&template, &options).is_err());
+        let overrides = HashMap::from([("Nope".to_owned(), "x".to_owned())]);
+        assert!(Intrinsics::new(&template, &overrides, "us-east-1", "123456789012").is_err());
     }
 }
