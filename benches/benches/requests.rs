@@ -57,7 +57,7 @@ fn tokens(c: &mut Criterion) {
 fn authorizer(c: &mut Criterion) {
     let app = authorizer::App {
         verifier: verifier(),
-        issuer: shared::config::Issuer::Fixed(ISSUER.into()),
+        issuer: shared::Issuer::Fixed(ISSUER.into()),
     };
     let token = mint_tokens(1).pop().unwrap();
     let event_json = fixture("authorizer/valid.json", &token);

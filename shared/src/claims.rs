@@ -11,8 +11,9 @@ use jsonwebtoken::errors::ErrorKind;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::TokenSettings;
+use crate::config::{ConfigError, Env, Source, int_in_range, lookup};
 use crate::keys::{ALGORITHM, PublicKeySet, SigningKey, install_provider};
+use std::time::Duration;
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -374,6 +375,104 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
     }
     let token = rest.trim_matches(' ');
     (!token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+// --- settings ------------------------------------------------------------------------------
+
+/// Settings every holder of tokens shares: who issues them, for whom, for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// `JWT_ISSUER`, optional: the `iss` claim issued and required, the URL under which the key
+    /// set and discovery documents are served (`<issuer>/.well-known/jwks.json`). When unset, the
+    /// issuer is the URL of the API stage a request comes through (see [`stage_url`]): what a
+    /// deployment without a custom domain is reachable at, and cannot know at deploy time.
+    pub issuer: Option<String>,
+    /// `JWT_AUDIENCE`, default `jwt-auth-api`: the `aud` claim issued and required.
+    pub audience: String,
+    /// `ACCESS_TOKEN_TTL_SECONDS`, default 900 (15 minutes), from 60 to 3600.
+    pub access_ttl: Duration,
+    /// `JWT_LEEWAY_SECONDS`, default 5, at most 60: clock skew allowed on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+}
+
+impl TokenSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let issuer = lookup(src, "JWT_ISSUER").map(|i| i.trim().to_owned());
+        if let Some(issuer) = &issuer {
+            let url = issuer
+                .strip_prefix("https://")
+                .or_else(|| issuer.strip_prefix("http://"));
+            if url.is_none_or(|rest| rest.is_empty() || rest.ends_with('/') || rest.contains(['?', '#', ' ']))
+            {
+                return Err(ConfigError::Invalid {
+                    var: "JWT_ISSUER",
+                    reason: format!(
+                        "{issuer:?} is not a URL like https://auth.example.com or https://auth.example.com/v1 (no trailing slash, query or fragment)"
+                    ),
+                });
+            }
+        }
+        Ok(Self {
+            issuer,
+            audience: lookup(src, "JWT_AUDIENCE").unwrap_or_else(|| "jwt-auth-api".into()),
+            access_ttl: Duration::from_secs(int_in_range(src, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 3600)?),
+            leeway: Duration::from_secs(int_in_range(src, "JWT_LEEWAY_SECONDS", 5, 0, 60)?),
+        })
+    }
+}
+
+/// Who issues the tokens (`iss`), resolved once at cold start and in one place for every
+/// function: `JWT_ISSUER` when set, else the URL of the API Gateway stage each request comes
+/// through, in the function's region (`AWS_REGION`, which Lambda always sets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issuer {
+    Fixed(String),
+    Stage { region: String },
+}
+
+impl Issuer {
+    /// `settings.issuer` (`JWT_ISSUER`) when set; else the stage's URL in `AWS_REGION`, which
+    /// must then be set: an empty region would make every issuer wrong.
+    pub fn from_source(settings: &TokenSettings, src: &dyn Source) -> Result<Self, ConfigError> {
+        if let Some(issuer) = &settings.issuer {
+            return Ok(Self::Fixed(issuer.clone()));
+        }
+        let region = lookup(src, "AWS_REGION").ok_or(ConfigError::Missing { var: "AWS_REGION" })?;
+        Ok(Self::Stage {
+            region: region.trim().to_owned(),
+        })
+    }
+
+    /// The issuer of tokens that come through `api`'s `stage`.
+    pub fn of_stage(&self, api_id: &str, stage: &str) -> String {
+        match self {
+            Self::Fixed(issuer) => issuer.clone(),
+            Self::Stage { region } => stage_url(region, api_id, stage),
+        }
+    }
+
+    /// The issuer whatever the stage, when `JWT_ISSUER` fixes it.
+    pub fn fixed(&self) -> Option<&str> {
+        match self {
+            Self::Fixed(issuer) => Some(issuer),
+            Self::Stage { .. } => None,
+        }
+    }
+}
+
+/// The URL of an API Gateway stage, `https://<api>.execute-api.<region>.amazonaws.com/<stage>`
+/// (`.amazonaws.com.cn` in China): the issuer when `JWT_ISSUER` is unset.
+pub fn stage_url(region: &str, api_id: &str, stage: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://{api_id}.execute-api.{region}.{suffix}/{stage}")
 }
 
 #[cfg(test)]
@@ -796,5 +895,118 @@ mod tests {
         assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
         assert_eq!(bearer_token("Bearer a b"), None);
         assert_eq!(bearer_token("abc.def.ghi"), None);
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::config::test_source;
+    use crate::config::test_source as source;
+
+    #[test]
+    fn the_issuer_is_jwt_issuer_or_the_stage_in_a_region_that_must_be_set() {
+        let settings = |vars: &[(&str, &str)]| TokenSettings::from_source(&test_source(vars)).unwrap();
+        let fixed = [("JWT_ISSUER", "https://auth.example.com")];
+        assert_eq!(
+            Issuer::from_source(&settings(&fixed), &test_source(&fixed)).unwrap(),
+            Issuer::Fixed("https://auth.example.com".into())
+        );
+        for region in [None, Some(""), Some("  ")] {
+            let vars: Vec<(&str, &str)> = region.map(|r| ("AWS_REGION", r)).into_iter().collect();
+            let err = Issuer::from_source(&settings(&vars), &test_source(&vars)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Missing { var: "AWS_REGION" }),
+                "{region:?}: {err}"
+            );
+        }
+        let vars = [("AWS_REGION", "cn-north-1")];
+        let issuer = Issuer::from_source(&settings(&vars), &test_source(&vars)).unwrap();
+        assert_eq!(
+            issuer.of_stage("abc", "v1"),
+            "https://abc.execute-api.cn-north-1.amazonaws.com.cn/v1"
+        );
+        assert_eq!(issuer.fixed(), None);
+    }
+
+    #[test]
+    fn token_settings_defaults_apply_when_nothing_is_set() {
+        let s = TokenSettings::from_source(&source(&[])).unwrap();
+        assert_eq!(s.issuer, None, "the issuer is then the stage's URL");
+        assert_eq!(s.audience, "jwt-auth-api");
+        assert_eq!(s.access_ttl, Duration::from_secs(900));
+        assert_eq!(s.leeway, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_issuer_must_be_a_url_without_trailing_slash() {
+        for good in [
+            "https://auth.example.com",
+            "https://a.example.com/v1",
+            "http://127.0.0.1:3000",
+        ] {
+            let s = TokenSettings::from_source(&source(&[("JWT_ISSUER", good)])).unwrap();
+            assert_eq!(s.issuer.as_deref(), Some(good));
+        }
+        for bad in [
+            "jwt-auth",
+            "https://",
+            "https://auth.example.com/",
+            "ftp://x",
+            "https://a/?q=1",
+        ] {
+            let err = TokenSettings::from_source(&source(&[("JWT_ISSUER", bad)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: "JWT_ISSUER",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn stage_urls_follow_the_partition() {
+        assert_eq!(
+            stage_url("eu-west-1", "abc123", "v1"),
+            "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
+        );
+        assert_eq!(
+            stage_url("cn-north-1", "abc123", "v1"),
+            "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/v1"
+        );
+    }
+
+    #[test]
+    fn ttl_outside_its_range_or_not_a_number_is_rejected() {
+        for bad in ["0", "59", "3601", "-5", "15m", "1e3"] {
+            let err = TokenSettings::from_source(&source(&[("ACCESS_TOKEN_TTL_SECONDS", bad)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: "ACCESS_TOKEN_TTL_SECONDS",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn leeway_above_a_minute_is_rejected() {
+        let err = TokenSettings::from_source(&source(&[("JWT_LEEWAY_SECONDS", "61")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "JWT_LEEWAY_SECONDS",
+                ..
+            }
+        ));
     }
 }

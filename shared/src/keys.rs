@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::config::{ConfigError, Env, Source, lookup, required};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
@@ -439,6 +440,59 @@ fn compute_digest(data: &[u8], hash: ThumbprintHash) -> JwtResult<Vec<u8>> {
     Ok(ring::digest::digest(algorithm, data).as_ref().to_vec())
 }
 
+// --- settings ------------------------------------------------------------------------------
+
+/// `JWT_PUBLIC_KEYS`, required by every verifier: the JWKS of the keys tokens may be signed
+/// with (the current key, and during a rotation the next or previous one).
+pub fn public_keys(src: &dyn Source) -> Result<PublicKeySet, ConfigError> {
+    let var = "JWT_PUBLIC_KEYS";
+    PublicKeySet::from_jwks(&required(src, var)?).map_err(|e| ConfigError::Invalid {
+        var,
+        reason: e.to_string(),
+    })
+}
+
+/// Where the issuing function's private key comes from.
+#[derive(Debug)]
+pub enum SigningKeySource {
+    /// `JWT_SIGNING_KEY`: the key itself, PKCS#8 PEM (local development and tests).
+    Pem(Box<SigningKey>),
+    /// `JWT_SIGNING_KEY_SECRET` (a Secrets Manager secret id holding the key set) and
+    /// `JWT_SIGNING_KEY_ID` (the `kid` of the key to sign with): read on first use (deployed).
+    Secret { secret_id: String, kid: String },
+}
+
+impl SigningKeySource {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        match (
+            lookup(src, "JWT_SIGNING_KEY"),
+            lookup(src, "JWT_SIGNING_KEY_SECRET"),
+        ) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid {
+                var: "JWT_SIGNING_KEY",
+                reason: "set it or JWT_SIGNING_KEY_SECRET, not both".into(),
+            }),
+            (Some(pem), None) => SigningKey::from_pem(&pem)
+                .map(|key| Self::Pem(Box::new(key)))
+                .map_err(|e| ConfigError::Invalid {
+                    var: "JWT_SIGNING_KEY",
+                    reason: e.to_string(),
+                }),
+            (None, Some(secret_id)) => Ok(Self::Secret {
+                secret_id,
+                kid: required(src, "JWT_SIGNING_KEY_ID")?,
+            }),
+            (None, None) => Err(ConfigError::Missing {
+                var: "JWT_SIGNING_KEY_SECRET",
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,5 +718,102 @@ mod tests {
         assert_eq!(SigningKey::from_pem(not_base64).unwrap_err(), KeyError::NotPem);
         let not_a_key = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----";
         assert_eq!(SigningKey::from_pem(not_a_key).unwrap_err(), KeyError::NotP256);
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::config::test_source as source;
+    use crate::test_util::{TEST_SIGNING_KEY, jwks_json, kid};
+
+    #[test]
+    fn verifiers_need_the_public_keys_and_refuse_a_bad_set_naming_the_variable() {
+        assert_eq!(
+            public_keys(&source(&[])).unwrap_err(),
+            ConfigError::Missing {
+                var: "JWT_PUBLIC_KEYS"
+            }
+        );
+        let keys = public_keys(&source(&[("JWT_PUBLIC_KEYS", &jwks_json())])).unwrap();
+        assert_eq!(keys.kids().collect::<Vec<_>>(), [kid()]);
+        for bad in [
+            "",
+            "[]",
+            r#"{"keys":[]}"#,
+            "not json",
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#,
+        ] {
+            if bad.is_empty() {
+                continue;
+            }
+            let err = public_keys(&source(&[("JWT_PUBLIC_KEYS", bad)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: "JWT_PUBLIC_KEYS",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_signing_key_comes_from_a_pem_or_a_secret_never_both() {
+        let pem = source(&[("JWT_SIGNING_KEY", TEST_SIGNING_KEY)]);
+        assert!(
+            matches!(SigningKeySource::from_source(&pem), Ok(SigningKeySource::Pem(k)) if k.kid() == kid())
+        );
+        let secret = source(&[
+            ("JWT_SIGNING_KEY_SECRET", "arn:secret"),
+            ("JWT_SIGNING_KEY_ID", "abc"),
+        ]);
+        assert!(matches!(
+            SigningKeySource::from_source(&secret),
+            Ok(SigningKeySource::Secret { secret_id, kid }) if secret_id == "arn:secret" && kid == "abc"
+        ));
+        let no_kid = source(&[("JWT_SIGNING_KEY_SECRET", "arn:secret")]);
+        assert_eq!(
+            SigningKeySource::from_source(&no_kid).unwrap_err(),
+            ConfigError::Missing {
+                var: "JWT_SIGNING_KEY_ID"
+            }
+        );
+        let both = source(&[
+            ("JWT_SIGNING_KEY", TEST_SIGNING_KEY),
+            ("JWT_SIGNING_KEY_SECRET", "x"),
+        ]);
+        assert!(SigningKeySource::from_source(&both).is_err());
+        assert_eq!(
+            SigningKeySource::from_source(&source(&[])).unwrap_err(),
+            ConfigError::Missing {
+                var: "JWT_SIGNING_KEY_SECRET"
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_signing_key_is_refused_without_echoing_it() {
+        let bad = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----";
+        let err = SigningKeySource::from_source(&source(&[("JWT_SIGNING_KEY", bad)])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "JWT_SIGNING_KEY",
+                ..
+            }
+        ));
+        assert!(!err.to_string().contains("bm90IGEga2V5"), "{err}");
+        let debug = format!(
+            "{:?}",
+            SigningKeySource::from_source(&source(&[("JWT_SIGNING_KEY", TEST_SIGNING_KEY)]))
+        );
+        assert!(
+            debug.contains("redacted") && !debug.contains("MIGHAgEA"),
+            "{debug}"
+        );
     }
 }

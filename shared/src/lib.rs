@@ -34,8 +34,17 @@ pub mod test_util;
 pub use claims::{
     Audience, Claims, Subject, TokenIssuer, TokenUse, TokenVerifier, VerifyError, bearer_token,
 };
-pub use config::{
-    ConfigError, CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig,
-    SignUpLimitConfig, SigningKeySource, StoreConfig, TokenSettings,
-};
+pub use claims::{Issuer, TokenSettings};
+pub use config::ConfigError;
+#[cfg(feature = "api")]
+pub use http::CorsConfig;
+pub use keys::SigningKeySource;
 pub use keys::{KeyError, PublicKeySet, SigningKey};
+#[cfg(feature = "api")]
+pub use password::PasswordConfig;
+#[cfg(feature = "api")]
+pub use session::{CookieSameSite, SessionConfig};
+#[cfg(feature = "api")]
+pub use store::StoreConfig;
+#[cfg(feature = "api")]
+pub use throttle::{LoginThrottleConfig, SignUpLimitConfig};

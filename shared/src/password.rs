@@ -5,7 +5,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::config::PasswordConfig;
+use crate::config::{ConfigError, Env, Source, int_in_range};
 use crate::user::Password;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,76 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, PasswordErr
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+// --- settings ------------------------------------------------------------------------------
+
+/// OWASP's argon2id configurations (Password Storage Cheat Sheet), as the least memory in KiB
+/// for a number of passes: 46 MiB with one pass, 19 MiB with two, 12 MiB with three, 9 MiB with
+/// four, 7 MiB with five or more; all with one lane.
+pub const OWASP_ARGON2_MIN_MEMORY_KIB: [(u32, u32); 5] =
+    [(1, 47_104), (2, 19_456), (3, 12_288), (4, 9_216), (5, 7_168)];
+
+/// The least memory (KiB) OWASP's table asks for with `iterations` passes.
+pub fn owasp_min_memory_kib(iterations: u32) -> u32 {
+    OWASP_ARGON2_MIN_MEMORY_KIB
+        .iter()
+        .rev()
+        .find(|(passes, _)| iterations >= *passes)
+        .map_or(u32::MAX, |(_, memory)| *memory)
+}
+
+/// argon2id cost parameters. Defaults are OWASP's: m = 19456 KiB, t = 2, p = 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordConfig {
+    /// `ARGON2_MEMORY_KIB`, default 19456, at most 1048576; together with the passes at or
+    /// above a row of OWASP's table ([`OWASP_ARGON2_MIN_MEMORY_KIB`]).
+    pub memory_kib: u32,
+    /// `ARGON2_ITERATIONS`, default 2, from 1 to 10.
+    pub iterations: u32,
+    /// `ARGON2_PARALLELISM`, default 1, from 1 to 8.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl PasswordConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    /// Refuses a memory and pass count below OWASP's table: memory and passes trade against
+    /// each other, so neither is enough on its own (7168 KiB passes only with five passes).
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let int = |var, default: u32, min, max| {
+            int_in_range(src, var, u64::from(default), min, max).map(|v| v as u32)
+        };
+        let config = Self {
+            memory_kib: int("ARGON2_MEMORY_KIB", d.memory_kib, 7_168, 1_048_576)?,
+            iterations: int("ARGON2_ITERATIONS", d.iterations, 1, 10)?,
+            parallelism: int("ARGON2_PARALLELISM", d.parallelism, 1, 8)?,
+        };
+        let least = owasp_min_memory_kib(config.iterations);
+        if config.memory_kib < least {
+            return Err(ConfigError::Invalid {
+                var: "ARGON2_MEMORY_KIB",
+                reason: format!(
+                    "{} KiB with ARGON2_ITERATIONS={} is below OWASP's minimum of {least} KiB for that many passes (19456 with 2, 12288 with 3, 9216 with 4, 7168 with 5 or more, 47104 with 1)",
+                    config.memory_kib, config.iterations
+                ),
+            });
+        }
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +282,73 @@ mod tests {
             h.verify(pw("x"), Some("not-a-phc".into())).await,
             Err(PasswordError::CorruptHash)
         ));
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::config::test_source as source;
+
+    #[test]
+    fn password_config_defaults_are_owasp() {
+        let c = PasswordConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(
+            c,
+            PasswordConfig {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+    }
+
+    fn argon2(memory: u32, iterations: u32) -> Result<PasswordConfig, ConfigError> {
+        let (m, t) = (memory.to_string(), iterations.to_string());
+        PasswordConfig::from_source(&source(&[("ARGON2_MEMORY_KIB", &m), ("ARGON2_ITERATIONS", &t)]))
+    }
+
+    #[test]
+    fn password_memory_below_owasp_minimum_is_rejected() {
+        let err = PasswordConfig::from_source(&source(&[("ARGON2_MEMORY_KIB", "1024")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "ARGON2_MEMORY_KIB",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn every_row_of_owasps_table_is_accepted_and_one_kib_less_is_not() {
+        for (passes, memory) in OWASP_ARGON2_MIN_MEMORY_KIB {
+            assert!(argon2(memory, passes).is_ok(), "m={memory} t={passes}");
+            let err = argon2(memory - 1, passes).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: "ARGON2_MEMORY_KIB",
+                        ..
+                    }
+                ),
+                "m={} t={passes}: {err}",
+                memory - 1
+            );
+        }
+    }
+
+    #[test]
+    fn memory_and_passes_are_checked_together() {
+        // Each alone is within its own range; together they are below OWASP.
+        assert!(argon2(7_168, 1).is_err());
+        assert!(argon2(7_168, 4).is_err());
+        assert!(argon2(19_455, 2).is_err());
+        assert!(argon2(12_288, 2).is_err());
+        // More passes than the table's last row keep its memory floor.
+        assert!(argon2(7_168, 10).is_ok());
+        assert!(argon2(1_048_576, 1).is_ok());
+        assert!(argon2(47_104, 1).is_ok());
     }
 }

@@ -40,9 +40,10 @@ use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::clock::Clock;
-use crate::config::SessionConfig;
+use crate::config::{ConfigError, Env, Source, int_in_range, lookup};
 use crate::store::{GraceCheck, RotateOutcome, SessionStore, StoreError};
 pub use crate::store::{NewSession, RefreshRecord, TokenHash};
+use std::time::Duration;
 
 /// Bytes of randomness in a refresh token (256 bits).
 pub const REFRESH_TOKEN_BYTES: usize = 32;
@@ -387,6 +388,105 @@ impl Sessions {
     }
 }
 
+// --- settings ------------------------------------------------------------------------------
+
+/// Session lifetimes (see `session`): all in seconds, each with bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// `SESSION_ABSOLUTE_SECONDS`, default 2592000 (30 days), from 3600 (an hour) to 7776000
+    /// (90 days): a session ends this long after its login, however often it is refreshed.
+    pub absolute: Duration,
+    /// `SESSION_IDLE_SECONDS`, default 604800 (7 days), from 900 (15 minutes) to the absolute
+    /// lifetime: a refresh token not used within this long of its issue is refused.
+    pub idle: Duration,
+    /// `REFRESH_GRACE_SECONDS`, default 5, at most 60: for how long after its use a refresh
+    /// token presented again counts as a duplicate of that request (answered with an access
+    /// token and the successor the first request got, while that successor is unused) rather
+    /// than as a reuse (which revokes the session). 0: no grace at all.
+    pub grace: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            absolute: Duration::from_secs(30 * 86_400),
+            idle: Duration::from_secs(7 * 86_400),
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SessionConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let absolute = int_in_range(
+            src,
+            "SESSION_ABSOLUTE_SECONDS",
+            d.absolute.as_secs(),
+            3600,
+            90 * 86_400,
+        )?;
+        let idle = int_in_range(
+            src,
+            "SESSION_IDLE_SECONDS",
+            d.idle.as_secs().min(absolute),
+            900,
+            absolute,
+        )?;
+        let grace = int_in_range(src, "REFRESH_GRACE_SECONDS", d.grace.as_secs(), 0, 60)?;
+        Ok(Self {
+            absolute: Duration::from_secs(absolute),
+            idle: Duration::from_secs(idle),
+            grace: Duration::from_secs(grace),
+        })
+    }
+}
+
+/// The `SameSite` attribute of the refresh-token cookie.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CookieSameSite {
+    /// Sent only with requests from the API's own site: the app and the API share a registrable
+    /// domain (`app.example.com` and `api.example.com`, or `localhost`). The default.
+    #[default]
+    Strict,
+    /// As `Strict`, and also on top-level navigations from other sites (of no use to `fetch`).
+    Lax,
+    /// Sent cross-site too: an app on another site than the API (the API on its
+    /// `execute-api.amazonaws.com` URL). Browsers that block third-party cookies still drop it.
+    None,
+}
+
+impl CookieSameSite {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let var = "REFRESH_COOKIE_SAMESITE";
+        match lookup(src, var).as_deref().map(str::trim) {
+            None | Some("Strict") => Ok(Self::Strict),
+            Some("Lax") => Ok(Self::Lax),
+            Some("None") => Ok(Self::None),
+            Some(other) => Err(ConfigError::Invalid {
+                var,
+                reason: format!("expected Strict, Lax or None, got {other:?}"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -508,6 +608,64 @@ mod tests {
         assert_eq!(old.open(&URL_SAFE_NO_PAD.encode(tampered)), None);
         for bad in ["", "AAAA", "not base64 !"] {
             assert_eq!(old.open(bad), None, "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::config::test_source as source;
+
+    #[test]
+    fn session_lifetimes_have_defaults_and_bounds_and_idle_stays_within_absolute() {
+        let d = SessionConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(d, SessionConfig::default());
+        assert_eq!(
+            (d.absolute.as_secs(), d.idle.as_secs(), d.grace.as_secs()),
+            (2_592_000, 604_800, 5)
+        );
+        let short = SessionConfig::from_source(&source(&[("SESSION_ABSOLUTE_SECONDS", "3600")])).unwrap();
+        assert_eq!(
+            short.idle.as_secs(),
+            3600,
+            "the idle default is capped by the absolute lifetime"
+        );
+        for (var, value) in [
+            ("SESSION_ABSOLUTE_SECONDS", "3599"),
+            ("SESSION_ABSOLUTE_SECONDS", "7776001"),
+            ("SESSION_IDLE_SECONDS", "899"),
+            ("SESSION_IDLE_SECONDS", "2592001"),
+            ("REFRESH_GRACE_SECONDS", "61"),
+            ("REFRESH_GRACE_SECONDS", "-1"),
+        ] {
+            let err = SessionConfig::from_source(&source(&[(var, value)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { var: v, .. } if v == var),
+                "{var}={value}: {err}"
+            );
+        }
+        let edge = SessionConfig::from_source(&source(&[
+            ("SESSION_ABSOLUTE_SECONDS", "7776000"),
+            ("SESSION_IDLE_SECONDS", "7776000"),
+            ("REFRESH_GRACE_SECONDS", "0"),
+        ]))
+        .unwrap();
+        assert_eq!((edge.idle.as_secs(), edge.grace.as_secs()), (7_776_000, 0));
+    }
+
+    #[test]
+    fn the_cookie_samesite_is_one_of_three_spelled_as_browsers_do() {
+        assert_eq!(
+            CookieSameSite::from_source(&source(&[])).unwrap(),
+            CookieSameSite::Strict
+        );
+        for value in ["Strict", "Lax", "None"] {
+            let parsed = CookieSameSite::from_source(&source(&[("REFRESH_COOKIE_SAMESITE", value)])).unwrap();
+            assert_eq!(parsed.as_str(), value);
+        }
+        for bad in ["strict", "none", "Off"] {
+            assert!(CookieSameSite::from_source(&source(&[("REFRESH_COOKIE_SAMESITE", bad)])).is_err());
         }
     }
 }

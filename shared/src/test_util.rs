@@ -9,10 +9,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use crate::claims::TokenSettings;
 use crate::claims::{Subject, TokenIssuer, TokenVerifier};
 use crate::clock::Clock;
-use crate::config::{PasswordConfig, TokenSettings};
 use crate::keys::{PublicKeySet, SigningKey};
+#[cfg(feature = "api")]
+use crate::password::PasswordConfig;
 
 /// The password of the `events/` fixtures' user `alice`.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -48,6 +50,7 @@ pub const ISSUER: &str = "https://auth.test";
 pub const AUDIENCE: &str = "jwt-auth-api";
 
 /// Cheap argon2 parameters, far below OWASP's: tests check behaviour, not cost.
+#[cfg(feature = "api")]
 pub const CHEAP_ARGON2: PasswordConfig = PasswordConfig {
     memory_kib: 1024,
     iterations: 1,

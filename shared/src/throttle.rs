@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::{LoginThrottleConfig, SignUpLimitConfig};
+use crate::config::{ConfigError, Env, Source, int_in_range};
 use crate::error::ApiError;
 use crate::store::{LoginAttempts, Reservation, SignUpAttempts};
 
@@ -256,6 +256,104 @@ impl SignUpThrottle {
     }
 }
 
+// --- settings ------------------------------------------------------------------------------
+
+/// Brute-force protection of `POST /token`: failed logins are counted per username (existing
+/// or not) and per client address in fixed windows; at either limit the route answers 429
+/// until the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottleConfig {
+    /// `LOGIN_MAX_FAILURES`, default 5, from 1 to 1000: failures allowed per username and window.
+    pub max_failures: u32,
+    /// `LOGIN_MAX_FAILURES_PER_IP`, default 100, from 1 to 100000: failures allowed per client
+    /// address (an IPv6 address's /64) and window. Generous, because an office or a carrier's
+    /// NAT puts many users behind one address; it bounds the argon2 work one address can cause
+    /// with a new name in every request.
+    pub max_failures_per_client: u32,
+    /// `LOGIN_WINDOW_SECONDS`, default 900 (15 minutes), from 10 to 86400.
+    pub window: Duration,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            max_failures_per_client: 100,
+            window: Duration::from_secs(900),
+        }
+    }
+}
+
+impl LoginThrottleConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let max = int_in_range(src, "LOGIN_MAX_FAILURES", u64::from(d.max_failures), 1, 1000)?;
+        let per_client = int_in_range(
+            src,
+            "LOGIN_MAX_FAILURES_PER_IP",
+            u64::from(d.max_failures_per_client),
+            1,
+            100_000,
+        )?;
+        Ok(Self {
+            max_failures: u32::try_from(max).unwrap_or(u32::MAX),
+            max_failures_per_client: u32::try_from(per_client).unwrap_or(u32::MAX),
+            window: Duration::from_secs(int_in_range(
+                src,
+                "LOGIN_WINDOW_SECONDS",
+                d.window.as_secs(),
+                10,
+                86_400,
+            )?),
+        })
+    }
+}
+
+/// The sign-up limit of `POST /users`: sign-ups (taken names included) are counted per client
+/// address in fixed windows; at the limit the route answers 429 until the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignUpLimitConfig {
+    /// `SIGNUP_MAX_PER_IP`, default 100, from 1 to 100000: sign-ups allowed per client address
+    /// (an IPv6 address's /64) and window; generous, for the same reason as the login limit.
+    pub max_per_client: u32,
+    /// `SIGNUP_WINDOW_SECONDS`, default 3600 (an hour), from 10 to 86400.
+    pub window: Duration,
+}
+
+impl Default for SignUpLimitConfig {
+    fn default() -> Self {
+        Self {
+            max_per_client: 100,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl SignUpLimitConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let max = int_in_range(src, "SIGNUP_MAX_PER_IP", u64::from(d.max_per_client), 1, 100_000)?;
+        Ok(Self {
+            max_per_client: u32::try_from(max).unwrap_or(u32::MAX),
+            window: Duration::from_secs(int_in_range(
+                src,
+                "SIGNUP_WINDOW_SECONDS",
+                d.window.as_secs(),
+                10,
+                86_400,
+            )?),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +377,71 @@ mod tests {
         assert_eq!(ClientKey::of(None).as_str(), "client/unknown");
         // Never a username's key: usernames hold no '/'.
         assert!(crate::user::Username::parse(&key("203.0.113.7")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::config::test_source as source;
+
+    #[test]
+    fn login_throttle_defaults_and_bounds() {
+        assert_eq!(
+            LoginThrottleConfig::from_source(&source(&[])).unwrap(),
+            LoginThrottleConfig::default()
+        );
+        let err = LoginThrottleConfig::from_source(&source(&[("LOGIN_MAX_FAILURES", "0")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "LOGIN_MAX_FAILURES",
+                ..
+            }
+        ));
+        let err = LoginThrottleConfig::from_source(&source(&[("LOGIN_WINDOW_SECONDS", "5")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "LOGIN_WINDOW_SECONDS",
+                ..
+            }
+        ));
+        let set = LoginThrottleConfig::from_source(&source(&[("LOGIN_MAX_FAILURES_PER_IP", "250")])).unwrap();
+        assert_eq!(set.max_failures_per_client, 250);
+        let err =
+            LoginThrottleConfig::from_source(&source(&[("LOGIN_MAX_FAILURES_PER_IP", "0")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "LOGIN_MAX_FAILURES_PER_IP",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn sign_up_limit_defaults_and_bounds() {
+        assert_eq!(
+            SignUpLimitConfig::from_source(&source(&[])).unwrap(),
+            SignUpLimitConfig::default()
+        );
+        let set = SignUpLimitConfig::from_source(&source(&[
+            ("SIGNUP_MAX_PER_IP", "7"),
+            ("SIGNUP_WINDOW_SECONDS", "60"),
+        ]))
+        .unwrap();
+        assert_eq!((set.max_per_client, set.window.as_secs()), (7, 60));
+        for (var, value) in [
+            ("SIGNUP_MAX_PER_IP", "0"),
+            ("SIGNUP_MAX_PER_IP", "100001"),
+            ("SIGNUP_WINDOW_SECONDS", "9"),
+        ] {
+            let err = SignUpLimitConfig::from_source(&source(&[(var, value)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { var: v, .. } if v == var),
+                "{var}={value}"
+            );
+        }
     }
 }

@@ -175,7 +175,7 @@ fn source(vars: &[(&'static str, String)]) -> impl Source {
 #[test]
 fn argon2_settings_are_accepted_by_the_template_exactly_when_the_code_accepts_them() {
     let template = template();
-    let owasp: Vec<u64> = shared::config::OWASP_ARGON2_MIN_MEMORY_KIB
+    let owasp: Vec<u64> = shared::password::OWASP_ARGON2_MIN_MEMORY_KIB
         .iter()
         .flat_map(|(_, m)| [u64::from(*m), u64::from(*m) - 1])
         .collect();
@@ -208,7 +208,7 @@ fn argon2_settings_are_accepted_by_the_template_exactly_when_the_code_accepts_th
     }
     assert!(disagree.is_empty(), "{disagree:#?}");
     // Each OWASP row is offered: a deployer can choose every configuration of the table.
-    for (passes, memory) in shared::config::OWASP_ARGON2_MIN_MEMORY_KIB {
+    for (passes, memory) in shared::password::OWASP_ARGON2_MIN_MEMORY_KIB {
         assert!(
             accepted(
                 &template,

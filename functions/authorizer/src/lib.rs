@@ -10,7 +10,9 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
-use shared::config::{Env, Issuer, public_keys};
+use shared::Issuer;
+use shared::config::Env;
+use shared::keys::public_keys;
 use shared::{TokenSettings, TokenVerifier, bearer_token};
 
 /// The verifier and the configured issuer, built once at cold start.

@@ -24,9 +24,11 @@ use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
-use shared::config::{Env, Issuer, Source, public_keys};
+use shared::Issuer;
+use shared::config::{Env, Source};
 use shared::error::ApiError;
 use shared::http::{ErrorBody, Responder, issuer_for, json};
+use shared::keys::public_keys;
 use shared::{CorsConfig, PublicKeySet, TokenSettings};
 
 /// The key set's path, under the issuer.

@@ -26,13 +26,15 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::Issuer;
 use shared::clock::{Clock, SystemClock};
-use shared::config::{Env, Issuer, public_keys};
+use shared::config::Env;
 use shared::error::ApiError;
 use shared::http::{
     Delivery, Identity, Responder, client_address, current_user, empty, identify, issuer_for, json,
     login as parse_login, password_change, presented_refresh_token, set_refresh_cookies,
 };
+use shared::keys::public_keys;
 use shared::keystore::SecretsKeyStore;
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};

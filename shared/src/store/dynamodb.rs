@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Get, Put, TransactGetItem, TransactWriteItem, Update,
 };
 
+use super::StoreConfig;
 use super::retry::{ConflictRetry, only_conflicts, write_conflicted};
 use super::sdk_config::sdk_config_from_env;
 use super::{
@@ -34,7 +35,7 @@ use super::{
     NewSession, ReadCaller, RefreshRecord, RehashPassword, Reservation, RotateOutcome, SessionStatus,
     SessionStore, SignUpAttempts, StoreError, TokenHash, UserProfile, UserRecord,
 };
-use crate::config::{ConfigError, StoreConfig};
+use crate::config::ConfigError;
 use crate::user::Username;
 
 pub use super::access::{

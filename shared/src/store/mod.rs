@@ -17,7 +17,9 @@ pub mod tls;
 
 use async_trait::async_trait;
 
+use crate::config::{ConfigError, Env, Source, int_in_range, required};
 use crate::user::Username;
+use std::time::Duration;
 
 /// A stored user, with the password hash. Only the login path reads the hash.
 #[derive(Clone, PartialEq, Eq)]
@@ -332,4 +334,71 @@ pub trait SignUpAttempts: Send + Sync {
         limit: u32,
         expires_at: u64,
     ) -> Result<Reservation, StoreError>;
+}
+
+// --- settings ------------------------------------------------------------------------------
+
+/// Where users are stored and how long a store call may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `USERS_TABLE`, required: the DynamoDB table name.
+    pub table: String,
+    /// `DYNAMODB_CONNECT_TIMEOUT_MS`, default 1000.
+    pub connect_timeout: Duration,
+    /// `DYNAMODB_ATTEMPT_TIMEOUT_MS`, default 1000: one attempt, including reading the answer.
+    pub attempt_timeout: Duration,
+    /// `DYNAMODB_OPERATION_TIMEOUT_MS`, default 3000: all attempts of one call, retries included.
+    pub operation_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let ms = |var, default| int_in_range(src, var, default, 10, 20_000).map(Duration::from_millis);
+        let config = Self {
+            table: required(src, "USERS_TABLE")?,
+            connect_timeout: ms("DYNAMODB_CONNECT_TIMEOUT_MS", 1_000)?,
+            attempt_timeout: ms("DYNAMODB_ATTEMPT_TIMEOUT_MS", 1_000)?,
+            operation_timeout: ms("DYNAMODB_OPERATION_TIMEOUT_MS", 3_000)?,
+        };
+        if config.attempt_timeout > config.operation_timeout {
+            return Err(ConfigError::Invalid {
+                var: "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+                reason: "must not exceed DYNAMODB_OPERATION_TIMEOUT_MS".into(),
+            });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::config::test_source as source;
+
+    #[test]
+    fn store_config_requires_the_table() {
+        let err = StoreConfig::from_source(&source(&[])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { var: "USERS_TABLE" });
+    }
+
+    #[test]
+    fn attempt_timeout_may_not_exceed_operation_timeout() {
+        let err = StoreConfig::from_source(&source(&[
+            ("USERS_TABLE", "users"),
+            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "5000"),
+            ("DYNAMODB_OPERATION_TIMEOUT_MS", "2000"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+                ..
+            }
+        ));
+    }
 }

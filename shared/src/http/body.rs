@@ -1,0 +1,189 @@
+//! Request bodies: JSON objects of known members, read after their content type and size are
+//! checked; every failure a 4xx that names the members, never echoing a value.
+
+use lambda_http::Request;
+use lambda_http::http::header::CONTENT_TYPE;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Largest accepted request body. Credentials fit in well under 2 KiB.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The request body as bytes, after checking its content type and size. API Gateway's
+/// `isBase64Encoded` bodies arrive decoded (lambda_http does it), so they parse like any other.
+pub(super) fn json_bytes(req: &Request) -> Result<&[u8], ApiError> {
+    require_json_content_type(req)?;
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge { max: MAX_BODY_BYTES });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("Request body is required".into()));
+    }
+    Ok(bytes)
+}
+
+/// `{"username": ..., "password": ...}` as the client sent them; both non-empty strings.
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The members of a JSON object in document order, repeated names kept, so that unknown and
+/// duplicate fields are found here rather than by reading serde's error messages.
+pub(super) struct Members(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+            type Value = Members;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// The members of the request's JSON object body, each named in `allowed` at most once. Every
+/// failure is a 4xx whose message names the fields, never echoing a value.
+pub(super) fn object(req: &Request, allowed: &[&str], shape: &str) -> Result<Vec<(String, Value)>, ApiError> {
+    let bytes = json_bytes(req)?;
+    let Members(members) = serde_json::from_slice(bytes).map_err(|_| {
+        // Refused as soon as it is not an object: say "not an object" only if it is JSON at all.
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        ApiError::BadRequest(if is_json {
+            format!("Request body must be a JSON object with {shape}")
+        } else {
+            "Request body is not valid JSON".into()
+        })
+    })?;
+    for (i, (name, _)) in members.iter().enumerate() {
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "Request body may contain only {shape}"
+            )));
+        }
+        if members[..i].iter().any(|(earlier, _)| earlier == name) {
+            return Err(ApiError::BadRequest("Request body has a duplicate field".into()));
+        }
+    }
+    Ok(members)
+}
+
+pub(super) fn take(members: &mut Vec<(String, Value)>, name: &str) -> Option<Value> {
+    let i = members.iter().position(|(n, _)| n == name)?;
+    Some(members.swap_remove(i).1)
+}
+
+/// Parses the credentials body of `POST /users`: exactly `username` and `password`.
+pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
+    let mut members = object(req, &["username", "password"], CREDENTIALS_SHAPE)?;
+    Ok(Credentials {
+        username: string_field("username", take(&mut members, "username"))?,
+        password: string_field("password", take(&mut members, "password"))?,
+    })
+}
+
+pub(super) const CREDENTIALS_SHAPE: &str = "\"username\" and \"password\"";
+
+/// A login (`POST /token`): the credentials, and whether the client asked for the refresh token
+/// in the response body (`"refresh_token_in_body": true`) instead of a cookie.
+#[derive(Debug)]
+pub struct Login {
+    pub credentials: Credentials,
+    pub refresh_token_in_body: bool,
+}
+
+/// Parses the body of `POST /token`: `username`, `password`, and optionally
+/// `refresh_token_in_body` (a boolean).
+pub fn login(req: &Request) -> Result<Login, ApiError> {
+    let shape = "\"username\" and \"password\" (and optionally \"refresh_token_in_body\")";
+    let mut members = object(req, &["username", "password", "refresh_token_in_body"], shape)?;
+    let refresh_token_in_body = match take(&mut members, "refresh_token_in_body") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "\"refresh_token_in_body\" must be true or false".into(),
+            ));
+        }
+    };
+    Ok(Login {
+        credentials: Credentials {
+            username: string_field("username", take(&mut members, "username"))?,
+            password: string_field("password", take(&mut members, "password"))?,
+        },
+        refresh_token_in_body,
+    })
+}
+
+/// A password change (`POST /password`). `Debug` never shows the passwords.
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange { .. }")
+    }
+}
+
+/// Parses the body of `POST /password`: exactly `current_password` and `new_password`.
+pub fn password_change(req: &Request) -> Result<PasswordChange, ApiError> {
+    let shape = "\"current_password\" and \"new_password\"";
+    let mut members = object(req, &["current_password", "new_password"], shape)?;
+    Ok(PasswordChange {
+        current_password: string_field("current_password", take(&mut members, "current_password"))?,
+        new_password: string_field("new_password", take(&mut members, "new_password"))?,
+    })
+}
+
+/// 415 unless the request says `Content-Type: application/json` (parameters such as `charset`
+/// allowed).
+pub(super) fn require_json_content_type(req: &Request) -> Result<(), ApiError> {
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+pub(super) fn string_field(name: &str, value: Option<Value>) -> Result<String, ApiError> {
+    match value {
+        None | Some(Value::Null) => Err(ApiError::BadRequest(format!("\"{name}\" is required"))),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(ApiError::BadRequest(format!("\"{name}\" must not be empty")))
+        }
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::BadRequest(format!("\"{name}\" must be a string"))),
+    }
+}
