@@ -736,10 +736,16 @@ impl Http {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{url}: no answer: {e}"));
+        let response = request.send().await.unwrap_or_else(|e| {
+            panic!(
+                "{url}: no answer: {}",
+                anyhow::Error::new(e)
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            )
+        });
         let status = response.status().as_u16();
         let mut headers = HeaderMap::new();
         for (name, value) in response.headers() {
