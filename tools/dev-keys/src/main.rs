@@ -128,9 +128,8 @@ fn in_state<'a>(set: &'a StoredKeySet, state: &str) -> anyhow::Result<&'a shared
 fn retire_wait() -> anyhow::Result<u64> {
     let settings = TokenSettings::from_env()?;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-    let template = local_api::template::parse(&std::fs::read_to_string(&path)?)?;
-    let cache = &template["Parameters"]["AuthorizerCacheSeconds"]["Default"];
-    let cache = cache
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path)?)?;
+    let cache = template["Parameters"]["AuthorizerCacheSeconds"]["Default"]
         .as_u64()
         .context("template.yaml: AuthorizerCacheSeconds has no numeric Default")?;
     Ok(settings.access_ttl.as_secs() + cache + settings.leeway.as_secs())
