@@ -6,7 +6,6 @@ token at run time and substitute it, and docs/http.md shows the same with sed.
 """
 
 import base64
-import hashlib
 import json
 import pathlib
 import subprocess
@@ -99,13 +98,11 @@ def es256(message, pem):
 
 
 def kid(pem):
-    """The RFC 7638 thumbprint of the key's public half: the `kid` the service gives it."""
-    from cryptography.hazmat.primitives import serialization
-
-    numbers = serialization.load_pem_private_key(pem, password=None).public_key().public_numbers()
-    x, y = b64url(numbers.x.to_bytes(32, "big")), b64url(numbers.y.to_bytes(32, "big"))
-    canonical = json.dumps({"crv": "P-256", "kty": "EC", "x": x, "y": y}, separators=(",", ":"))
-    return b64url(hashlib.sha256(canonical.encode()).digest())
+    """The RFC 7638 thumbprint of the key's public half, the `kid` the service gives it, as the
+    service computes it (tools/dev-keys, through shared's SigningKey)."""
+    return subprocess.run(["cargo", "run", "--quiet", "--bin", "dev-keys", "--", "kid-of-pem"], cwd=ROOT,
+                          input=pem.decode() if isinstance(pem, bytes) else pem,
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def expired_token():

@@ -63,6 +63,9 @@ enum Command {
         #[arg(default_value = "current")]
         state: String,
     },
+    /// The kid (RFC 7638 thumbprint) of the PKCS#8 PEM key on standard input, for fixtures
+    /// signed with a fixed test key.
+    KidOfPem,
 }
 
 /// The file: the deployed secret's shape, and when the current key began to sign.
@@ -217,6 +220,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             in_state(&load(&file)?.set, &state)?.private_key.expose_secret()
         ),
         Command::Kid { file, state } => println!("{}", in_state(&load(&file)?.set, &state)?.kid),
+        Command::KidOfPem => {
+            let pem = std::io::read_to_string(std::io::stdin())?;
+            println!("{}", SigningKey::from_pem(&pem)?.kid());
+        }
     }
     Ok(())
 }
