@@ -477,3 +477,44 @@ fn gateway_responses_carry_credentials_only_for_one_named_origin() {
     }
     assert_wired(&template(), "CORS_ALLOWED_ORIGINS", "AllowedOrigins");
 }
+
+#[test]
+fn every_route_has_an_event_fixture_in_the_folder_of_its_function() {
+    let api = api("https://app.example.com");
+    let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut fixtures = std::collections::BTreeSet::new();
+    for folder in std::fs::read_dir(&events).unwrap() {
+        let folder = folder.unwrap().path();
+        let function = folder.file_name().unwrap().to_str().unwrap().to_owned();
+        for file in std::fs::read_dir(&folder).unwrap() {
+            let path = file.unwrap().path();
+            let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            // TOKEN authorizer events have no route; proxy events name the route they hit.
+            let (Some(method), Some(resource)) = (event["httpMethod"].as_str(), event["resource"].as_str())
+            else {
+                continue;
+            };
+            // A resource the template does not have is a negative case on purpose (jwks'
+            // unknown path); one it has must be the folder's function's.
+            if let Some(route) = api.routes.iter().find(|r| r.resource == resource) {
+                assert_eq!(route.function, function, "{}: {resource}", path.display());
+            }
+            fixtures.insert((function.clone(), method.to_owned(), resource.to_owned()));
+        }
+    }
+    for route in api.routes.iter().filter(|r| r.method != "OPTIONS") {
+        let key = (
+            route.function.clone(),
+            route.method.clone(),
+            route.resource.clone(),
+        );
+        assert!(
+            fixtures.contains(&key),
+            "{} {} ({}): no fixture in events/{}/ (scripts/generate_events.py)",
+            route.method,
+            route.resource,
+            route.function,
+            route.function
+        );
+    }
+}
