@@ -150,9 +150,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
 
 /// The `Properties` of the one `AWS::DynamoDB::Table` of `template.yaml`.
 pub fn table_properties() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let template = local_api::template::parse(&text).expect("template.yaml parses");
+    let template = crate::template();
     let tables: Vec<&Value> = template["Resources"]
         .as_object()
         .expect("Resources")

@@ -663,29 +663,44 @@ impl Apps {
     }
 }
 
+/// The text of `template.yaml`, the one definition of the routes, roles, parameters and table.
+pub fn template_text() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// `template.yaml` parsed, intrinsic functions in their long form.
+pub fn template() -> Value {
+    local_api::template::parse(&template_text()).expect("template.yaml parses")
+}
+
+/// The API of `template.yaml` as the local API serves it, with `origins` allowed.
+pub fn template_api(origins: &str) -> local_api::spec::ApiSpec {
+    let mut options = local_api::spec::Options::default();
+    options.parameters.insert("AllowedOrigins".into(), origins.into());
+    local_api::spec::load(&template_text(), &options).expect("template.yaml's API")
+}
+
 /// The function that serves each resource path, as `template.yaml`'s routes say (every method
 /// of a path, preflights included, goes to one function).
 fn function_of(path: &str) -> &'static str {
-    static FUNCTIONS: std::sync::LazyLock<std::collections::HashMap<String, &'static str>> =
+    static FUNCTIONS: std::sync::LazyLock<std::collections::HashMap<String, String>> =
         std::sync::LazyLock::new(|| {
-            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-            let text = std::fs::read_to_string(path).expect("reading template.yaml");
-            let mut options = local_api::spec::Options::default();
-            options
-                .parameters
-                .insert("AllowedOrigins".into(), APP_ORIGIN.into());
-            let api = local_api::spec::load(&text, &options).expect("template.yaml's API");
             let mut functions = std::collections::HashMap::new();
-            for route in api.routes {
-                let function: &'static str = route.function.leak();
-                let known = functions.entry(route.resource.clone()).or_insert(function);
-                assert_eq!(*known, function, "{} is served by two functions", route.resource);
+            for route in template_api(APP_ORIGIN).routes {
+                let known = functions
+                    .entry(route.resource.clone())
+                    .or_insert_with(|| route.function.clone());
+                assert_eq!(
+                    *known, route.function,
+                    "{} is served by two functions",
+                    route.resource
+                );
             }
             functions
         });
     FUNCTIONS
         .get(path)
-        .copied()
         .unwrap_or_else(|| panic!("template.yaml has no route {path}"))
 }
 

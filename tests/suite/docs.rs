@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde_json::Value;
+use integration_tests::template;
 
 fn read(path: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
@@ -33,10 +33,6 @@ fn documented(text: &str, section: Option<&str>) -> BTreeSet<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-fn template() -> Value {
-    local_api::template::parse(&read("template.yaml")).unwrap()
 }
 
 #[test]

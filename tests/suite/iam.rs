@@ -19,8 +19,8 @@
 //! transaction; the DynamoDB actions granted are exactly those declared, on the table only.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
+use integration_tests::{template, template_text};
 use serde_json::{Map, Value, json};
 use shared::store::access::{
     Access, Capability, PARTITION_KEY, PREFIXES, SECRET_ATTRIBUTE, USER_PREFIX, Within,
@@ -71,12 +71,6 @@ const VERIFIERS: [&str; 3] = ["authorizer", "protected", "jwks"];
 /// A prefix that no code uses, and an attribute that none names.
 const FOREIGN_PREFIX: &str = "OTHER#";
 const FOREIGN_ATTRIBUTE: &str = "not_an_attribute";
-
-fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let text = std::fs::read_to_string(&path).expect("reading template.yaml");
-    local_api::template::parse(&text).expect("template.yaml parses")
-}
 
 fn list(value: &Value) -> Vec<Value> {
     match value {
@@ -613,8 +607,7 @@ fn every_role_grants_exactly_what_its_functions_code_declares() {
 
 #[test]
 fn the_template_holds_no_private_key_material() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = template_text();
     for (marker, what) in [
         ("PRIVATE KEY-----", "a PEM private key"),
         ("{{resolve:secretsmanager:", "a Secrets Manager dynamic reference"),

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use integration_tests::template_api;
 use lambda_http::http::Method;
-use local_api::spec::{self, ApiSpec};
+use local_api::spec::ApiSpec;
 use serde_json::Value;
 use shared::error::ApiError;
 use shared::http::COOKIE_ROUTES;
@@ -27,12 +28,7 @@ fn openapi() -> Value {
 }
 
 fn template() -> ApiSpec {
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let mut options = spec::Options::default();
-    options
-        .parameters
-        .insert("AllowedOrigins".into(), "https://app.example.com".into());
-    spec::load(&text, &options).unwrap()
+    template_api("https://app.example.com")
 }
 
 /// The operations of the file: (path, METHOD) → the operation object.

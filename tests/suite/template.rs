@@ -8,14 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use integration_tests::{template, template_api};
 use serde_json::{Value, json};
 use shared::config::Source;
 use shared::{CookieSameSite, PasswordConfig, SessionConfig};
-
-fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    local_api::template::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// A value of a rule expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -373,17 +369,9 @@ fn the_rule_evaluator_refuses_a_pair_a_rule_forbids() {
     assert!(!with_rules && without);
 }
 
-/// The API as the local API reads the template, with `origins` allowed.
-fn api(origins: &str) -> local_api::spec::ApiSpec {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let mut options = local_api::spec::Options::default();
-    options.parameters.insert("AllowedOrigins".into(), origins.into());
-    local_api::spec::load(&std::fs::read_to_string(path).unwrap(), &options).unwrap()
-}
-
 #[test]
 fn every_route_a_browser_calls_has_an_open_preflight_on_its_function() {
-    let api = api("https://app.example.com");
+    let api = template_api("https://app.example.com");
     for route in &api.routes {
         let simple = route.method == "GET" && route.authorizer.is_none();
         if route.method == "OPTIONS" {
@@ -408,7 +396,7 @@ fn every_route_a_browser_calls_has_an_open_preflight_on_its_function() {
 
 #[test]
 fn the_token_function_tells_each_of_its_routes_apart() {
-    let api = api("https://app.example.com");
+    let api = template_api("https://app.example.com");
     let paths: std::collections::BTreeSet<&str> = api
         .routes
         .iter()
@@ -434,7 +422,7 @@ fn gateway_responses_carry_credentials_only_for_one_named_origin() {
         "*",
         "https://a.example.com,https://b.example.com",
     ] {
-        let api = api(origins);
+        let api = template_api(origins);
         for kind in ["UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX"] {
             assert!(
                 api.gateway_responses.contains_key(kind),
@@ -480,7 +468,7 @@ fn gateway_responses_carry_credentials_only_for_one_named_origin() {
 
 #[test]
 fn every_route_has_an_event_fixture_in_the_folder_of_its_function() {
-    let api = api("https://app.example.com");
+    let api = template_api("https://app.example.com");
     let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
     let mut fixtures = std::collections::BTreeSet::new();
     for folder in std::fs::read_dir(&events).unwrap() {
