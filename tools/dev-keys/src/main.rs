@@ -110,12 +110,12 @@ fn describe(set: &StoredKeySet) -> String {
     keys.join(", ")
 }
 
-fn state_name(state: KeyState) -> &'static str {
-    match state {
-        KeyState::Current => "current",
-        KeyState::Next => "next",
-        KeyState::Previous => "previous",
-    }
+/// The state as the key set's file spells it (the secret's format, `shared::keystore`).
+fn state_name(state: KeyState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|name| name.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn in_state<'a>(set: &'a StoredKeySet, state: &str) -> anyhow::Result<&'a shared::keystore::StoredKey> {
@@ -253,7 +253,7 @@ mod tests {
             Self(path)
         }
 
-        fn states(&self) -> Vec<(String, &'static str)> {
+        fn states(&self) -> Vec<(String, String)> {
             load(&self.0)
                 .unwrap()
                 .set
@@ -281,9 +281,12 @@ mod tests {
         let next = file.states()[1].clone();
         assert_eq!(next.1, "next");
         step(&file.0, Rotation::SignWithNext, false).unwrap();
-        assert_eq!(file.states(), [(next.0.clone(), "current"), (first, "previous")]);
+        assert_eq!(
+            file.states(),
+            [(next.0.clone(), "current".into()), (first, "previous".into())]
+        );
         step(&file.0, Rotation::RetirePrevious, true).unwrap();
-        assert_eq!(file.states(), [(next.0, "current")]);
+        assert_eq!(file.states(), [(next.0, "current".into())]);
     }
 
     #[test]
