@@ -1,21 +1,16 @@
 //! `openapi.yaml` cannot drift from the service: its operations and their security are the
 //! template's routes and authorizers, and every status an operation can answer with is listed,
 //! whether API Gateway answers it (gateway responses, the authorizer, throttling) or the function
-//! does (each [`ApiError`] the route's code can return, through the one place that maps errors to
-//! statuses). No service needed: runs in `cargo test`. `./dev test` also runs schemathesis
+//! does (what the function's [`Route`] declares). No service needed: runs in `cargo test`. `./dev test` also runs schemathesis
 //! against the local API with the file (`scripts/schemathesis.sh`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use integration_tests::template_api;
-use lambda_http::http::Method;
 use local_api::spec::ApiSpec;
 use serde_json::Value;
-use shared::error::ApiError;
-use shared::http::COOKIE_ROUTES;
-use shared::store::StoreError;
-use shared::user::{InvalidPassword, InvalidUsername};
+use shared::http::{COOKIE_ROUTES, Route};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -145,126 +140,34 @@ fn security_follows_the_authorizers_and_the_cookie_routes() {
     }
 }
 
-/// One of each error, by a `match` without a wildcard: a new variant does not compile until it
-/// is listed here, and so classified by [`can_return`] below.
-fn every_error() -> Vec<ApiError> {
-    let all = vec![
-        ApiError::BadRequest("x".into()),
-        ApiError::InvalidUsername(InvalidUsername::Length),
-        ApiError::InvalidPassword(InvalidPassword::TooShort),
-        ApiError::PayloadTooLarge { max: 1 },
-        ApiError::UnsupportedMediaType,
-        ApiError::DuplicateRefreshCookie,
-        ApiError::MethodNotAllowed { allow: Method::POST },
-        ApiError::BadCredentials,
-        ApiError::MissingToken,
-        ApiError::InvalidToken,
-        ApiError::InvalidRefreshToken,
-        ApiError::WrongPassword,
-        ApiError::OriginNotAllowed,
-        ApiError::UserGone,
-        ApiError::UsernameTaken,
-        ApiError::TooManyAttempts { retry_after: 1 },
-        ApiError::TooManySignUps { retry_after: 1 },
-        ApiError::StoreUnavailable(StoreError(anyhow::anyhow!("down"))),
-        ApiError::Internal(anyhow::anyhow!("bug")),
-    ];
-    for error in &all {
-        match error {
-            ApiError::BadRequest(_)
-            | ApiError::InvalidUsername(_)
-            | ApiError::InvalidPassword(_)
-            | ApiError::PayloadTooLarge { .. }
-            | ApiError::UnsupportedMediaType
-            | ApiError::DuplicateRefreshCookie
-            | ApiError::MethodNotAllowed { .. }
-            | ApiError::BadCredentials
-            | ApiError::MissingToken
-            | ApiError::InvalidToken
-            | ApiError::InvalidRefreshToken
-            | ApiError::WrongPassword
-            | ApiError::OriginNotAllowed
-            | ApiError::UserGone
-            | ApiError::UsernameTaken
-            | ApiError::TooManyAttempts { .. }
-            | ApiError::TooManySignUps { .. }
-            | ApiError::StoreUnavailable(_)
-            | ApiError::Internal(_) => {}
-        }
-    }
-    all
-}
-
-/// The variant's name, as the functions' source spells it after `ApiError::`.
-fn name(error: &ApiError) -> &'static str {
-    match error {
-        ApiError::BadRequest(_) => "BadRequest",
-        ApiError::InvalidUsername(_) => "InvalidUsername",
-        ApiError::InvalidPassword(_) => "InvalidPassword",
-        ApiError::PayloadTooLarge { .. } => "PayloadTooLarge",
-        ApiError::UnsupportedMediaType => "UnsupportedMediaType",
-        ApiError::DuplicateRefreshCookie => "DuplicateRefreshCookie",
-        ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
-        ApiError::BadCredentials => "BadCredentials",
-        ApiError::MissingToken => "MissingToken",
-        ApiError::InvalidToken => "InvalidToken",
-        ApiError::InvalidRefreshToken => "InvalidRefreshToken",
-        ApiError::WrongPassword => "WrongPassword",
-        ApiError::OriginNotAllowed => "OriginNotAllowed",
-        ApiError::UserGone => "UserGone",
-        ApiError::UsernameTaken => "UsernameTaken",
-        ApiError::TooManyAttempts { .. } => "TooManyAttempts",
-        ApiError::TooManySignUps { .. } => "TooManySignUps",
-        ApiError::StoreUnavailable(_) => "StoreUnavailable",
-        ApiError::Internal(_) => "Internal",
+/// What each function declares it answers on its routes ([`Route`]; debug builds hold the
+/// handlers to it at run time, so every test that makes one fail checks the declaration).
+fn declared(function: &str) -> Vec<&'static Route> {
+    match function {
+        "users" => vec![&users::ROUTE],
+        "token" => token::ROUTES.to_vec(),
+        "protected" => vec![&protected::ROUTE],
+        "jwks" => ::jwks::ROUTES.iter().collect(),
+        other => panic!("template.yaml routes to {other}, whose routes this test does not know"),
     }
 }
 
-/// Whether the function behind `(path, method)` can answer `error` to a request API Gateway
-/// routed to it. Every arm says why for the routes it leaves out.
-fn can_return(path: &str, method: &str, error: &ApiError) -> bool {
-    let post = |paths: &[&str]| method == "POST" && paths.contains(&path);
-    // Every POST reads a JSON body (/logout/all ignores its body).
-    let reads_body = post(&["/users", "/token", "/token/refresh", "/logout", "/password"]);
-    let behind_authorizer = post(&["/logout/all", "/password"]) || (method == "GET" && path == "/protected");
-    match error {
-        ApiError::BadRequest(_) | ApiError::PayloadTooLarge { .. } | ApiError::UnsupportedMediaType => {
-            reads_body
-        }
-        // Login treats a name that breaks the rules as unknown (401), not as a 400.
-        ApiError::InvalidUsername(_) | ApiError::UsernameTaken => post(&["/users"]),
-        ApiError::InvalidPassword(_) => post(&["/users", "/token", "/password"]),
-        // API Gateway routes only the documented method (and OPTIONS) to a function; any other
-        // method gets the gateway's 403 "Missing Authentication Token" before any function runs.
-        ApiError::MethodNotAllowed { .. } => false,
-        ApiError::BadCredentials => post(&["/token"]),
-        // Behind the authorizer a missing header is the gateway's own 401; the functions answer
-        // MissingToken only when called without it (a function URL).
-        ApiError::MissingToken => false,
-        ApiError::InvalidToken | ApiError::UserGone => behind_authorizer,
-        ApiError::InvalidRefreshToken => post(&["/token/refresh"]),
-        ApiError::WrongPassword => post(&["/password"]),
-        // The cookie routes: a refresh cookie, and at most one of it.
-        ApiError::OriginNotAllowed | ApiError::DuplicateRefreshCookie => post(&["/token/refresh", "/logout"]),
-        ApiError::TooManyAttempts { .. } => post(&["/token", "/password"]),
-        ApiError::TooManySignUps { .. } => post(&["/users"]),
-        // Every route of a function with a store; the key documents have none.
-        ApiError::StoreUnavailable(_) => method != "OPTIONS" && !path.starts_with("/.well-known/"),
-        // A misconfiguration (no issuer, the signing key missing from the key set) or a bug;
-        // preflights build no error.
-        ApiError::Internal(_) => method != "OPTIONS",
-    }
-}
-
-/// The success status of each route's function.
-fn success(path: &str, method: &str) -> u16 {
-    match (method, path) {
-        ("OPTIONS", _) => 204,
-        ("POST", "/users") => 201,
-        ("POST", "/token" | "/token/refresh") => 200,
-        ("POST", "/logout" | "/logout/all" | "/password") => 204,
-        ("GET", _) => 200,
-        other => panic!("no success status known for {other:?}"),
+#[test]
+fn every_route_of_the_template_is_declared_by_its_function_and_nothing_else() {
+    let api = template();
+    let functions: BTreeSet<&str> = api.routes.iter().map(|r| r.function.as_str()).collect();
+    for function in functions {
+        let in_template: BTreeSet<(String, String)> = api
+            .routes
+            .iter()
+            .filter(|r| r.function == function && r.method != "OPTIONS")
+            .map(|r| (r.resource.clone(), r.method.clone()))
+            .collect();
+        let declared: BTreeSet<(String, String)> = declared(function)
+            .iter()
+            .map(|r| (r.path.to_owned(), r.method.to_string()))
+            .collect();
+        assert_eq!(declared, in_template, "functions/{function}'s routes");
     }
 }
 
@@ -297,25 +200,25 @@ fn gateway_statuses(api: &ApiSpec, behind_authorizer: bool) -> BTreeSet<u16> {
 fn every_status_a_route_can_answer_is_documented_and_nothing_else() {
     let (doc, api) = (openapi(), template());
     let ops = operations(&doc);
-    let errors = every_error();
     for route in &api.routes {
         let (path, method) = (route.resource.as_str(), route.method.as_str());
         let documented = documented(&ops[&(path.to_owned(), method.to_owned())]);
         let mut expected = gateway_statuses(&api, route.authorizer.is_some());
-        expected.insert(success(path, method));
-        for error in errors.iter().filter(|e| can_return(path, method, e)) {
-            let status = error.status().as_u16();
-            assert!(
-                is_documented(&documented, status),
-                "{method} {path} can answer {status} ({}) but openapi.yaml does not say so",
-                name(error)
-            );
-            expected.insert(status);
+        if method == "OPTIONS" {
+            // The preflight, which builds no error.
+            expected.insert(204);
+        } else {
+            let declared = declared(&route.function)
+                .into_iter()
+                .find(|d| d.path == path && d.method.as_str() == method)
+                .unwrap_or_else(|| panic!("functions/{} does not declare {method} {path}", route.function));
+            expected.insert(declared.success.as_u16());
+            expected.extend(declared.errors.iter().map(|status| status.as_u16()));
         }
         for status in &expected {
             assert!(
                 is_documented(&documented, *status),
-                "{method} {path}: {status} is not documented"
+                "{method} {path} can answer {status}, but openapi.yaml does not say so"
             );
         }
         // Nothing documented that cannot happen: every explicit code is expected (ranges such
@@ -324,31 +227,6 @@ fn every_status_a_route_can_answer_is_documented_and_nothing_else() {
             assert!(
                 expected.contains(&code),
                 "{method} {path} documents {code}, which neither the gateway nor its function answers"
-            );
-        }
-    }
-}
-
-/// The variants each function's own code names, which [`can_return`] must allow on at least one
-/// of the function's routes: a new error in a handler fails here until the file documents it.
-#[test]
-fn every_error_a_function_names_is_classified_for_its_routes() {
-    let api = template();
-    let errors = every_error();
-    let functions: BTreeSet<&str> = api.routes.iter().map(|r| r.function.as_str()).collect();
-    for function in functions {
-        let source =
-            std::fs::read_to_string(root().join(format!("functions/{function}/src/lib.rs"))).unwrap();
-        let routes: Vec<_> = api.routes.iter().filter(|r| r.function == function).collect();
-        for named in source.split("ApiError::").skip(1) {
-            let variant: String = named.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-            let error = errors
-                .iter()
-                .find(|e| name(e) == variant)
-                .unwrap_or_else(|| panic!("{function} names ApiError::{variant}, unknown here"));
-            assert!(
-                routes.iter().any(|r| can_return(&r.resource, &r.method, error)),
-                "functions/{function} can answer ApiError::{variant}, which no route of it documents"
             );
         }
     }

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use shared::Issuer;
 use shared::config::{Env, Source};
 use shared::error::ApiError;
-use shared::http::{ErrorBody, Responder, issuer_for, json};
+use shared::http::{ErrorBody, Responder, Route, issuer_for, json};
 use shared::keys::public_keys;
 use shared::{CorsConfig, PublicKeySet, TokenSettings};
 
@@ -36,6 +36,23 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The discovery document's path, under the issuer.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// The two documents' routes: a 500 only when the discovery document's issuer cannot be
+/// resolved (a misconfiguration).
+pub static ROUTES: [Route; 2] = [
+    Route {
+        method: Method::GET,
+        path: JWKS_PATH,
+        success: StatusCode::OK,
+        errors: &[StatusCode::INTERNAL_SERVER_ERROR],
+    },
+    Route {
+        method: Method::GET,
+        path: DISCOVERY_PATH,
+        success: StatusCode::OK,
+        errors: &[StatusCode::INTERNAL_SERVER_ERROR],
+    },
+];
 
 /// How long clients and shared caches may keep either document: `Cache-Control: public,
 /// max-age=300`.
@@ -144,6 +161,13 @@ enum Document {
 }
 
 impl Document {
+    fn route(self) -> &'static Route {
+        match self {
+            Self::Jwks => &ROUTES[0],
+            Self::Discovery => &ROUTES[1],
+        }
+    }
+
     /// The document `req` asks for. Behind API Gateway the route is the matched resource, which
     /// a custom domain's base path or the stage does not change; elsewhere the path.
     fn of(req: &Request) -> Option<Self> {
@@ -176,6 +200,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     };
     Ok(app
         .responder
-        .serve(&req, Method::GET, |req| async move { app.serve(document, req) })
+        .serve(
+            &req,
+            document.route(),
+            |req| async move { app.serve(document, req) },
+        )
         .await)
 }

@@ -20,7 +20,7 @@ use shared::Issuer;
 use shared::clock::{Clock, SystemClock};
 use shared::config::Env;
 use shared::error::ApiError;
-use shared::http::{Responder, current_user, identify, json};
+use shared::http::{Responder, Route, current_user, identify, json};
 use shared::keys::public_keys;
 use shared::store::ReadCaller;
 use shared::store::access::Capability;
@@ -62,12 +62,22 @@ impl App {
     }
 }
 
+/// What the protected route answers: 401 for a token that is invalid (without the authorizer),
+/// of an ended session, or of a user who is gone.
+pub static ROUTE: Route = Route {
+    method: Method::GET,
+    path: "/protected",
+    success: StatusCode::OK,
+    errors: &[
+        StatusCode::UNAUTHORIZED,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ],
+};
+
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    Ok(app
-        .responder
-        .serve(&req, Method::GET, |req| whoami(app, req))
-        .await)
+    Ok(app.responder.serve(&req, &ROUTE, |req| whoami(app, req)).await)
 }
 
 async fn whoami(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

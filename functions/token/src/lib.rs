@@ -31,7 +31,7 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::Env;
 use shared::error::ApiError;
 use shared::http::{
-    Delivery, Identity, Responder, client_address, current_user, empty, identify, issuer_for, json,
+    Delivery, Identity, Responder, Route, client_address, current_user, empty, identify, issuer_for, json,
     login as parse_login, password_change, presented_refresh_token, set_refresh_cookies,
 };
 use shared::keys::public_keys;
@@ -184,9 +184,95 @@ impl App {
     }
 }
 
-/// The routes of this function, by the path they end with.
+const fn post(path: &'static str, success: StatusCode, errors: &'static [StatusCode]) -> Route {
+    Route {
+        method: Method::POST,
+        path,
+        success,
+        errors,
+    }
+}
+
+// Every route of this function can fail on the store (503) or a misconfiguration (500); every
+// one but `/logout/all` reads a JSON body (400, 413, 415).
+const BODY: [StatusCode; 3] = [
+    StatusCode::BAD_REQUEST,
+    StatusCode::PAYLOAD_TOO_LARGE,
+    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+];
+const SERVER: [StatusCode; 2] = [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::SERVICE_UNAVAILABLE];
+
+/// The login: 401 for an unknown name and a wrong password alike, 429 over either limit.
+pub static LOGIN: Route = post(
+    "/token",
+    StatusCode::OK,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// The refresh: 401 for a missing, unknown, expired, revoked or reused token; 400 for two
+/// refresh cookies; 403 for a cookie sent from an origin that is not allowed.
+pub static REFRESH: Route = post(
+    "/token/refresh",
+    StatusCode::OK,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// The logout: idempotent, so no 401; the cookie checks of the refresh.
+pub static LOGOUT: Route = post(
+    "/logout",
+    StatusCode::NO_CONTENT,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::FORBIDDEN,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// Log out everywhere, behind the authorizer: 401 for a token of an ended session or a user
+/// who is gone. It reads no body.
+pub static LOGOUT_ALL: Route = post(
+    "/logout/all",
+    StatusCode::NO_CONTENT,
+    &[StatusCode::UNAUTHORIZED, SERVER[0], SERVER[1]],
+);
+/// The password change, behind the authorizer: 401 for a wrong current password too, 400 for
+/// a new one that breaks the rules, 429 over the name's login limit.
+pub static PASSWORD: Route = post(
+    "/password",
+    StatusCode::NO_CONTENT,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+
+/// The routes of this function.
+pub static ROUTES: [&Route; 5] = [&LOGIN, &REFRESH, &LOGOUT, &LOGOUT_ALL, &PASSWORD];
+
+/// Which of [`ROUTES`] a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum Endpoint {
     Login,
     Refresh,
     Logout,
@@ -194,38 +280,51 @@ pub enum Route {
     Password,
 }
 
-impl Route {
-    /// The route of a request path, by its end: with or without a stage or base path in front,
-    /// and under a function URL (`/lambda-url/token/token/refresh`). API Gateway sends this
-    /// function only these five paths; anything else (the function URL's root) is the login,
-    /// the function's first route.
+impl Endpoint {
+    const ALL: [Self; 5] = [
+        Self::Login,
+        Self::Refresh,
+        Self::Logout,
+        Self::LogoutAll,
+        Self::Password,
+    ];
+
+    pub fn route(self) -> &'static Route {
+        match self {
+            Self::Login => &LOGIN,
+            Self::Refresh => &REFRESH,
+            Self::Logout => &LOGOUT,
+            Self::LogoutAll => &LOGOUT_ALL,
+            Self::Password => &PASSWORD,
+        }
+    }
+
+    /// The endpoint of a request path, by the longest route path it ends with: with or without
+    /// a stage or base path in front, and under a function URL
+    /// (`/lambda-url/token/token/refresh`). API Gateway sends this function only its routes'
+    /// paths; anything else (the function URL's root) is the login, the function's first route.
     pub fn of(path: &str) -> Self {
         let path = path.trim_end_matches('/');
-        [
-            ("/token/refresh", Self::Refresh),
-            ("/logout/all", Self::LogoutAll),
-            ("/logout", Self::Logout),
-            ("/password", Self::Password),
-            ("/token", Self::Login),
-        ]
-        .into_iter()
-        .find(|(suffix, _)| path.ends_with(suffix))
-        .map_or(Self::Login, |(_, route)| route)
+        Self::ALL
+            .into_iter()
+            .filter(|endpoint| path.ends_with(endpoint.route().path))
+            .max_by_key(|endpoint| endpoint.route().path.len())
+            .unwrap_or(Self::Login)
     }
 }
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let route = Route::of(req.uri().path());
+    let endpoint = Endpoint::of(req.uri().path());
     Ok(app
         .responder
-        .serve(&req, Method::POST, |req| async move {
-            match route {
-                Route::Login => login(app, req).await,
-                Route::Refresh => refresh(app, req).await,
-                Route::Logout => logout(app, req).await,
-                Route::LogoutAll => logout_all(app, req).await,
-                Route::Password => change_password(app, req).await,
+        .serve(&req, endpoint.route(), |req| async move {
+            match endpoint {
+                Endpoint::Login => login(app, req).await,
+                Endpoint::Refresh => refresh(app, req).await,
+                Endpoint::Logout => logout(app, req).await,
+                Endpoint::LogoutAll => logout_all(app, req).await,
+                Endpoint::Password => change_password(app, req).await,
             }
         })
         .await)
@@ -493,23 +592,23 @@ async fn upgrade_hash(app: &App, username: &Username, current: &str, new_hash: O
 }
 #[cfg(test)]
 mod tests {
-    use super::Route;
+    use super::Endpoint;
 
     #[test]
     fn routes_are_told_apart_by_the_end_of_the_path() {
         for (path, route) in [
-            ("/token", Route::Login),
-            ("/v1/token", Route::Login),
-            ("/token/refresh", Route::Refresh),
-            ("/v1/token/refresh/", Route::Refresh),
-            ("/logout", Route::Logout),
-            ("/logout/all", Route::LogoutAll),
-            ("/auth/logout/all", Route::LogoutAll),
-            ("/password", Route::Password),
+            ("/token", Endpoint::Login),
+            ("/v1/token", Endpoint::Login),
+            ("/token/refresh", Endpoint::Refresh),
+            ("/v1/token/refresh/", Endpoint::Refresh),
+            ("/logout", Endpoint::Logout),
+            ("/logout/all", Endpoint::LogoutAll),
+            ("/auth/logout/all", Endpoint::LogoutAll),
+            ("/password", Endpoint::Password),
             // A function URL's root is the login, as it was before there were other routes.
-            ("/", Route::Login),
+            ("/", Endpoint::Login),
         ] {
-            assert_eq!(Route::of(path), route, "{path}");
+            assert_eq!(Endpoint::of(path), route, "{path}");
         }
     }
 }

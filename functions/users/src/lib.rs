@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::clock::SystemClock;
 use shared::error::ApiError;
-use shared::http::{Responder, client_address, credentials, json};
+use shared::http::{Responder, Route, client_address, credentials, json};
 use shared::password::PasswordHasher;
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
@@ -52,12 +52,26 @@ impl App {
     }
 }
 
+/// What sign-up answers: 400 for a malformed body or a name or password that breaks the rules,
+/// 409 for a taken name, 429 over the per-address limit.
+pub static ROUTE: Route = Route {
+    method: Method::POST,
+    path: "/users",
+    success: StatusCode::CREATED,
+    errors: &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ],
+};
+
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    Ok(app
-        .responder
-        .serve(&req, Method::POST, |req| sign_up(app, req))
-        .await)
+    Ok(app.responder.serve(&req, &ROUTE, |req| sign_up(app, req)).await)
 }
 
 async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

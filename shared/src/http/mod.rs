@@ -22,6 +22,22 @@ pub use cookies::{
 pub use cors::CorsConfig;
 pub use identity::{Identity, client_address, current_user, identify, issuer_for};
 
+/// A route as its function serves it. `template.yaml` says where it is (the path, the method,
+/// whether the authorizer guards it); the function says what it answers there: the status of
+/// success and the status of every error its handler can return. `tests/suite/openapi.rs` holds
+/// `openapi.yaml` to both, and in debug builds [`Responder::serve`] refuses an answer its route
+/// does not declare, so every test that makes a handler fail also checks the declaration.
+#[derive(Debug)]
+pub struct Route {
+    pub method: Method,
+    /// The template's resource path, such as `/token/refresh`.
+    pub path: &'static str,
+    pub success: StatusCode,
+    /// The statuses of the [`ApiError`]s the handler can return (API Gateway's own answers, such
+    /// as the authorizer's 401 or throttling's 429, are not the function's to declare).
+    pub errors: &'static [StatusCode],
+}
+
 /// `{"msg": ...}`, the error body the seed tutorial's clients read.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -86,20 +102,35 @@ impl Responder {
         response
     }
 
-    /// Serves one route that accepts `method`: answers a CORS preflight, refuses other methods
-    /// with 405, otherwise runs `route` and turns its result into the response.
-    pub async fn serve<'r, F, Fut>(&self, req: &'r Request, method: Method, route: F) -> Response<Body>
+    /// Serves `route`: answers a CORS preflight, refuses other methods with 405 (API Gateway
+    /// never routes them here; a function URL may), otherwise runs `handler` and turns its result
+    /// into the response.
+    pub async fn serve<'r, F, Fut>(&self, req: &'r Request, route: &Route, handler: F) -> Response<Body>
     where
         F: FnOnce(&'r Request) -> Fut,
         Fut: std::future::Future<Output = Result<Response<Body>, ApiError>>,
     {
         if req.method() == Method::OPTIONS {
-            return self.preflight(req.headers(), &method);
+            return self.preflight(req.headers(), &route.method);
         }
-        let result = if req.method() == method {
-            route(req).await
+        let result = if req.method() == route.method {
+            let result = handler(req).await;
+            // The response itself is not printed: a success body holds tokens.
+            let (status, what) = match &result {
+                Ok(response) => (response.status(), String::new()),
+                Err(err) => (err.status(), err.to_string()),
+            };
+            debug_assert!(
+                status == route.success || route.errors.contains(&status),
+                "{} {} answered {status} {what}, which its Route does not declare",
+                route.method,
+                route.path,
+            );
+            result
         } else {
-            Err(ApiError::MethodNotAllowed { allow: method })
+            Err(ApiError::MethodNotAllowed {
+                allow: route.method.clone(),
+            })
         };
         self.finish(req.headers(), result)
     }
