@@ -4,14 +4,15 @@
 Run it after `sam deploy` against the stack's `ApiUrl` (or, by default, against `./dev run`'s local
 API). It signs up one throwaway user, named `smoke-` and 16 random hex digits with a random
 password it never prints, and goes through sign-up, login, the protected route, refresh, logout
-and log out everywhere, a representative subset of the attack suite (forged, tampered and
+log out everywhere and a password change, a representative subset of the attack suite (forged, tampered and
 wrongly typed tokens must all be refused), the CORS preflight and the CORS and cache headers of
-error responses (the function's and API Gateway's own), and the published keys. The user stays
+error responses (the function's and API Gateway's own), and the published keys; a last check
+fails if an operation of `openapi.yaml` never answered a success. The user stays
 in the table with every session ended (the API has no account deletion); its name says where it
 came from.
 
 One line per check, `PASS name` or `FAIL name: why`, then `N passed, M failed`; the exit status
-is 1 if any check failed. About 30 requests, each with a 15 s timeout; no retries, no waiting.
+is 1 if any check failed. About 40 requests, each with a 15 s timeout; no retries, no waiting.
 Python's standard library only, so it runs anywhere Python 3.9+ does.
 """
 
@@ -21,12 +22,29 @@ import hashlib
 import hmac
 import json
 import os
+import pathlib
+import re
 import secrets
 import sys
 import urllib.error
 import urllib.request
 
 TIMEOUT = 15
+OPENAPI = pathlib.Path(__file__).resolve().parent.parent / "openapi.yaml"
+
+
+def operations():
+    """The (METHOD, path) of each operation of openapi.yaml but the preflights. The file's own
+    layout, read with the standard library: a path at two spaces, its methods at four."""
+    found, path = set(), None
+    for line in OPENAPI.read_text().splitlines():
+        if m := re.match(r"^  (/\S*):\s*$", line):
+            path = m.group(1)
+        elif path and (m := re.match(r"^    (get|put|post|delete|patch):", line)):
+            found.add((m.group(1).upper(), path))
+        elif line and not line.startswith(" "):
+            path = None
+    return found
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -61,6 +79,7 @@ class Smoke:
     def __init__(self, base, origin):
         self.base, self.origin = base.rstrip("/"), origin
         self.passed, self.failed, self.requests = 0, 0, 0
+        self.succeeded = set()
 
     def call(self, method, path, body=None, headers=None):
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
@@ -70,9 +89,12 @@ class Smoke:
         self.requests += 1
         try:
             with OPENER.open(request, timeout=TIMEOUT) as response:
-                return Answer(response.status, response.headers, response.read().decode(errors="replace"))
+                answer = Answer(response.status, response.headers, response.read().decode(errors="replace"))
         except urllib.error.HTTPError as error:
-            return Answer(error.code, error.headers, error.read().decode(errors="replace"))
+            answer = Answer(error.code, error.headers, error.read().decode(errors="replace"))
+        if 200 <= answer.status < 300:
+            self.succeeded.add((method, path))
+        return answer
 
     def check(self, name, condition, why=""):
         if condition:
@@ -272,6 +294,26 @@ def run(smoke):
     s.check("an access token issued before logout everywhere: 401", old.status == 401, repr(old))
     ended = s.call("POST", "/token/refresh", {"refresh_token": other.get("refresh_token", "")})
     s.check("its session's refresh token: 401", ended.status == 401, repr(ended))
+
+    # A password change: every session ends, and only the new password signs in.
+    third = s.call("POST", "/token", {**credentials, "refresh_token_in_body": True}).json() or {}
+    new_password = secrets.token_urlsafe(18)
+    changed = s.call(
+        "POST",
+        "/password",
+        {"current_password": password, "new_password": new_password},
+        headers={"Authorization": f"Bearer {third.get('token', '')}"},
+    )
+    s.check("password change: 204", changed.status == 204, repr(changed))
+    stale = s.call("POST", "/token/refresh", {"refresh_token": third.get("refresh_token", "")})
+    s.check("a refresh token from before the change: 401", stale.status == 401, repr(stale))
+    old_password = s.call("POST", "/token", credentials)
+    s.check("login with the old password: 401", old_password.status == 401, repr(old_password))
+    new_login = s.call("POST", "/token", {**credentials, "password": new_password})
+    s.check("login with the new password: 200", new_login.status == 200, repr(new_login))
+
+    missing = sorted(f"{method} {path}" for method, path in operations() - s.succeeded)
+    s.check("every operation of openapi.yaml answered a success", not missing, f"never: {', '.join(missing)}")
 
 
 def main():
