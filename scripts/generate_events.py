@@ -166,6 +166,7 @@ for name, path, body in [
     ("token/logout-all.json", "/logout/all", None),
     ("token/password.json", "/password", json.dumps({"current_password": "correct horse battery staple",
                                                       "new_password": "a new horse battery staple"})),
+    ("token/delete-account.json", "/users/me/delete", json.dumps({"password": "correct horse battery staple"})),
 ]:
     event = proxy("POST", path, body, {**JSON, "Authorization": "Bearer ${TOKEN}"} if body else {"Authorization": "Bearer ${TOKEN}"})
     event["requestContext"]["authorizer"] = {**with_context["requestContext"]["authorizer"], "epoch": "0"}

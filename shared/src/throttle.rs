@@ -187,6 +187,18 @@ impl LoginThrottle {
         }
     }
 
+    /// Deletes every live count of the name `key` (this window's and the last one's, whose
+    /// counters have not expired yet), for a deleted account, whose name must leave nothing
+    /// behind. Counters past their TTL are DynamoDB's to delete.
+    pub async fn forget(&self, key: &str) -> Result<(), crate::store::StoreError> {
+        let window = self.current_window();
+        let (this, last) = tokio::join!(
+            self.attempts.clear(key, window),
+            self.attempts.clear(key, window.saturating_sub(1))
+        );
+        this.and(last)
+    }
+
     /// Takes back an attempt whose password was never checked (the other limit refused the
     /// request, or the store failed): it must not count, so that an address at its limit cannot
     /// go on spending usernames' budgets, nor a locked name its address's. Best effort.

@@ -8,10 +8,13 @@ use shared::store::access::{Access, Action, Capability, PARTITION_KEY, Within, p
 /// One item request as DynamoDB receives it (a transaction's items one by one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
-    /// `None`: an operation that no capability declares (a `Scan`, a `Query`, ...).
+    /// `None`: an operation that no capability declares (a `Scan`, ...).
     pub action: Option<Action>,
     pub operation: String,
+    /// The partition key; for a `Query`, empty (an index's keys are user ids, with no prefix).
     pub key: String,
+    /// The index a `Query` reads (`None`: the table).
+    pub index: Option<String>,
     /// The attributes it names, the key included; `None` for the whole item.
     pub attributes: Option<Vec<String>>,
     pub returns: String,
@@ -24,7 +27,8 @@ impl Sent {
     /// there: a projected read never reads the whole item).
     pub fn is_covered_by(&self, declared: &Access) -> bool {
         self.action == Some(declared.action)
-            && prefix_of(&self.key) == Some(declared.prefix)
+            && prefix_of(&self.key).unwrap_or("") == declared.prefix
+            && self.index.as_deref() == declared.index
             && self.within == declared.within
             && self.returns == declared.returns
             && match (declared.attributes, &self.attributes) {
@@ -43,6 +47,19 @@ pub fn item_requests(operation: &str, body: &Value) -> Vec<Sent> {
         "PutItem" => single(Action::PutItem),
         "UpdateItem" => single(Action::UpdateItem),
         "DeleteItem" => single(Action::DeleteItem),
+        "Query" => {
+            let mut query = item(Some(Action::Query), operation, body, Within::Alone);
+            query.index = body["IndexName"].as_str().map(str::to_owned);
+            // The whole item unless it asks for less (an index's projection is not the
+            // request's to narrow).
+            query.attributes = body.get("ProjectionExpression").map(|_| {
+                with_key(expression_names(
+                    body["ProjectionExpression"].as_str().unwrap_or(""),
+                    &body["ExpressionAttributeNames"],
+                ))
+            });
+            vec![query]
+        }
         "TransactWriteItems" | "TransactGetItems" => {
             let within = if operation == "TransactGetItems" {
                 Within::TransactGetItems
@@ -98,6 +115,7 @@ fn item(action: Option<Action>, operation: &str, request: &Value, within: Within
         action,
         operation: operation.to_owned(),
         key,
+        index: None,
         attributes,
         returns: request["ReturnValues"].as_str().unwrap_or("NONE").to_owned(),
         within,

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{Credentials, SharedHttpClient};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde_json::Value;
 use shared::StoreConfig;
@@ -118,9 +118,39 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
                 .expect("a key schema element"),
         );
     }
+    for index in props["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
+        let mut keys = Vec::new();
+        for key in index["KeySchema"].as_array().expect("an index's KeySchema") {
+            keys.push(
+                KeySchemaElement::builder()
+                    .attribute_name(text(&key["AttributeName"]))
+                    .key_type(KeyType::from(text(&key["KeyType"]).as_str()))
+                    .build()
+                    .expect("a key schema element"),
+            );
+        }
+        let projection = &index["Projection"];
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(text(&index["IndexName"]))
+                .set_key_schema(Some(keys))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(text(&projection["ProjectionType"]).as_str()))
+                        .set_non_key_attributes(
+                            projection["NonKeyAttributes"]
+                                .as_array()
+                                .map(|names| names.iter().map(text).collect()),
+                        )
+                        .build(),
+                )
+                .build()
+                .expect("a global secondary index"),
+        );
+    }
     assert!(
-        props.get("GlobalSecondaryIndexes").is_none() && props.get("LocalSecondaryIndexes").is_none(),
-        "the table has indexes now: create them here too"
+        props.get("LocalSecondaryIndexes").is_none(),
+        "the table has local indexes now: create them here too"
     );
     request
         .billing_mode(BillingMode::from(

@@ -18,6 +18,7 @@ use integration_tests::{
     Apps, body_post, body_session, login, protected, sign_up, signed_up_user, unique_name,
 };
 use shared::StoreConfig;
+use shared::store::access::{USER_ID_ATTRIBUTE, USER_INDEX};
 use shared::store::dynamodb::{DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX};
 use shared::store::retry::{ConflictRetry, only_conflicts};
 use shared::store::{
@@ -65,7 +66,23 @@ async fn table_created_from_the_template_has_the_key_the_store_uses() {
         .iter()
         .map(|a| (a.attribute_name(), a.attribute_type().clone()))
         .collect();
-    assert_eq!(attrs, [(PARTITION_KEY, ScalarAttributeType::S)]);
+    assert_eq!(
+        attrs,
+        [
+            (PARTITION_KEY, ScalarAttributeType::S),
+            (USER_ID_ATTRIBUTE, ScalarAttributeType::S)
+        ]
+    );
+    let index = t.global_secondary_indexes().first().expect("the ByUser index");
+    assert_eq!(index.index_name(), Some(USER_INDEX));
+    assert_eq!(
+        index
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type().clone()))
+            .collect::<Vec<_>>(),
+        [(USER_ID_ATTRIBUTE, KeyType::Hash)]
+    );
     let ttl = client
         .describe_time_to_live()
         .table_name(&table)

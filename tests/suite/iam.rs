@@ -71,6 +71,8 @@ const VERIFIERS: [&str; 3] = ["authorizer", "protected", "jwks"];
 /// A prefix that no code uses, and an attribute that none names.
 const FOREIGN_PREFIX: &str = "OTHER#";
 const FOREIGN_ATTRIBUTE: &str = "not_an_attribute";
+/// An index that the table does not have.
+const FOREIGN_INDEX: &str = "OtherIndex";
 
 fn list(value: &Value) -> Vec<Value> {
     match value {
@@ -142,12 +144,39 @@ fn condition_holds(operator: &str, key: &str, patterns: &Value, context: &Contex
     }
 }
 
-fn applies(statement: &Value, effect: &str, action: &str, context: &Context) -> Result<bool, String> {
+/// What a DynamoDB statement's resource names: the table (`None`, `!GetAtt Table.Arn`) or one
+/// of its indexes (`!Sub "${Table.Arn}/index/<name>"`); `Err` for anything else.
+fn dynamodb_target(resource: &Value) -> Result<Option<String>, String> {
+    if get_att(resource).is_some() {
+        return Ok(None);
+    }
+    resource
+        .get("Fn::Sub")
+        .and_then(Value::as_str)
+        .and_then(|sub| sub.split_once(".Arn}/index/"))
+        .map(|(_, index)| Some(index.to_owned()))
+        .ok_or_else(|| format!("a DynamoDB resource of another form: {resource}"))
+}
+
+fn applies(
+    statement: &Value,
+    effect: &str,
+    action: &str,
+    target: Option<&str>,
+    context: &Context,
+) -> Result<bool, String> {
     if statement["Effect"] != effect
         || !strings(&statement["Action"])
             .iter()
             .any(|a| a.eq_ignore_ascii_case(action))
     {
+        return Ok(false);
+    }
+    let mut covers = false;
+    for resource in list(&statement["Resource"]) {
+        covers |= dynamodb_target(&resource)?.as_deref() == target;
+    }
+    if !covers {
         return Ok(false);
     }
     for (operator, block) in statement["Condition"].as_object().into_iter().flatten() {
@@ -161,13 +190,19 @@ fn applies(statement: &Value, effect: &str, action: &str, context: &Context) -> 
 }
 
 /// IAM's rule: some Allow applies and no Deny does.
-fn allowed(statements: &[Value], action: &str, context: &Context) -> Result<bool, String> {
+/// `target`: the table (`None`) or one of its indexes.
+fn allowed(
+    statements: &[Value],
+    action: &str,
+    target: Option<&str>,
+    context: &Context,
+) -> Result<bool, String> {
     let mut allow = false;
     for statement in statements {
-        if applies(statement, "Deny", action, context)? {
+        if applies(statement, "Deny", action, target, context)? {
             return Ok(false);
         }
-        allow |= applies(statement, "Allow", action, context)?;
+        allow |= applies(statement, "Allow", action, target, context)?;
     }
     Ok(allow)
 }
@@ -246,7 +281,19 @@ fn role_statements(template: &Value, function: &str, problems: &mut Vec<String>)
                     .iter()
                     .all(|r| get_att(r) == Some(&format!("{function}LogGroup")))
         } else if service("dynamodb:") {
-            on("AWS::DynamoDB::Table")
+            // The table, or an index the table defines (the Sub's table must be it too).
+            resources.iter().all(|r| match dynamodb_target(r) {
+                Ok(None) => resource_type(template, get_att(r).unwrap_or_default()) == "AWS::DynamoDB::Table",
+                Ok(Some(index)) => {
+                    let sub = r["Fn::Sub"].as_str().unwrap_or_default();
+                    let table = sub.trim_start_matches("${").split('.').next().unwrap_or_default();
+                    resource_type(template, table) == "AWS::DynamoDB::Table"
+                        && list(&template["Resources"][table]["Properties"]["GlobalSecondaryIndexes"])
+                            .iter()
+                            .any(|i| i["IndexName"] == index.as_str())
+                }
+                Err(_) => false,
+            })
         } else if service("secretsmanager:") {
             resources == [json!({ "Ref": key_set_secret(template).unwrap_or_default() })]
         } else {
@@ -322,6 +369,8 @@ fn needed(accesses: &[Access], probe: &Access) -> bool {
     accesses.iter().any(|a| {
         a.action == probe.action
             && a.prefix == probe.prefix
+            && a.index == probe.index
+            && a.returns == probe.returns
             && match (a.attributes, probe.attributes) {
                 (None, _) => true,
                 (Some(_), None) => false,
@@ -371,6 +420,7 @@ fn problems(template: &Value) -> Vec<String> {
         let expect = |allow: bool, what: String, access: &Access, context: Context| match allowed(
             &statements,
             &access.action.iam(),
+            access.index,
             &context,
         ) {
             Ok(verdict) if verdict == allow => {}
@@ -404,10 +454,22 @@ fn problems(template: &Value) -> Vec<String> {
                 access,
                 context(access, access.prefix, &[], false),
             );
+            if access.index.is_some() {
+                // An index keyed by user ids: no prefix to hold it to, but the same request on
+                // the table, or on another index, is denied.
+                for index in [None, Some(FOREIGN_INDEX)] {
+                    let variant = Access { index, ..*access };
+                    probe(
+                        format!("{label} on {}", index.unwrap_or("the table")),
+                        variant,
+                        context(access, USER_PREFIX, &[], true),
+                    );
+                }
+            }
             for prefix in PREFIXES
                 .iter()
                 .chain([&FOREIGN_PREFIX])
-                .filter(|p| **p != access.prefix)
+                .filter(|p| **p != access.prefix && access.index.is_none())
             {
                 let variant = Access { prefix, ..*access };
                 probe(
@@ -415,6 +477,16 @@ fn problems(template: &Value) -> Vec<String> {
                     variant,
                     context(access, prefix, &[], true),
                 );
+            }
+            if !access.action.reads() {
+                for returns in ["ALL_OLD", "ALL_NEW"] {
+                    let variant = Access { returns, ..*access };
+                    probe(
+                        format!("{label} returning {returns}"),
+                        variant,
+                        context(&variant, access.prefix, &[], true),
+                    );
+                }
             }
             let Some(named) = access.attributes else { continue };
             let known: BTreeSet<&str> = Capability::ALL
@@ -451,15 +523,6 @@ fn problems(template: &Value) -> Vec<String> {
                 let mut keyed = context(&whole, access.prefix, &[], true);
                 keyed.insert("dynamodb:Attributes".into(), json!([PARTITION_KEY]));
                 probe(format!("{label} of every attribute, the key named"), whole, keyed);
-            } else {
-                for returns in ["ALL_OLD", "ALL_NEW"] {
-                    let variant = Access { returns, ..*access };
-                    probe(
-                        format!("{label} returning {returns}"),
-                        variant,
-                        context(&variant, access.prefix, &[], true),
-                    );
-                }
             }
         }
         // Reads of the secret's items in part only: the whole item is denied however asked.

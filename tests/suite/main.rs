@@ -7,6 +7,7 @@
 // The session flows nest many handler futures, generic over the store.
 #![recursion_limit = "256"]
 
+mod accounts;
 mod attacks;
 mod docs;
 mod dynamodb;

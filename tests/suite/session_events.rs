@@ -1,5 +1,5 @@
 //! The session routes driven by their `events/token/` fixtures (refresh by cookie and by body,
-//! logout, logout everywhere, password change) through `token::handle`, on a fresh table of the embedded DynamoDB.
+//! logout, logout everywhere, password change, account deletion) through `token::handle`, on a fresh table of the embedded DynamoDB.
 //! The fixtures' user is `alice` with the id their authorizer context names.
 
 use integration_tests::test_util::{ISSUER, PASSWORD};
@@ -403,5 +403,48 @@ mod password {
             token(&apps, &fixture_json("token/valid.json", "")).await.status,
             200
         );
+    }
+}
+
+mod delete_account {
+    use super::*;
+
+    #[tokio::test]
+    async fn deletes_alice_and_ends_every_session_and_a_repeat_is_204() {
+        let apps = Apps::embedded().await;
+        alice(&apps).await;
+        let (access, jar) = browser_login(&apps).await;
+
+        let answer = token(&apps, &verdict("token/delete-account.json", &access)).await;
+        assert_eq!(answer.status, 204, "{answer:?}");
+        assert_eq!(set_cookies(&answer), stage_cookies("", 0));
+        assert!(apps.user("alice").await.is_none(), "the user is gone");
+
+        let presented = jar.refresh_token().unwrap();
+        assert_refused(&token(&apps, &fixture_json("token/refresh-cookie.json", &presented)).await);
+        let login = token(&apps, &fixture_json("token/valid.json", "")).await;
+        assert_eq!(login.status, 401, "{login:?}");
+        let again = token(&apps, &verdict("token/delete-account.json", &access)).await;
+        assert_eq!(again.status, 204, "a repeat: {again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_401_counted_and_deletes_nothing() {
+        let apps = Apps::embedded().await;
+        alice(&apps).await;
+        let (access, _) = browser_login(&apps).await;
+        let body = json!({"password": "wrong horse battery staple"}).to_string();
+        let event = with_body(verdict("token/delete-account.json", &access), &body);
+
+        let answer = token(&apps, &event).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer.msg(), "Current password is wrong");
+        let window = apps.token.throttle.current_window();
+        assert_eq!(
+            apps.attempts("alice", window).await,
+            1,
+            "counted by the login limit"
+        );
+        assert!(apps.user("alice").await.is_some(), "still there");
     }
 }

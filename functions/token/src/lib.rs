@@ -31,8 +31,8 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::Env;
 use shared::error::ApiError;
 use shared::http::{
-    Delivery, Identity, Responder, Route, client_address, current_user, empty, identify, issuer_for, json,
-    login as parse_login, password_change, presented_refresh_token, set_refresh_cookies,
+    Delivery, Identity, Responder, Route, account_deletion, client_address, current_user, empty, identify,
+    issuer_for, json, login as parse_login, password_change, presented_refresh_token, set_refresh_cookies,
 };
 use shared::keys::public_keys;
 use shared::keystore::SecretsKeyStore;
@@ -41,8 +41,8 @@ use shared::session::{RefreshError, Sessions};
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::{
-    Caller, ChangePassword, EndAllSessions, FindUser, ReadCaller, RehashPassword, StoreError, UserProfile,
-    UserRecord,
+    Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, ReadCaller, RehashPassword, StoreError,
+    UserProfile, UserRecord,
 };
 use shared::throttle::{Attempt, ClientKey, LoginThrottle};
 use shared::user::{Password, Username};
@@ -62,6 +62,7 @@ pub const STORE: &[Capability] = &[
     Capability::EndAllSessions,
     Capability::CountLoginAttempts,
     Capability::Sessions,
+    Capability::DeleteAccount,
 ];
 
 /// What this function may do with the signing keys' secret: read it (its role grants exactly
@@ -69,8 +70,14 @@ pub const STORE: &[Capability] = &[
 pub const SECRETS: &[&str] = &[shared::keystore::LOAD];
 
 /// The user capabilities of [`STORE`] (the others are the throttle's and the sessions').
-pub trait Users: FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions {}
-impl<T: FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions> Users for T {}
+pub trait Users:
+    FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions + DeleteAccount
+{
+}
+impl<T: FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions + DeleteAccount> Users
+    for T
+{
+}
 
 /// Everything the routes need, built once at cold start.
 pub struct App {
@@ -267,8 +274,23 @@ pub static PASSWORD: Route = post(
     ],
 );
 
+/// Account deletion, behind the authorizer: as the password change, without a new password.
+pub static DELETE_ACCOUNT: Route = post(
+    "/users/me/delete",
+    StatusCode::NO_CONTENT,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+
 /// The routes of this function.
-pub static ROUTES: [&Route; 5] = [&LOGIN, &REFRESH, &LOGOUT, &LOGOUT_ALL, &PASSWORD];
+pub static ROUTES: [&Route; 6] = [&LOGIN, &REFRESH, &LOGOUT, &LOGOUT_ALL, &PASSWORD, &DELETE_ACCOUNT];
 
 /// Which of [`ROUTES`] a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,15 +300,17 @@ pub enum Endpoint {
     Logout,
     LogoutAll,
     Password,
+    DeleteAccount,
 }
 
 impl Endpoint {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Login,
         Self::Refresh,
         Self::Logout,
         Self::LogoutAll,
         Self::Password,
+        Self::DeleteAccount,
     ];
 
     pub fn route(self) -> &'static Route {
@@ -296,6 +320,7 @@ impl Endpoint {
             Self::Logout => &LOGOUT,
             Self::LogoutAll => &LOGOUT_ALL,
             Self::Password => &PASSWORD,
+            Self::DeleteAccount => &DELETE_ACCOUNT,
         }
     }
 
@@ -325,6 +350,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 Endpoint::Logout => logout(app, req).await,
                 Endpoint::LogoutAll => logout_all(app, req).await,
                 Endpoint::Password => change_password(app, req).await,
+                Endpoint::DeleteAccount => delete_account(app, req).await,
             }
         })
         .await)
@@ -590,6 +616,69 @@ async fn upgrade_hash(app: &App, username: &Username, current: &str, new_hash: O
         Err(error) => tracing::warn!(%error, "could not store the rehashed password"),
     }
 }
+/// `POST /users/me/delete`: with the current password (counted by the login limit), deletes the
+/// caller's account. The user item goes first, in one write conditioned on the id and the hash
+/// just verified: from then on no token of the user passes a route that reads the store, no
+/// refresh token rotates, and the name is free. Then its name's login counters and every session
+/// and refresh token of its id. A repeat, once the user is gone, deletes what a failed first
+/// attempt left of the id and answers 204 again.
+async fn delete_account(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (caller, username) = identified(app, req)?;
+    let input = account_deletion(req)?;
+    let password = Password::parse_existing(input.password)?;
+    let found = app
+        .store
+        .find_caller_with_hash(&username, &caller.session_id)
+        .await?;
+    let user = match found.user {
+        Some(user) if user.id == caller.user_id => user,
+        _ => return deleted_already(app, req, &caller.user_id).await,
+    };
+    let checked = Caller {
+        user: Some(UserProfile::from(&user)),
+        session: found.session,
+    };
+    current_user(&caller, checked, app.clock.now())?;
+    let attempt = app.throttle.reserve(&username.key()).await?;
+    let check = app
+        .hasher
+        .verify(password, Some(user.password_hash.clone()))
+        .await?;
+    if !matches!(check, Check::Right { .. }) {
+        tracing::info!(attempt = attempt.number, "account deletion: wrong password");
+        return Err(ApiError::WrongPassword);
+    }
+    app.throttle.succeeded(attempt).await;
+    if !app
+        .store
+        .delete_user(&username, &user.id, &user.password_hash)
+        .await?
+    {
+        return match app.store.find_by_username(&username).await? {
+            Some(now) if now.id == user.id => {
+                tracing::info!("account deletion lost to a concurrent password change");
+                Err(ApiError::WrongPassword)
+            }
+            // A concurrent deletion of the same account won.
+            _ => deleted_already(app, req, &user.id).await,
+        };
+    }
+    let name = username.key();
+    let (counters, items) = tokio::join!(app.throttle.forget(&name), app.store.delete_items_of(&user.id));
+    counters?;
+    tracing::info!(user_id = %user.id, items = items?, "account deleted");
+    Ok(ended(app, req))
+}
+
+/// The answer to a deletion of an account that is gone (deleted before, or by a concurrent
+/// request), whose name is free or someone else's since: what is left of the id goes (not the
+/// name's counters, which may be a new user's by now), and 204 as the first time.
+async fn deleted_already(app: &App, req: &Request, user_id: &str) -> Result<Response<Body>, ApiError> {
+    let left = app.store.delete_items_of(user_id).await?;
+    tracing::info!(%user_id, left, "account deletion repeated");
+    Ok(ended(app, req))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Endpoint;

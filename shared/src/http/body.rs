@@ -161,6 +161,26 @@ pub fn password_change(req: &Request) -> Result<PasswordChange, ApiError> {
     })
 }
 
+/// The confirmation of an account deletion (`POST /users/me/delete`): the current password.
+/// `Debug` never shows it.
+pub struct AccountDeletion {
+    pub password: String,
+}
+
+impl std::fmt::Debug for AccountDeletion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountDeletion { .. }")
+    }
+}
+
+/// Parses the body of `POST /users/me/delete`: exactly `password`.
+pub fn account_deletion(req: &Request) -> Result<AccountDeletion, ApiError> {
+    let mut members = object(req, &["password"], "\"password\"")?;
+    Ok(AccountDeletion {
+        password: string_field("password", take(&mut members, "password"))?,
+    })
+}
+
 /// 415 unless the request says `Content-Type: application/json` (parameters such as `charset`
 /// allowed).
 pub(super) fn require_json_content_type(req: &Request) -> Result<(), ApiError> {

@@ -14,7 +14,10 @@ mod cookies;
 mod cors;
 mod identity;
 
-pub use body::{Credentials, Login, MAX_BODY_BYTES, PasswordChange, credentials, login, password_change};
+pub use body::{
+    AccountDeletion, Credentials, Login, MAX_BODY_BYTES, PasswordChange, account_deletion, credentials,
+    login, password_change,
+};
 pub use cookies::{
     COOKIE_ROUTES, Delivery, REFRESH_COOKIE, base_path, check_cookie_request, presented_refresh_token,
     refresh_cookie, set_refresh_cookies,

@@ -22,6 +22,12 @@ pub const SIGNUP_PREFIX: &str = "SIGNUP#";
 pub const SESSION_PREFIX: &str = "SESSION#";
 /// Key prefix of refresh tokens, `REFRESH#<base64url SHA-256 of the token>`.
 pub const REFRESH_PREFIX: &str = "REFRESH#";
+/// The table's index of every item by its owner's id (`user_id`), keys only: sessions and
+/// refresh tokens, which account deletion finds there. `template.yaml` defines the same.
+pub const USER_INDEX: &str = "ByUser";
+/// The attribute [`USER_INDEX`] is keyed by.
+pub const USER_ID_ATTRIBUTE: &str = "user_id";
+
 /// Every key prefix of the table.
 pub const PREFIXES: [&str; 5] = [
     USER_PREFIX,
@@ -49,6 +55,8 @@ pub enum Action {
     UpdateItem,
     DeleteItem,
     ConditionCheckItem,
+    /// Only on [`USER_INDEX`]: the keys of a user's items.
+    Query,
 }
 
 impl Action {
@@ -59,7 +67,7 @@ impl Action {
 
     /// A read: IAM gives it `dynamodb:Select`, writes `dynamodb:ReturnValues`.
     pub fn reads(self) -> bool {
-        self == Self::GetItem
+        matches!(self, Self::GetItem | Self::Query)
     }
 }
 
@@ -75,8 +83,11 @@ pub enum Within {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     pub action: Action,
-    /// The key prefix of the item.
+    /// The key prefix of the item; empty for a [`Action::Query`] on an index, whose keys are
+    /// user ids.
     pub prefix: &'static str,
+    /// The index it reads (`table/<name>/index/<index>` to IAM); `None`: the table.
+    pub index: Option<&'static str>,
     /// The attributes it names, the key included (`dynamodb:Attributes`): a read's projection,
     /// an update's or condition check's expressions. `None`: the whole item (a read without a
     /// projection, a put, a delete).
@@ -90,6 +101,7 @@ const fn get(prefix: &'static str, attributes: Option<&'static [&'static str]>, 
     Access {
         action: Action::GetItem,
         prefix,
+        index: None,
         attributes,
         returns: "NONE",
         within,
@@ -106,13 +118,14 @@ const fn write(
     Access {
         action,
         prefix,
+        index: None,
         attributes,
         returns,
         within,
     }
 }
 
-use Action::{ConditionCheckItem, DeleteItem, PutItem, UpdateItem};
+use Action::{ConditionCheckItem, DeleteItem, PutItem, Query, UpdateItem};
 use Within::{Alone, TransactGetItems, TransactWriteItems};
 
 /// The read of a session a route that accepts an access token makes.
@@ -156,11 +169,13 @@ pub enum Capability {
     CountLoginAttempts,
     /// [`super::SessionStore`]: sessions and their refresh tokens.
     Sessions,
+    /// [`super::DeleteAccount`]: the user, its login counters, and every item of its id.
+    DeleteAccount,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::CreateUser,
         Self::CountSignUps,
         Self::FindUser,
@@ -170,6 +185,7 @@ impl Capability {
         Self::EndAllSessions,
         Self::CountLoginAttempts,
         Self::Sessions,
+        Self::DeleteAccount,
     ];
 
     /// Every request the capability's methods send.
@@ -296,6 +312,25 @@ impl Capability {
                             "NONE",
                             Alone,
                         ),
+                    ]
+                }
+            }
+            Self::DeleteAccount => {
+                const {
+                    &[
+                        // The user, only while it is the one whose password was verified.
+                        write(DeleteItem, USER_PREFIX, None, "NONE", Alone),
+                        // The keys of everything else of its id, then those items.
+                        Access {
+                            action: Query,
+                            prefix: "",
+                            index: Some(USER_INDEX),
+                            attributes: None,
+                            returns: "NONE",
+                            within: Alone,
+                        },
+                        write(DeleteItem, SESSION_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, REFRESH_PREFIX, None, "NONE", TransactWriteItems),
                     ]
                 }
             }

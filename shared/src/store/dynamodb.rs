@@ -24,23 +24,23 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Get, Put, TransactGetItem, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Get, Put, TransactGetItem, TransactWriteItem, Update,
 };
 
 use super::StoreConfig;
 use super::retry::{ConflictRetry, only_conflicts, write_conflicted};
 use super::sdk_config::sdk_config_from_env;
 use super::{
-    Caller, ChangePassword, CreateOutcome, CreateUser, EndAllSessions, FindUser, GraceCheck, LoginAttempts,
-    NewSession, ReadCaller, RefreshRecord, RehashPassword, Reservation, RotateOutcome, SessionStatus,
-    SessionStore, SignUpAttempts, StoreError, TokenHash, UserProfile, UserRecord,
+    Caller, ChangePassword, CreateOutcome, CreateUser, DeleteAccount, EndAllSessions, FindUser, GraceCheck,
+    LoginAttempts, NewSession, ReadCaller, RefreshRecord, RehashPassword, Reservation, RotateOutcome,
+    SessionStatus, SessionStore, SignUpAttempts, StoreError, TokenHash, UserProfile, UserRecord,
 };
 use crate::config::ConfigError;
 use crate::user::Username;
 
 pub use super::access::{
     ATTEMPTS_ATTRIBUTE, EPOCH_ATTRIBUTE, LOGIN_PREFIX, PARTITION_KEY, REFRESH_PREFIX, SESSION_PREFIX,
-    SIGNUP_PREFIX, TTL_ATTRIBUTE, USER_PREFIX,
+    SIGNUP_PREFIX, TTL_ATTRIBUTE, USER_ID_ATTRIBUTE, USER_INDEX, USER_PREFIX,
 };
 
 #[derive(Debug, Clone)]
@@ -399,6 +399,85 @@ impl EndAllSessions for DynamoUserStore {
             .retry(request, |r| r.send(), write_conflicted)
             .await;
         updated(result, "UpdateItem session epoch")
+    }
+}
+
+/// At most this many items in one `TransactWriteItems` (DynamoDB's limit is 100).
+const DELETES_PER_TRANSACTION: usize = 100;
+
+#[async_trait]
+impl DeleteAccount for DynamoUserStore {
+    async fn delete_user(
+        &self,
+        username: &Username,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&username.key()))
+            .condition_expression("user_id = :user_id AND password_hash = :hash")
+            .expression_attribute_values(":user_id", string(user_id))
+            .expression_attribute_values(":hash", string(password_hash));
+        let result = self
+            .conflicts
+            .retry(request, |r| r.send(), write_conflicted)
+            .await;
+        match result.map_err(aws_sdk_dynamodb::error::SdkError::into_service_error) {
+            Ok(_) => Ok(true),
+            Err(err) if err.is_conditional_check_failed_exception() => Ok(false),
+            Err(err) => Err(StoreError(anyhow::Error::new(err).context("DeleteItem user"))),
+        }
+    }
+
+    async fn delete_items_of(&self, user_id: &str) -> Result<usize, StoreError> {
+        // Every key first (a page holds thousands of keys), then the deletes: deleting while
+        // paging would move the index under the query.
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(USER_INDEX)
+                .key_condition_expression("#owner = :user_id")
+                .expression_attribute_names("#owner", USER_ID_ATTRIBUTE)
+                .expression_attribute_values(":user_id", string(user_id))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable("Query ByUser"))?;
+            for item in page.items() {
+                match item.get(PARTITION_KEY) {
+                    // The user item is deleted by name, with its condition; anything else of
+                    // the id goes.
+                    Some(AttributeValue::S(key)) if !key.starts_with(USER_PREFIX) => keys.push(key.clone()),
+                    _ => {}
+                }
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        for chunk in keys.chunks(DELETES_PER_TRANSACTION) {
+            let mut request = self.client.transact_write_items();
+            for key in chunk {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key(PARTITION_KEY, string(key))
+                    .build();
+                request = request.transact_items(TransactWriteItem::builder().delete(built(delete)?).build());
+            }
+            self.conflicts
+                .retry(request, |r| r.send(), write_transaction_conflicted)
+                .await
+                .map_err(unavailable("TransactWriteItems delete a user's items"))?;
+        }
+        Ok(keys.len())
     }
 }
 

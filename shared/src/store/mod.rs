@@ -228,6 +228,27 @@ pub trait EndAllSessions: Send + Sync {
     async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError>;
 }
 
+/// Account deletion ([`access::Capability::DeleteAccount`]).
+#[async_trait]
+pub trait DeleteAccount: Send + Sync {
+    /// Deletes the user `username` while it is still `user_id` with the password hash
+    /// `password_hash` (one conditional write): `false` when it changed meanwhile or is gone, and
+    /// nothing was deleted. Once it is gone no access token of it passes a route that reads the
+    /// store, no refresh token of it rotates, and its name can be signed up again.
+    async fn delete_user(
+        &self,
+        username: &Username,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes every item that holds `user_id` but the user item (sessions, refresh tokens),
+    /// found on the table's [`access::USER_INDEX`] with a `Query`, never a `Scan`; how many.
+    /// The index is eventually consistent: an item written a moment before may be found by the
+    /// next call only, which a repeated deletion makes.
+    async fn delete_items_of(&self, user_id: &str) -> Result<usize, StoreError>;
+}
+
 /// The answer to a rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotateOutcome {
