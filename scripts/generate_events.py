@@ -167,10 +167,18 @@ for name, path, body in [
     ("token/password.json", "/password", json.dumps({"current_password": "correct horse battery staple",
                                                       "new_password": "a new horse battery staple"})),
     ("token/delete-account.json", "/users/me/delete", json.dumps({"password": "correct horse battery staple"})),
+    ("token/change-email.json", "/email", json.dumps({"email": "alice@example.com",
+                                                      "current_password": "correct horse battery staple"})),
 ]:
     event = proxy("POST", path, body, {**JSON, "Authorization": "Bearer ${TOKEN}"} if body else {"Authorization": "Bearer ${TOKEN}"})
     event["requestContext"]["authorizer"] = {**with_context["requestContext"]["authorizer"], "epoch": "0"}
     FIXTURES[name] = event
+
+# The mailed links' routes: no Bearer token, the link's token in the body.
+FIXTURES["token/verify-email.json"] = proxy("POST", "/email/verify", json.dumps({"token": "${TOKEN}"}), JSON)
+FIXTURES["token/forgot-by-name.json"] = proxy("POST", "/password/forgot", json.dumps({"username": "alice"}), JSON)
+FIXTURES["token/forgot-by-email.json"] = proxy("POST", "/password/forgot", json.dumps({"email": "alice@example.com"}), JSON)
+FIXTURES["token/reset-password.json"] = proxy("POST", "/password/reset", json.dumps({"token": "${TOKEN}", "new_password": "a new horse battery staple"}), JSON)
 
 for name, event in FIXTURES.items():
     path = EVENTS / name

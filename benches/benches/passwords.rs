@@ -49,6 +49,8 @@ fn setup() -> Setup {
         username: USERNAME.into(),
         password_hash: phc.clone(),
         epoch: 0,
+        email: None,
+        reset_hash: None,
     };
     rt.block_on(apps.store.create(&record)).unwrap();
     Setup {

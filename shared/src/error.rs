@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 
 use crate::password::PasswordError;
 use crate::store::StoreError;
-use crate::user::{InvalidPassword, InvalidUsername};
+use crate::user::{InvalidEmail, InvalidPassword, InvalidUsername};
 
 /// Message for an unknown user and a wrong password alike.
 pub const BAD_CREDENTIALS: &str = "Bad username or password";
@@ -21,6 +21,14 @@ pub enum ApiError {
     InvalidUsername(#[from] InvalidUsername),
     #[error(transparent)]
     InvalidPassword(#[from] InvalidPassword),
+    #[error(transparent)]
+    InvalidEmail(#[from] InvalidEmail),
+    /// A verification or reset link's token that is unknown, used, expired or superseded.
+    #[error("Invalid or expired link")]
+    InvalidLink,
+    /// The address of a verification link was verified by another account first.
+    #[error("Email address belongs to another account")]
+    EmailTaken,
     #[error("Request body must be at most {max} bytes")]
     PayloadTooLarge { max: usize },
     #[error("Content-Type must be application/json")]
@@ -56,6 +64,12 @@ pub enum ApiError {
     /// Too many sign-ups from this client address; retry after `retry_after` seconds.
     #[error("Too many sign-ups from this address, try again later")]
     TooManySignUps { retry_after: u64 },
+    /// Too many requests that may send mail from this client address; retry after
+    /// `retry_after` seconds.
+    #[error("Too many requests from this address, try again later")]
+    TooManyRequests { retry_after: u64 },
+    #[error("Mail could not be sent, try again shortly")]
+    MailUnavailable(#[source] anyhow::Error),
     #[error("User store unavailable, try again shortly")]
     StoreUnavailable(#[source] StoreError),
     #[error("Internal server error")]
@@ -69,6 +83,8 @@ impl ApiError {
             Self::BadRequest(_)
             | Self::InvalidUsername(_)
             | Self::InvalidPassword(_)
+            | Self::InvalidEmail(_)
+            | Self::InvalidLink
             | Self::DuplicateRefreshCookie => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -80,9 +96,11 @@ impl ApiError {
             | Self::WrongPassword
             | Self::UserGone => StatusCode::UNAUTHORIZED,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
-            Self::UsernameTaken => StatusCode::CONFLICT,
-            Self::TooManyAttempts { .. } | Self::TooManySignUps { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UsernameTaken | Self::EmailTaken => StatusCode::CONFLICT,
+            Self::TooManyAttempts { .. } | Self::TooManySignUps { .. } | Self::TooManyRequests { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::StoreUnavailable(_) | Self::MailUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,10 +114,10 @@ impl ApiError {
                 header("www-authenticate", "Bearer error=\"invalid_token\"")
             }
             Self::MethodNotAllowed { allow } => header("allow", &format!("{allow}, OPTIONS")),
-            Self::StoreUnavailable(_) => header("retry-after", "1"),
-            Self::TooManyAttempts { retry_after } | Self::TooManySignUps { retry_after } => {
-                header("retry-after", &retry_after.to_string())
-            }
+            Self::StoreUnavailable(_) | Self::MailUnavailable(_) => header("retry-after", "1"),
+            Self::TooManyAttempts { retry_after }
+            | Self::TooManySignUps { retry_after }
+            | Self::TooManyRequests { retry_after } => header("retry-after", &retry_after.to_string()),
             _ => vec![],
         }
     }
@@ -138,6 +156,11 @@ mod tests {
             (ApiError::InvalidRefreshToken, 401),
             (ApiError::WrongPassword, 401),
             (ApiError::OriginNotAllowed, 403),
+            (ApiError::InvalidEmail(InvalidEmail::Form), 400),
+            (ApiError::InvalidLink, 400),
+            (ApiError::EmailTaken, 409),
+            (ApiError::TooManyRequests { retry_after: 1 }, 429),
+            (ApiError::MailUnavailable(anyhow::anyhow!("down")), 503),
             (ApiError::UsernameTaken, 409),
             (ApiError::TooManyAttempts { retry_after: 60 }, 429),
             (ApiError::TooManySignUps { retry_after: 60 }, 429),

@@ -17,6 +17,8 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "secrets")]
 pub mod keystore;
+#[cfg(feature = "mail")]
+pub mod mail;
 #[cfg(feature = "api")]
 pub mod password;
 #[cfg(feature = "api")]

@@ -20,7 +20,8 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Env, Source, int_in_range};
 use crate::error::ApiError;
-use crate::store::{LoginAttempts, Reservation, SignUpAttempts};
+use crate::store::{LoginAttempts, MailAttempts, Reservation, SignUpAttempts};
+use crate::user::EmailAddress;
 
 /// The counter key of a client address: `client/<IPv4>` or `client/<IPv6 /64>`, or
 /// `client/unknown` for a request that carries none (only a direct invoke: API Gateway always
@@ -360,6 +361,133 @@ impl SignUpLimitConfig {
                 "SIGNUP_WINDOW_SECONDS",
                 d.window.as_secs(),
                 10,
+                86_400,
+            )?),
+        })
+    }
+}
+
+/// Mail sends limited per recipient (silently: no answer may tell whether a message went) and
+/// requests that may send one limited per client address (429). Build once at cold start.
+pub struct MailThrottle {
+    config: MailLimitConfig,
+    attempts: Arc<dyn MailAttempts>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MailThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailThrottle")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailThrottle {
+    pub fn new(config: MailLimitConfig, attempts: Arc<dyn MailAttempts>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            config,
+            attempts,
+            clock,
+        }
+    }
+
+    async fn reserve(&self, key: &str, limit: u32) -> Result<Result<(), u64>, crate::store::StoreError> {
+        let windows = Windows(self.config.window);
+        let now = self.clock.now();
+        let (window, window_end) = windows.at(now);
+        Ok(
+            match self
+                .attempts
+                .reserve_mail(key, window, limit, windows.expiry(window_end))
+                .await?
+            {
+                Reservation::Reserved { .. } => Ok(()),
+                Reservation::LimitReached => Err(window_end - now),
+            },
+        )
+    }
+
+    /// Counts a request from `client` that may send mail, whether or not it will: at the limit,
+    /// [`ApiError::TooManyRequests`] until the window ends.
+    pub async fn reserve_client(&self, client: &ClientKey) -> Result<(), ApiError> {
+        self.reserve(client.as_str(), self.config.max_per_client)
+            .await?
+            .map_err(|retry_after| {
+                tracing::warn!(
+                    client = client.as_str(),
+                    "mail request refused: the address's limit is reached"
+                );
+                ApiError::TooManyRequests { retry_after }
+            })
+    }
+
+    /// Deletes the live counts of messages to `to` (this window's and the last one's), for a
+    /// deleted account, whose address must leave nothing behind.
+    pub async fn forget(&self, to: &EmailAddress) -> Result<(), crate::store::StoreError> {
+        let window = Windows(self.config.window).at(self.clock.now()).0;
+        let key = format!("to/{}", to.key());
+        let (this, last) = tokio::join!(
+            self.attempts.clear_mail(&key, window),
+            self.attempts.clear_mail(&key, window.saturating_sub(1))
+        );
+        this.and(last)
+    }
+
+    /// Counts a message to `to`: `false` at the limit, when it must not be sent (and the answer
+    /// must not change).
+    pub async fn reserve_recipient(&self, to: &EmailAddress) -> Result<bool, crate::store::StoreError> {
+        let reserved = self
+            .reserve(&format!("to/{}", to.key()), self.config.max_per_recipient)
+            .await?
+            .is_ok();
+        if !reserved {
+            tracing::warn!(to = ?to, "mail not sent: the recipient's limit is reached");
+        }
+        Ok(reserved)
+    }
+}
+
+/// The mail limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailLimitConfig {
+    /// `MAIL_MAX_PER_ADDRESS`, default 3, from 1 to 100: messages to one address per window.
+    pub max_per_recipient: u32,
+    /// `MAIL_MAX_PER_IP`, default 20, from 1 to 100000: requests that may send mail, per client
+    /// address (an IPv6 address's /64) and window.
+    pub max_per_client: u32,
+    /// `MAIL_WINDOW_SECONDS`, default 3600 (an hour), from 60 to 86400.
+    pub window: Duration,
+}
+
+impl Default for MailLimitConfig {
+    fn default() -> Self {
+        Self {
+            max_per_recipient: 3,
+            max_per_client: 20,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl MailLimitConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let count = |var, default: u32, max| {
+            int_in_range(src, var, u64::from(default), 1, max).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        Ok(Self {
+            max_per_recipient: count("MAIL_MAX_PER_ADDRESS", d.max_per_recipient, 100)?,
+            max_per_client: count("MAIL_MAX_PER_IP", d.max_per_client, 100_000)?,
+            window: Duration::from_secs(int_in_range(
+                src,
+                "MAIL_WINDOW_SECONDS",
+                d.window.as_secs(),
+                60,
                 86_400,
             )?),
         })

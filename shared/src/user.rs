@@ -62,6 +62,80 @@ impl Username {
     }
 }
 
+/// Longest email address (RFC 5321's path limit, less the brackets).
+pub const EMAIL_MAX: usize = 254;
+
+/// Why an email address was refused; the text is shown to the client and never holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEmail {
+    #[error("email must be at most {EMAIL_MAX} characters")]
+    TooLong,
+    #[error(
+        "email must be a plain address such as name@example.com: no display name, spaces, quotes or line breaks"
+    )]
+    Form,
+}
+
+/// An email address in its plain form, `local@domain`: a dot-atom local part (RFC 5322 §3.4.1)
+/// of at most 64 characters and a domain of dot-separated letter-digit-hyphen labels with at
+/// least two. No display names, comments, quoted local parts, IP-literal domains, whitespace or
+/// control characters (so never a header injection), nothing that needs to be read twice.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
+        if raw.len() > EMAIL_MAX {
+            return Err(InvalidEmail::TooLong);
+        }
+        let (local, domain) = raw.split_once('@').ok_or(InvalidEmail::Form)?;
+        let atom = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .split('.')
+                .all(|part| !part.is_empty() && part.chars().all(atom));
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        let domain_ok = domain.split('.').count() >= 2 && domain.split('.').all(label_ok);
+        if !(local_ok && domain_ok) {
+            return Err(InvalidEmail::Form);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The address as the user gave it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lowercased form that claims and lookups use: one account per address, however it
+    /// is capitalised.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+
+    /// The address with most of its local part hidden, for notices (`a***@example.com`).
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.split_once('@').unwrap_or(("", &self.0));
+        let first: String = local.chars().take(1).collect();
+        format!("{first}***@{domain}")
+    }
+}
+
+/// Addresses are personal data: `Debug` shows the domain only.
+impl std::fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let domain = self.0.split_once('@').map_or("", |(_, d)| d);
+        write!(f, "EmailAddress(…@{domain})")
+    }
+}
+
 /// A password: at least 8 characters and at most 1024 bytes. `Debug` never shows it.
 pub struct Password(SecretString);
 
@@ -168,5 +242,51 @@ mod tests {
     fn password_debug_is_redacted() {
         let p = Password::parse_new("hunter2hunter2".into()).unwrap();
         assert_eq!(format!("{p:?}"), "Password([redacted])");
+    }
+
+    #[test]
+    fn plain_addresses_parse_and_anything_else_is_refused() {
+        for good in [
+            "a@b.co",
+            "first.last+tag@mail.example.com",
+            "o'brien@example.ie",
+            "x_y-z@sub-domain.example",
+        ] {
+            assert!(EmailAddress::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@localhost",
+            "a@@example.com",
+            "a@b@example.com",
+            "Alice <alice@example.com>",
+            "alice@example.com\r\nBcc: victim@example.com",
+            "alice@example.com\n",
+            " alice@example.com",
+            "\"a b\"@example.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a@-example.com",
+            "a@example..com",
+            "a@[127.0.0.1]",
+            "ünï@example.com",
+        ] {
+            assert_eq!(EmailAddress::parse(bad), Err(InvalidEmail::Form), "{bad:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(EmailAddress::parse(&long), Err(InvalidEmail::TooLong));
+        let local = format!("{}@example.com", "a".repeat(65));
+        assert_eq!(EmailAddress::parse(&local), Err(InvalidEmail::Form));
+    }
+
+    #[test]
+    fn an_address_is_keyed_case_insensitively_and_hidden_in_debug() {
+        let address = EmailAddress::parse("Alice.Smith@Example.COM").unwrap();
+        assert_eq!(address.key(), "alice.smith@example.com");
+        assert_eq!(address.masked(), "A***@Example.COM");
+        assert_eq!(format!("{address:?}"), "EmailAddress(…@Example.COM)");
     }
 }

@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 use shared::Issuer;
 use shared::clock::Clock;
 use shared::http::Responder;
+use shared::mail::{MailConfig, Mailer, SesMailer};
 use shared::password::PasswordHasher;
 use shared::session::Sessions;
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::{FindUser, SessionStore};
 use shared::test_util::{CHEAP_ARGON2, FixedClock, ISSUER, PASSWORD};
-use shared::throttle::{LoginThrottle, SignUpThrottle};
+use shared::throttle::{LoginThrottle, MailLimitConfig, MailThrottle, SignUpThrottle};
 use shared::{
     CookieSameSite, CorsConfig, LoginThrottleConfig, SessionConfig, SignUpLimitConfig, TokenIssuer,
 };
@@ -33,6 +34,7 @@ pub use shared::test_util;
 pub mod access;
 pub mod dynamo;
 pub mod faults;
+pub mod mailbox;
 
 use dynamo::Table;
 use faults::{Faults, FaultyClient, Requests};
@@ -427,6 +429,33 @@ pub async fn bearer_post(api: &impl Api, path: &str, token: &str, body: &Value) 
 
 // --- in process -----------------------------------------------------------------------------
 
+/// The sender of the tests' mail.
+pub const MAIL_FROM: &str = "no-reply@auth.test";
+
+/// The mail settings of the in-process apps: the defaults, but `/password/forgot` answers after
+/// 200 ms (the default second would slow every test that calls it).
+pub fn test_mail_config() -> MailConfig {
+    MailConfig {
+        from: Some(MAIL_FROM.into()),
+        forgot_response: std::time::Duration::from_millis(200),
+        ..MailConfig::default()
+    }
+}
+
+/// An SES configuration whose HTTP client delivers to `mailbox`.
+fn mailbox_config(mailbox: &Arc<mailbox::Mailbox>) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "tests"),
+        ))
+        .http_client(mailbox.client())
+        .endpoint_url("https://email.mailbox.test")
+        .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio's sleep"))
+        .build()
+}
+
 /// The four functions' apps on one table, with cheap argon2 and a fixed clock, and the DynamoDB
 /// faults of `faults` injected at the stores' HTTP client. On the apps [`Apps::on`] builds, each
 /// function has a store of its own whose requests are kept, and when the apps go, every request
@@ -439,6 +468,8 @@ pub struct Apps {
     pub table: Table,
     /// Faults injected between the store and DynamoDB; none until a test arms one.
     pub faults: Arc<Faults>,
+    /// Every message the functions sent through SES.
+    pub mailbox: Arc<mailbox::Mailbox>,
     pub clock: Arc<FixedClock>,
     pub users: users::App,
     pub token: token::App,
@@ -593,6 +624,9 @@ impl Apps {
         };
         let hasher = PasswordHasher::new(&CHEAP_ARGON2).expect("cheap argon2 parameters are valid");
         let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let mailbox = mailbox::Mailbox::new();
+        let functions_token_for_mail = functions.token.clone();
+        let mailer: Arc<dyn Mailer> = Arc::new(SesMailer::new(&mailbox_config(&mailbox), MAIL_FROM));
         Self {
             users: users::App {
                 store: functions.users.clone(),
@@ -605,12 +639,19 @@ impl Apps {
                 throttle: LoginThrottle::new(TEST_THROTTLE, functions.token.clone(), dyn_clock.clone()),
                 hasher,
                 signer: token::Signer::Ready(test_util::issuer()),
-                sessions: Sessions::new(sessions, functions.token, dyn_clock.clone()),
+                sessions: Sessions::new(sessions, functions.token.clone(), dyn_clock.clone()),
                 verifier: test_util::verifier(),
                 same_site: CookieSameSite::Strict,
                 clock: dyn_clock.clone(),
                 issuer: Issuer::Fixed(ISSUER.into()),
                 responder: Responder::with_credentials(cors),
+                mailer: Some(mailer),
+                mail: test_mail_config(),
+                mail_limits: MailThrottle::new(
+                    MailLimitConfig::default(),
+                    functions_token_for_mail,
+                    dyn_clock.clone(),
+                ),
             },
             protected: protected::App {
                 store: functions.protected,
@@ -628,6 +669,7 @@ impl Apps {
             store,
             table,
             faults,
+            mailbox,
             requests: Vec::new(),
         }
     }

@@ -182,6 +182,24 @@ async fn nothing_of_a_deleted_user_is_left_in_the_table() {
     let fresh = browser_login(&apps, &mut jar, &user.name, PASSWORD).await;
     assert_eq!(fresh.status, 200);
     let token = fresh.body["token"].as_str().unwrap().to_owned();
+    // A verified address (its claim, and its mail counter), a pending verification of it and a
+    // reset token.
+    let email = format!("{}@example.com", user.name.to_lowercase());
+    let change = json!({"email": email, "current_password": PASSWORD});
+    assert_eq!(bearer_post(&apps, "/email", &token, &change).await.status, 202);
+    let link = apps.mailbox.to(&email).pop().unwrap().token("verify").unwrap();
+    let verified = apps
+        .call(Call::post_json("/email/verify", &json!({ "token": link })))
+        .await;
+    assert_eq!(verified.status, 204);
+    assert_eq!(bearer_post(&apps, "/email", &token, &change).await.status, 202);
+    let forgot = apps
+        .call(Call::post_json(
+            "/password/forgot",
+            &json!({"username": user.name}),
+        ))
+        .await;
+    assert_eq!(forgot.status, 202);
 
     let name = user.name.to_lowercase();
     let id = user.id.to_lowercase();
@@ -193,9 +211,20 @@ async fn nothing_of_a_deleted_user_is_left_in_the_table() {
             .collect()
     };
     let before = every_item(&apps).await;
+    for prefix in [
+        "user#", "session#", "refresh#", "login#", "email#", "verify#", "reset#", "mail#to/",
+    ] {
+        assert!(
+            of_user(&before)
+                .iter()
+                .any(|item| item.contains(&format!("pk=s(\"{prefix}"))),
+            "an item {prefix} of the user is there to delete: {:#?}",
+            of_user(&before)
+        );
+    }
     assert!(
-        of_user(&before).len() >= 8,
-        "the user, four sessions' items and a counter are there to delete: {:#?}",
+        of_user(&before).len() >= 12,
+        "the user, four sessions' items, counters, the address's items: {:#?}",
         of_user(&before)
     );
     let bystanders_before: Vec<String> = before
@@ -209,6 +238,10 @@ async fn nothing_of_a_deleted_user_is_left_in_the_table() {
 
     let after = every_item(&apps).await;
     assert_eq!(of_user(&after), Vec::<String>::new(), "left of the deleted user");
+    assert_eq!(
+        apps.mailbox.to(&email).pop().unwrap().subject,
+        "Your account was deleted"
+    );
     for item in &bystanders_before {
         assert!(after.contains(item), "another user's item went: {item}");
     }

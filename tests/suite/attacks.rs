@@ -451,6 +451,8 @@ async fn apps_with_victim() -> Apps {
         username: "mallory".into(),
         password_hash: "x".into(),
         epoch: 0,
+        email: None,
+        reset_hash: None,
     };
     apps.store.create(&user).await.unwrap();
     // The session the hand-made tokens name, live: only the token decides.

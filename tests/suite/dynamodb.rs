@@ -248,6 +248,8 @@ async fn a_hash_with_old_argon2_parameters_is_replaced_at_login_and_only_if_unch
         username: name.clone(),
         password_hash: old_hash.clone(),
         epoch: 0,
+        email: None,
+        reset_hash: None,
     };
     apps.store.create(&user).await.unwrap();
     let username = Username::parse(&name).unwrap();

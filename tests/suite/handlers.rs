@@ -279,6 +279,8 @@ mod token_route {
             username: "olduser".into(),
             password_hash: old.hash(password).await.unwrap(),
             epoch: 0,
+            email: None,
+            reset_hash: None,
         };
         apps.store.create(&user).await.unwrap();
         assert!(user.password_hash.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"));
@@ -518,6 +520,8 @@ mod protected_route {
                 username: "alice".into(),
                 password_hash: "unused".into(),
                 epoch: 0,
+                email: None,
+                reset_hash: None,
             })
             .await
             .unwrap();

@@ -31,6 +31,7 @@ struct Function {
     binary: &'static str,
     store: &'static [Capability],
     secrets: &'static [&'static str],
+    mail: &'static [&'static str],
 }
 
 const FUNCTIONS: [Function; 6] = [
@@ -38,31 +39,37 @@ const FUNCTIONS: [Function; 6] = [
         binary: "authorizer",
         store: &[],
         secrets: &[],
+        mail: &[],
     },
     Function {
         binary: "jwks",
         store: &[],
         secrets: &[],
+        mail: &[],
     },
     Function {
         binary: "keyset",
         store: &[],
         secrets: keyset::SECRETS,
+        mail: &[],
     },
     Function {
         binary: "protected",
         store: protected::STORE,
         secrets: &[],
+        mail: &[],
     },
     Function {
         binary: "token",
         store: token::STORE,
         secrets: token::SECRETS,
+        mail: token::MAIL,
     },
     Function {
         binary: "users",
         store: users::STORE,
         secrets: &[],
+        mail: &[],
     },
 ];
 
@@ -237,8 +244,10 @@ fn role_statements(template: &Value, function: &str, problems: &mut Vec<String>)
             properties["ManagedPolicyArns"]
         ));
     }
+    // A policy under `Fn::If` is held to as if its condition held: the wider case.
     let mut statements: Vec<Value> = list(&properties["Policies"])
         .iter()
+        .map(|policy| policy.get("Fn::If").map_or(policy, |branches| &branches[1]))
         .flat_map(|policy| list(&policy["PolicyDocument"]["Statement"]))
         .collect();
     for resource in template["Resources"]
@@ -296,12 +305,17 @@ fn role_statements(template: &Value, function: &str, problems: &mut Vec<String>)
             })
         } else if service("secretsmanager:") {
             resources == [json!({ "Ref": key_set_secret(template).unwrap_or_default() })]
+        } else if service("ses:") {
+            // SES identities only (the sender's address or domain), and only from the sender.
+            resources.iter().all(|r| r.to_string().contains(":identity/${"))
+                && statement["Condition"]["StringEquals"]["ses:FromAddress"] == json!({ "Ref": "MailFrom" })
+                && statement["Condition"].as_object().is_some_and(|c| c.len() == 1)
         } else {
             false
         };
         if !fine {
             problems.push(format!(
-                "{function}: a grant beyond its logs, the table and the key set's secret: {statement}"
+                "{function}: a grant beyond its logs, the table, the key set's secret and the mail identity: {statement}"
             ));
         }
     }
@@ -576,6 +590,14 @@ fn problems(template: &Value) -> Vec<String> {
                 granted("dynamodb:")
             ));
         }
+        let want: BTreeSet<String> = function.mail.iter().map(|s| (*s).to_owned()).collect();
+        if granted("ses:") != want {
+            problems.push(format!(
+                "{}: grants {:?}, its code needs {want:?}",
+                function.binary,
+                granted("ses:")
+            ));
+        }
         let want: BTreeSet<String> = function.secrets.iter().map(|s| (*s).to_owned()).collect();
         if granted("secretsmanager:") != want {
             problems.push(format!(
@@ -723,6 +745,13 @@ fn statement<'a>(template: &'a mut Value, binary: &str, sid: &str) -> &'a mut Va
         .as_array_mut()
         .unwrap()
         .iter_mut()
+        .map(|p| {
+            if p.get("Fn::If").is_some() {
+                &mut p["Fn::If"][1]
+            } else {
+                p
+            }
+        })
         .flat_map(|p| {
             p["PolicyDocument"]["Statement"]
                 .as_array_mut()
@@ -816,4 +845,18 @@ fn an_action_or_a_secret_more_is_seen() {
         found.contains("protected: a read of a whole USER# item in a TransactGetItems"),
         "{found}"
     );
+}
+
+#[test]
+fn mail_from_any_address_or_a_missing_mail_grant_is_seen() {
+    let found = problems_after(|t| {
+        let send = statement(t, "token", "SendMailFromTheIdentity");
+        send.as_object_mut().unwrap().remove("Condition");
+    });
+    assert!(found.contains("TokenFunction: a grant beyond"), "{found}");
+    let found = problems_after(|t| {
+        let send = statement(t, "token", "SendMailFromTheIdentity");
+        send["Action"] = json!(["ses:SendRawEmail"]);
+    });
+    assert!(found.contains("token: grants {\"ses:SendRawEmail\"}"), "{found}");
 }

@@ -20,6 +20,7 @@ mod keyset;
 mod limits;
 mod local_api;
 mod openapi;
+mod recovery;
 mod rotation;
 mod session_events;
 mod sessions;

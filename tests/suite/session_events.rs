@@ -50,6 +50,8 @@ async fn alice(apps: &Apps) {
         username: "alice".into(),
         password_hash: apps.token.hasher.hash(password).await.unwrap(),
         epoch: 0,
+        email: None,
+        reset_hash: None,
     };
     apps.store.create(&user).await.unwrap();
 }

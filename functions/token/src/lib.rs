@@ -20,6 +20,8 @@
 //! only work that cannot fail remains (signing, building the answer), so a client never loses a
 //! token the store has already consumed.
 
+mod account;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -36,16 +38,18 @@ use shared::http::{
 };
 use shared::keys::public_keys;
 use shared::keystore::SecretsKeyStore;
+use shared::mail::{Kind, MailConfig, Mailer, SesMailer};
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::{
-    Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, ReadCaller, RehashPassword, StoreError,
-    UserProfile, UserRecord,
+    Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, ReadCaller, RehashPassword,
+    ResetPassword, StoreError, UserProfile, UserRecord, VerifyEmail,
 };
 use shared::throttle::{Attempt, ClientKey, LoginThrottle};
-use shared::user::{Password, Username};
+use shared::throttle::{MailLimitConfig, MailThrottle};
+use shared::user::{EmailAddress, Password, Username};
 use shared::{
     CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig, SigningKeySource,
     Subject, TokenIssuer, TokenSettings, TokenVerifier,
@@ -63,19 +67,41 @@ pub const STORE: &[Capability] = &[
     Capability::CountLoginAttempts,
     Capability::Sessions,
     Capability::DeleteAccount,
+    Capability::VerifyEmail,
+    Capability::ResetPassword,
+    Capability::CountMail,
 ];
 
 /// What this function may do with the signing keys' secret: read it (its role grants exactly
 /// this).
 pub const SECRETS: &[&str] = &[shared::keystore::LOAD];
 
+/// What this function may do with SES: send from the configured identity (its role grants this
+/// when `MailFrom` is set).
+pub const MAIL: &[&str] = &[shared::mail::SEND];
+
 /// The user capabilities of [`STORE`] (the others are the throttle's and the sessions').
 pub trait Users:
-    FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions + DeleteAccount
+    FindUser
+    + RehashPassword
+    + ReadCaller
+    + ChangePassword
+    + EndAllSessions
+    + DeleteAccount
+    + VerifyEmail
+    + ResetPassword
 {
 }
-impl<T: FindUser + RehashPassword + ReadCaller + ChangePassword + EndAllSessions + DeleteAccount> Users
-    for T
+impl<
+    T: FindUser
+        + RehashPassword
+        + ReadCaller
+        + ChangePassword
+        + EndAllSessions
+        + DeleteAccount
+        + VerifyEmail
+        + ResetPassword,
+> Users for T
 {
 }
 
@@ -93,6 +119,10 @@ pub struct App {
     /// `JWT_ISSUER`, or the stage each request comes through (`AWS_REGION`).
     pub issuer: Issuer,
     pub responder: Responder,
+    /// `None` when the deployment sends no mail (`MAIL_FROM` unset).
+    pub mailer: Option<Arc<dyn Mailer>>,
+    pub mail: MailConfig,
+    pub mail_limits: MailThrottle,
 }
 
 /// The key tokens are signed with: given at cold start (`JWT_SIGNING_KEY`), or read once, on
@@ -167,6 +197,8 @@ impl App {
         let store = Arc::new(DynamoUserStore::from_env().await?);
         let settings = TokenSettings::from_env()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mail = MailConfig::from_env()?;
+        let (store_for_mail, clock_for_mail) = (store.clone(), clock.clone());
         let signer = match SigningKeySource::from_env()? {
             SigningKeySource::Pem(key) => Signer::Ready(TokenIssuer::new(settings.clone(), *key)),
             SigningKeySource::Secret { secret_id, kid } => Signer::FromSecret {
@@ -187,6 +219,11 @@ impl App {
             clock,
             issuer: Issuer::from_source(&settings, &Env)?,
             responder: Responder::with_credentials(CorsConfig::from_env()?),
+            mailer: SesMailer::from_config(&mail)
+                .await
+                .map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>),
+            mail,
+            mail_limits: MailThrottle::new(MailLimitConfig::from_env()?, store_for_mail, clock_for_mail),
         })
     }
 }
@@ -289,8 +326,71 @@ pub static DELETE_ACCOUNT: Route = post(
     ],
 );
 
+/// A new address for the caller, behind the authorizer: as the password change, and 429 over
+/// the per-address limit of requests that may send mail; 503 if the mail cannot be sent.
+pub static CHANGE_EMAIL: Route = post(
+    "/email",
+    StatusCode::ACCEPTED,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// A verification link's token: 400 for one that is unknown, used or expired, 409 when another
+/// account verified the address first.
+pub static VERIFY_EMAIL: Route = post(
+    "/email/verify",
+    StatusCode::NO_CONTENT,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::CONFLICT,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// Forgot password: 202 whatever it found; otherwise only what does not depend on the account:
+/// 400 for a malformed body, 429 over the client address's limit, 503 if that limit cannot be
+/// counted. A failure after the account is looked up is logged, and the answer is still 202.
+pub static FORGOT_PASSWORD: Route = post(
+    "/password/forgot",
+    StatusCode::ACCEPTED,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// A reset link's token and a new password: 400 for a token that is unknown, used, expired or
+/// superseded, or a password that breaks the rules.
+pub static RESET_PASSWORD: Route = post(
+    "/password/reset",
+    StatusCode::NO_CONTENT,
+    &[BODY[0], BODY[1], BODY[2], SERVER[0], SERVER[1]],
+);
+
 /// The routes of this function.
-pub static ROUTES: [&Route; 6] = [&LOGIN, &REFRESH, &LOGOUT, &LOGOUT_ALL, &PASSWORD, &DELETE_ACCOUNT];
+pub static ROUTES: [&Route; 10] = [
+    &LOGIN,
+    &REFRESH,
+    &LOGOUT,
+    &LOGOUT_ALL,
+    &PASSWORD,
+    &DELETE_ACCOUNT,
+    &CHANGE_EMAIL,
+    &VERIFY_EMAIL,
+    &FORGOT_PASSWORD,
+    &RESET_PASSWORD,
+];
 
 /// Which of [`ROUTES`] a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,16 +401,24 @@ pub enum Endpoint {
     LogoutAll,
     Password,
     DeleteAccount,
+    ChangeEmail,
+    VerifyEmail,
+    ForgotPassword,
+    ResetPassword,
 }
 
 impl Endpoint {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 10] = [
         Self::Login,
         Self::Refresh,
         Self::Logout,
         Self::LogoutAll,
         Self::Password,
         Self::DeleteAccount,
+        Self::ChangeEmail,
+        Self::VerifyEmail,
+        Self::ForgotPassword,
+        Self::ResetPassword,
     ];
 
     pub fn route(self) -> &'static Route {
@@ -321,6 +429,10 @@ impl Endpoint {
             Self::LogoutAll => &LOGOUT_ALL,
             Self::Password => &PASSWORD,
             Self::DeleteAccount => &DELETE_ACCOUNT,
+            Self::ChangeEmail => &CHANGE_EMAIL,
+            Self::VerifyEmail => &VERIFY_EMAIL,
+            Self::ForgotPassword => &FORGOT_PASSWORD,
+            Self::ResetPassword => &RESET_PASSWORD,
         }
     }
 
@@ -351,6 +463,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 Endpoint::LogoutAll => logout_all(app, req).await,
                 Endpoint::Password => change_password(app, req).await,
                 Endpoint::DeleteAccount => delete_account(app, req).await,
+                Endpoint::ChangeEmail => account::change_email(app, req).await,
+                Endpoint::VerifyEmail => account::verify_email(app, req).await,
+                Endpoint::ForgotPassword => account::forgot_password(app, req).await,
+                Endpoint::ResetPassword => account::reset_password(app, req).await,
             }
         })
         .await)
@@ -519,7 +635,7 @@ async fn refresh(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 }
 
 /// 204, clearing the refresh cookie.
-fn ended(app: &App, req: &Request) -> Response<Body> {
+pub(crate) fn ended(app: &App, req: &Request) -> Response<Body> {
     let mut response = empty(StatusCode::NO_CONTENT);
     set_refresh_cookies(&mut response, req, app.same_site, None);
     response
@@ -542,7 +658,7 @@ async fn caller(app: &App, req: &Request) -> Result<(Identity, Username), ApiErr
 }
 
 /// Who the access token names, not yet checked against the store.
-fn identified(app: &App, req: &Request) -> Result<(Identity, Username), ApiError> {
+pub(crate) fn identified(app: &App, req: &Request) -> Result<(Identity, Username), ApiError> {
     let caller = identify(req, &app.verifier, &app.issuer, app.clock.now())?;
     let username = caller.username()?;
     Ok((caller, username))
@@ -663,9 +779,22 @@ async fn delete_account(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             _ => deleted_already(app, req, &user.id).await,
         };
     }
+    account::notify(app, user.email.as_deref(), Kind::AccountDeleted, None).await;
     let name = username.key();
-    let (counters, items) = tokio::join!(app.throttle.forget(&name), app.store.delete_items_of(&user.id));
+    let address = user.email.as_deref().and_then(|e| EmailAddress::parse(e).ok());
+    let forget_address = async {
+        match &address {
+            Some(address) => app.mail_limits.forget(address).await,
+            None => Ok(()),
+        }
+    };
+    let (counters, mail, items) = tokio::join!(
+        app.throttle.forget(&name),
+        forget_address,
+        app.store.delete_items_of(&user.id)
+    );
     counters?;
+    mail?;
     tracing::info!(user_id = %user.id, items = items?, "account deleted");
     Ok(ended(app, req))
 }

@@ -84,6 +84,8 @@ async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         username: username.as_str().to_owned(),
         password_hash: app.hasher.hash(password).await?,
         epoch: 0,
+        email: None,
+        reset_hash: None,
     };
     match app.store.create(&user).await? {
         CreateOutcome::Created => {

@@ -181,6 +181,86 @@ pub fn account_deletion(req: &Request) -> Result<AccountDeletion, ApiError> {
     })
 }
 
+/// A new address for the caller (`POST /email`). `Debug` never shows the password.
+pub struct EmailChange {
+    pub email: String,
+    pub current_password: String,
+}
+
+impl std::fmt::Debug for EmailChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmailChange { .. }")
+    }
+}
+
+/// Parses the body of `POST /email`: exactly `email` and `current_password`.
+pub fn email_change(req: &Request) -> Result<EmailChange, ApiError> {
+    let shape = "\"email\" and \"current_password\"";
+    let mut members = object(req, &["email", "current_password"], shape)?;
+    Ok(EmailChange {
+        email: string_field("email", take(&mut members, "email"))?,
+        current_password: string_field("current_password", take(&mut members, "current_password"))?,
+    })
+}
+
+/// The token of a mailed link, as text; `Debug` never shows it.
+pub struct LinkToken(pub String);
+
+impl std::fmt::Debug for LinkToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkToken(..)")
+    }
+}
+
+/// Parses the body of `POST /email/verify`: exactly `token`.
+pub fn link_token(req: &Request) -> Result<LinkToken, ApiError> {
+    let mut members = object(req, &["token"], "\"token\"")?;
+    Ok(LinkToken(string_field("token", take(&mut members, "token"))?))
+}
+
+/// Whose password was forgotten: a username or an address, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forgotten {
+    Username(String),
+    Email(String),
+}
+
+/// Parses the body of `POST /password/forgot`: exactly one of `username` and `email`.
+pub fn forgotten(req: &Request) -> Result<Forgotten, ApiError> {
+    let shape = "either \"username\" or \"email\"";
+    let mut members = object(req, &["username", "email"], shape)?;
+    match (take(&mut members, "username"), take(&mut members, "email")) {
+        (Some(name), None) => Ok(Forgotten::Username(string_field("username", Some(name))?)),
+        (None, Some(email)) => Ok(Forgotten::Email(string_field("email", Some(email))?)),
+        _ => Err(ApiError::BadRequest(format!(
+            "Request body must be a JSON object with {shape}"
+        ))),
+    }
+}
+
+/// A reset (`POST /password/reset`): the link's token and the new password. `Debug` shows
+/// neither.
+pub struct PasswordReset {
+    pub token: LinkToken,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordReset { .. }")
+    }
+}
+
+/// Parses the body of `POST /password/reset`: exactly `token` and `new_password`.
+pub fn password_reset(req: &Request) -> Result<PasswordReset, ApiError> {
+    let shape = "\"token\" and \"new_password\"";
+    let mut members = object(req, &["token", "new_password"], shape)?;
+    Ok(PasswordReset {
+        token: LinkToken(string_field("token", take(&mut members, "token"))?),
+        new_password: string_field("new_password", take(&mut members, "new_password"))?,
+    })
+}
+
 /// 415 unless the request says `Content-Type: application/json` (parameters such as `charset`
 /// allowed).
 pub(super) fn require_json_content_type(req: &Request) -> Result<(), ApiError> {

@@ -15,8 +15,9 @@ mod cors;
 mod identity;
 
 pub use body::{
-    AccountDeletion, Credentials, Login, MAX_BODY_BYTES, PasswordChange, account_deletion, credentials,
-    login, password_change,
+    AccountDeletion, Credentials, EmailChange, Forgotten, LinkToken, Login, MAX_BODY_BYTES, PasswordChange,
+    PasswordReset, account_deletion, credentials, email_change, forgotten, link_token, login,
+    password_change, password_reset,
 };
 pub use cookies::{
     COOKIE_ROUTES, Delivery, REFRESH_COOKIE, base_path, check_cookie_request, presented_refresh_token,
@@ -182,7 +183,8 @@ impl Responder {
     }
 }
 
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error and its causes, one line, for a log.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -28,19 +28,37 @@ pub const USER_INDEX: &str = "ByUser";
 /// The attribute [`USER_INDEX`] is keyed by.
 pub const USER_ID_ATTRIBUTE: &str = "user_id";
 
+/// Key prefix of a verified address's claim, `EMAIL#<lowercase address>`: one account per
+/// address, and the way from an address to its account.
+pub const EMAIL_PREFIX: &str = "EMAIL#";
+/// Key prefix of a pending address verification, `VERIFY#<base64url SHA-256 of the token>`.
+pub const VERIFY_PREFIX: &str = "VERIFY#";
+/// Key prefix of a password-reset token, `RESET#<base64url SHA-256 of the token>`.
+pub const RESET_PREFIX: &str = "RESET#";
+/// Key prefix of mail counters: `MAIL#to/<lowercase address>#<window>` per recipient, and
+/// `MAIL#client/<address>#<window>` per client address.
+pub const MAIL_PREFIX: &str = "MAIL#";
 /// Every key prefix of the table.
-pub const PREFIXES: [&str; 5] = [
+pub const PREFIXES: [&str; 9] = [
     USER_PREFIX,
     LOGIN_PREFIX,
     SIGNUP_PREFIX,
     SESSION_PREFIX,
     REFRESH_PREFIX,
+    EMAIL_PREFIX,
+    VERIFY_PREFIX,
+    RESET_PREFIX,
+    MAIL_PREFIX,
 ];
 
 /// The counter attribute of a `LOGIN#` or `SIGNUP#` item.
 pub const ATTEMPTS_ATTRIBUTE: &str = "attempts";
 /// The session epoch of a `USER#` item (absent: 0).
 pub const EPOCH_ATTRIBUTE: &str = "epoch";
+/// The verified address of a `USER#` item.
+pub const EMAIL_ATTRIBUTE: &str = "email";
+/// The newest reset token's hash on a `USER#` item.
+pub const RESET_HASH_ATTRIBUTE: &str = "reset_hash";
 /// The attribute of a `USER#` item that must never be read by a function that only needs the
 /// profile.
 pub const SECRET_ATTRIBUTE: (&str, &str) = (USER_PREFIX, "password_hash");
@@ -134,6 +152,12 @@ const SESSION_STATUS: Access = get(
     Some(&[PARTITION_KEY, "revoked_at", TTL_ATTRIBUTE]),
     Alone,
 );
+/// Who holds a verified address: the claim's owner, projected.
+const EMAIL_OWNER: Access = get(
+    EMAIL_PREFIX,
+    Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, "username_key"]),
+    Alone,
+);
 /// A whole user item, password hash included.
 const WHOLE_USER: Access = get(USER_PREFIX, None, Alone);
 /// A counter's reservation: one more, the TTL, the new count returned.
@@ -171,11 +195,17 @@ pub enum Capability {
     Sessions,
     /// [`super::DeleteAccount`]: the user, its login counters, and every item of its id.
     DeleteAccount,
+    /// [`super::VerifyEmail`]: pending verifications and the claims of verified addresses.
+    VerifyEmail,
+    /// [`super::ResetPassword`]: reset tokens, and the password they set.
+    ResetPassword,
+    /// [`super::MailAttempts`]: mail counted per address and per client address.
+    CountMail,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::CreateUser,
         Self::CountSignUps,
         Self::FindUser,
@@ -186,6 +216,9 @@ impl Capability {
         Self::CountLoginAttempts,
         Self::Sessions,
         Self::DeleteAccount,
+        Self::VerifyEmail,
+        Self::ResetPassword,
+        Self::CountMail,
     ];
 
     /// Every request the capability's methods send.
@@ -331,6 +364,74 @@ impl Capability {
                         },
                         write(DeleteItem, SESSION_PREFIX, None, "NONE", TransactWriteItems),
                         write(DeleteItem, REFRESH_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, EMAIL_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, VERIFY_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, RESET_PREFIX, None, "NONE", TransactWriteItems),
+                    ]
+                }
+            }
+            Self::VerifyEmail => {
+                const {
+                    &[
+                        EMAIL_OWNER,
+                        // start_verification
+                        write(PutItem, VERIFY_PREFIX, None, "NONE", Alone),
+                        // find_verification
+                        get(VERIFY_PREFIX, None, Alone),
+                        // confirm_email: the claim, the user's address, the token used, the
+                        // old claim let go.
+                        write(PutItem, EMAIL_PREFIX, None, "NONE", TransactWriteItems),
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, EMAIL_ATTRIBUTE]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        write(DeleteItem, VERIFY_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, EMAIL_PREFIX, None, "NONE", TransactWriteItems),
+                    ]
+                }
+            }
+            Self::ResetPassword => {
+                const {
+                    &[
+                        EMAIL_OWNER,
+                        // issue_reset: the token, and the user's newest
+                        write(PutItem, RESET_PREFIX, None, "NONE", TransactWriteItems),
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, RESET_HASH_ATTRIBUTE]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        // find_reset
+                        get(RESET_PREFIX, None, Alone),
+                        // reset_password: the new hash and epoch, the token used
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[
+                                PARTITION_KEY,
+                                USER_ID_ATTRIBUTE,
+                                "password_hash",
+                                EPOCH_ATTRIBUTE,
+                                RESET_HASH_ATTRIBUTE,
+                            ]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        write(DeleteItem, RESET_PREFIX, None, "NONE", TransactWriteItems),
+                    ]
+                }
+            }
+            Self::CountMail => {
+                const {
+                    &[
+                        count(MAIL_PREFIX),
+                        // clear_mail: a deleted account's address
+                        write(DeleteItem, MAIL_PREFIX, None, "NONE", Alone),
                     ]
                 }
             }

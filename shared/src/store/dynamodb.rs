@@ -31,9 +31,10 @@ use super::StoreConfig;
 use super::retry::{ConflictRetry, only_conflicts, write_conflicted};
 use super::sdk_config::sdk_config_from_env;
 use super::{
-    Caller, ChangePassword, CreateOutcome, CreateUser, DeleteAccount, EndAllSessions, FindUser, GraceCheck,
-    LoginAttempts, NewSession, ReadCaller, RefreshRecord, RehashPassword, Reservation, RotateOutcome,
-    SessionStatus, SessionStore, SignUpAttempts, StoreError, TokenHash, UserProfile, UserRecord,
+    Caller, ChangePassword, Confirmed, CreateOutcome, CreateUser, DeleteAccount, EmailOwner, EndAllSessions,
+    FindUser, GraceCheck, LoginAttempts, MailAttempts, NewSession, ReadCaller, RefreshRecord, RehashPassword,
+    Reservation, ResetPassword, ResetRecord, RotateOutcome, SessionStatus, SessionStore, SignUpAttempts,
+    StoreError, TokenHash, UserProfile, UserRecord, VerificationRecord, VerifyEmail,
 };
 use crate::config::ConfigError;
 use crate::user::Username;
@@ -41,6 +42,9 @@ use crate::user::Username;
 pub use super::access::{
     ATTEMPTS_ATTRIBUTE, EPOCH_ATTRIBUTE, LOGIN_PREFIX, PARTITION_KEY, REFRESH_PREFIX, SESSION_PREFIX,
     SIGNUP_PREFIX, TTL_ATTRIBUTE, USER_ID_ATTRIBUTE, USER_INDEX, USER_PREFIX,
+};
+use super::access::{
+    EMAIL_ATTRIBUTE, EMAIL_PREFIX, MAIL_PREFIX, RESET_HASH_ATTRIBUTE, RESET_PREFIX, VERIFY_PREFIX,
 };
 
 #[derive(Debug, Clone)]
@@ -101,6 +105,18 @@ fn session_key(session_id: &str) -> AttributeValue {
 
 fn refresh_key(hash: &TokenHash) -> AttributeValue {
     AttributeValue::S(format!("{REFRESH_PREFIX}{}", hash.0))
+}
+
+fn email_key(email_key: &str) -> AttributeValue {
+    AttributeValue::S(format!("{EMAIL_PREFIX}{email_key}"))
+}
+
+fn verify_key(hash: &TokenHash) -> AttributeValue {
+    AttributeValue::S(format!("{VERIFY_PREFIX}{}", hash.0))
+}
+
+fn reset_key(hash: &TokenHash) -> AttributeValue {
+    AttributeValue::S(format!("{RESET_PREFIX}{}", hash.0))
 }
 
 fn number(n: u64) -> AttributeValue {
@@ -217,6 +233,11 @@ fn count_attr(item: Option<&HashMap<String, AttributeValue>>) -> Result<u32, Sto
     }
 }
 
+/// A string attribute that may be absent.
+fn optional_string(item: &HashMap<String, AttributeValue>, name: &str) -> anyhow::Result<Option<String>> {
+    item.get(name).map(|_| string_attr(item, name)).transpose()
+}
+
 fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> anyhow::Result<String> {
     match item.get(name) {
         Some(AttributeValue::S(s)) => Ok(s.clone()),
@@ -231,6 +252,8 @@ fn user_record(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, Sto
             username: string_attr(item, "username")?,
             password_hash: string_attr(item, "password_hash")?,
             epoch: number_attr(item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
+            email: optional_string(item, EMAIL_ATTRIBUTE)?,
+            reset_hash: optional_string(item, RESET_HASH_ATTRIBUTE)?,
         })
     })()
     .context("malformed user item")
@@ -399,6 +422,318 @@ impl EndAllSessions for DynamoUserStore {
             .retry(request, |r| r.send(), write_conflicted)
             .await;
         updated(result, "UpdateItem session epoch")
+    }
+}
+
+#[async_trait]
+impl MailAttempts for DynamoUserStore {
+    async fn reserve_mail(
+        &self,
+        key: &str,
+        window: u64,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<Reservation, StoreError> {
+        let key = AttributeValue::S(format!("{MAIL_PREFIX}{key}#{window}"));
+        self.count(key, limit, expires_at, "UpdateItem mail attempts")
+            .await
+    }
+
+    async fn clear_mail(&self, key: &str, window: u64) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(
+                PARTITION_KEY,
+                AttributeValue::S(format!("{MAIL_PREFIX}{key}#{window}")),
+            )
+            .send()
+            .await
+            .map_err(unavailable("DeleteItem mail attempts"))?;
+        Ok(())
+    }
+}
+
+impl DynamoUserStore {
+    async fn owner_of(&self, email: &str) -> Result<Option<EmailOwner>, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, email_key(email))
+            .projection_expression("pk, user_id, username_key")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("GetItem email owner"))?
+            .item;
+        item.map(|item| {
+            Ok(EmailOwner {
+                user_id: string_attr(&item, USER_ID_ATTRIBUTE)?,
+                username_key: string_attr(&item, "username_key")?,
+            })
+        })
+        .transpose()
+        .map_err(|e: anyhow::Error| StoreError(e.context("malformed email claim")))
+    }
+
+    async fn whole_item(
+        &self,
+        key: AttributeValue,
+        operation: &'static str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, key)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(operation))?
+            .item)
+    }
+}
+
+/// Whether a cancelled transaction's item `index` failed its condition.
+fn condition_failed(codes: &[String], index: usize) -> bool {
+    codes
+        .get(index)
+        .is_some_and(|code| code == "ConditionalCheckFailed")
+}
+
+#[async_trait]
+impl VerifyEmail for DynamoUserStore {
+    async fn email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError> {
+        self.owner_of(email_key).await
+    }
+
+    async fn start_verification(
+        &self,
+        hash: &TokenHash,
+        record: &VerificationRecord,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, verify_key(hash))
+            .item(USER_ID_ATTRIBUTE, string(&record.user_id))
+            .item("username_key", string(&record.username_key))
+            .item(EMAIL_ATTRIBUTE, string(&record.email))
+            .item(TTL_ATTRIBUTE, number(record.expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(unavailable("PutItem verification"))?;
+        Ok(())
+    }
+
+    async fn find_verification(&self, hash: &TokenHash) -> Result<Option<VerificationRecord>, StoreError> {
+        let Some(item) = self.whole_item(verify_key(hash), "GetItem verification").await? else {
+            return Ok(None);
+        };
+        (|| {
+            Ok(Some(VerificationRecord {
+                user_id: string_attr(&item, USER_ID_ATTRIBUTE)?,
+                username_key: string_attr(&item, "username_key")?,
+                email: string_attr(&item, EMAIL_ATTRIBUTE)?,
+                expires_at: number_attr(&item, TTL_ATTRIBUTE)?.context("no expires_at")?,
+            }))
+        })()
+        .map_err(|e: anyhow::Error| StoreError(e.context("malformed verification")))
+    }
+
+    async fn confirm_email(
+        &self,
+        hash: &TokenHash,
+        record: &VerificationRecord,
+        previous: Option<&str>,
+    ) -> Result<Confirmed, StoreError> {
+        let new_key = record.email.to_ascii_lowercase();
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, email_key(&new_key))
+            .item(USER_ID_ATTRIBUTE, string(&record.user_id))
+            .item("username_key", string(&record.username_key))
+            .condition_expression("attribute_not_exists(pk) OR user_id = :user_id")
+            .expression_attribute_values(":user_id", string(&record.user_id))
+            .build();
+        let (condition, previous_value) = match previous {
+            Some(previous) => ("user_id = :user_id AND email = :previous", Some(string(previous))),
+            None => ("user_id = :user_id AND attribute_not_exists(email)", None),
+        };
+        let set_email = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&record.username_key))
+            .update_expression("SET email = :email")
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some({
+                let mut values = HashMap::from([
+                    (":email".to_owned(), string(&record.email)),
+                    (":user_id".to_owned(), string(&record.user_id)),
+                ]);
+                if let Some(previous) = previous_value {
+                    values.insert(":previous".to_owned(), previous);
+                }
+                values
+            }))
+            .build();
+        let used = Delete::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, verify_key(hash))
+            .condition_expression("attribute_exists(pk)")
+            .build();
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(built(claim)?).build())
+            .transact_items(TransactWriteItem::builder().update(built(set_email)?).build())
+            .transact_items(TransactWriteItem::builder().delete(built(used)?).build());
+        if let Some(previous) = previous.map(str::to_ascii_lowercase).filter(|p| *p != new_key) {
+            let let_go = Delete::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, email_key(&previous))
+                .condition_expression("attribute_not_exists(pk) OR user_id = :user_id")
+                .expression_attribute_values(":user_id", string(&record.user_id))
+                .build();
+            request = request.transact_items(TransactWriteItem::builder().delete(built(let_go)?).build());
+        }
+        match self
+            .conflicts
+            .retry(request, |r| r.send(), write_transaction_conflicted)
+            .await
+        {
+            Ok(_) => Ok(Confirmed::Done),
+            Err(err) => {
+                let err = err.into_service_error();
+                let codes = cancellation_codes(&err);
+                if !err.is_transaction_canceled_exception() || codes.is_empty() {
+                    return Err(StoreError(
+                        anyhow::Error::new(err).context("TransactWriteItems confirm email"),
+                    ));
+                }
+                if condition_failed(&codes, 0) {
+                    Ok(Confirmed::Taken)
+                } else if (1..codes.len()).any(|i| condition_failed(&codes, i)) {
+                    Ok(Confirmed::Stale)
+                } else {
+                    Err(StoreError(anyhow!(
+                        "TransactWriteItems confirm email cancelled: {codes:?}"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ResetPassword for DynamoUserStore {
+    async fn reset_email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError> {
+        self.owner_of(email_key).await
+    }
+
+    async fn issue_reset(&self, hash: &TokenHash, record: &ResetRecord) -> Result<bool, StoreError> {
+        let token = Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, reset_key(hash))
+            .item(USER_ID_ATTRIBUTE, string(&record.user_id))
+            .item("username_key", string(&record.username_key))
+            .item(TTL_ATTRIBUTE, number(record.expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .build();
+        let newest = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&record.username_key))
+            .update_expression("SET reset_hash = :hash")
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(":hash", string(&hash.0))
+            .expression_attribute_values(":user_id", string(&record.user_id))
+            .build();
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(built(token)?).build())
+            .transact_items(TransactWriteItem::builder().update(built(newest)?).build());
+        match self
+            .conflicts
+            .retry(request, |r| r.send(), write_transaction_conflicted)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let err = err.into_service_error();
+                let codes = cancellation_codes(&err);
+                if err.is_transaction_canceled_exception() && condition_failed(&codes, 1) {
+                    Ok(false)
+                } else {
+                    Err(StoreError(
+                        anyhow::Error::new(err).context("TransactWriteItems issue reset"),
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn find_reset(&self, hash: &TokenHash) -> Result<Option<ResetRecord>, StoreError> {
+        let Some(item) = self.whole_item(reset_key(hash), "GetItem reset").await? else {
+            return Ok(None);
+        };
+        (|| {
+            Ok(Some(ResetRecord {
+                user_id: string_attr(&item, USER_ID_ATTRIBUTE)?,
+                username_key: string_attr(&item, "username_key")?,
+                expires_at: number_attr(&item, TTL_ATTRIBUTE)?.context("no expires_at")?,
+            }))
+        })()
+        .map_err(|e: anyhow::Error| StoreError(e.context("malformed reset token")))
+    }
+
+    async fn reset_password(
+        &self,
+        hash: &TokenHash,
+        record: &ResetRecord,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let set = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, user_key(&record.username_key))
+            .update_expression("SET password_hash = :new ADD epoch :one REMOVE reset_hash")
+            .condition_expression("user_id = :user_id AND reset_hash = :hash")
+            .expression_attribute_values(":new", string(new_hash))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":user_id", string(&record.user_id))
+            .expression_attribute_values(":hash", string(&hash.0))
+            .build();
+        let used = Delete::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, reset_key(hash))
+            .condition_expression("attribute_exists(pk)")
+            .build();
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(built(set)?).build())
+            .transact_items(TransactWriteItem::builder().delete(built(used)?).build());
+        match self
+            .conflicts
+            .retry(request, |r| r.send(), write_transaction_conflicted)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let err = err.into_service_error();
+                let codes = cancellation_codes(&err);
+                if err.is_transaction_canceled_exception()
+                    && (condition_failed(&codes, 0) || condition_failed(&codes, 1))
+                {
+                    Ok(false)
+                } else {
+                    Err(StoreError(
+                        anyhow::Error::new(err).context("TransactWriteItems reset password"),
+                    ))
+                }
+            }
+        }
     }
 }
 

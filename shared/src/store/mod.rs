@@ -33,6 +33,10 @@ pub struct UserRecord {
     /// The user's session epoch: 0 at sign-up, one more at each "log out everywhere" and
     /// password change. Sessions and access tokens of an older epoch are refused.
     pub epoch: u64,
+    /// The verified email address, the only one recovery uses; `None` until one is verified.
+    pub email: Option<String>,
+    /// The hash of the newest password-reset token; an older token is refused.
+    pub reset_hash: Option<String>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -42,7 +46,8 @@ impl std::fmt::Debug for UserRecord {
             .field("username", &self.username)
             .field("password_hash", &"[redacted]")
             .field("epoch", &self.epoch)
-            .finish()
+            .field("email", &self.email.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
     }
 }
 
@@ -355,6 +360,122 @@ pub trait SignUpAttempts: Send + Sync {
         limit: u32,
         expires_at: u64,
     ) -> Result<Reservation, StoreError>;
+}
+
+/// Mail counters per recipient and per client address, in fixed windows as [`LoginAttempts`]
+/// ([`access::Capability::CountMail`]): `key` is `to/<address>` or `client/<address>`.
+#[async_trait]
+pub trait MailAttempts: Send + Sync {
+    /// Counts one more message for `key` in `window` if fewer than `limit` are counted, in one
+    /// conditional write; the record may be deleted after `expires_at`.
+    async fn reserve_mail(
+        &self,
+        key: &str,
+        window: u64,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<Reservation, StoreError>;
+
+    /// Deletes the count of `key` in `window`.
+    async fn clear_mail(&self, key: &str, window: u64) -> Result<(), StoreError>;
+}
+
+/// Who holds a verified address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailOwner {
+    pub user_id: String,
+    pub username_key: String,
+}
+
+/// A pending verification of `email` for the user, stored by its token's hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub user_id: String,
+    pub username_key: String,
+    pub email: String,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for VerificationRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationRecord")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What confirming an address did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The address is the user's, the token used, the old address's claim let go.
+    Done,
+    /// Another account holds the address (it verified it first); nothing was written.
+    Taken,
+    /// The token was used meanwhile, or the user is gone or changed its address since the
+    /// token was issued; nothing was written.
+    Stale,
+}
+
+/// Address verification ([`access::Capability::VerifyEmail`]).
+#[async_trait]
+pub trait VerifyEmail: Send + Sync {
+    /// Who holds the verified address `email_key` (a strongly consistent read), if anyone.
+    async fn email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError>;
+
+    /// Stores a pending verification under its token's hash.
+    async fn start_verification(
+        &self,
+        hash: &TokenHash,
+        record: &VerificationRecord,
+    ) -> Result<(), StoreError>;
+
+    /// The pending verification of this hash (strongly consistent), if any.
+    async fn find_verification(&self, hash: &TokenHash) -> Result<Option<VerificationRecord>, StoreError>;
+
+    /// In one transaction: claims the record's address for its user (unless another account
+    /// holds it), sets it as the user's address (while the user is still `record.user_id` and
+    /// its address still `previous`), deletes the token, and lets go of the previous address's
+    /// claim.
+    async fn confirm_email(
+        &self,
+        hash: &TokenHash,
+        record: &VerificationRecord,
+        previous: Option<&str>,
+    ) -> Result<Confirmed, StoreError>;
+}
+
+/// A password-reset token, stored by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRecord {
+    pub user_id: String,
+    pub username_key: String,
+    pub expires_at: u64,
+}
+
+/// Password reset by a mailed token ([`access::Capability::ResetPassword`]).
+#[async_trait]
+pub trait ResetPassword: Send + Sync {
+    /// As [`VerifyEmail::email_owner`].
+    async fn reset_email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError>;
+
+    /// Stores the token and makes it the user's newest (an older one stops working), in one
+    /// transaction, while the user is still `record.user_id`; `false`: it is not, and nothing
+    /// was written.
+    async fn issue_reset(&self, hash: &TokenHash, record: &ResetRecord) -> Result<bool, StoreError>;
+
+    /// The token of this hash (strongly consistent), if any.
+    async fn find_reset(&self, hash: &TokenHash) -> Result<Option<ResetRecord>, StoreError>;
+
+    /// Sets the password to `new_hash` and ends every session (one more epoch), and deletes the
+    /// token, in one transaction, while the token is still the user's newest; `false`: it is not
+    /// (used, superseded, or the user is gone), and nothing was written.
+    async fn reset_password(
+        &self,
+        hash: &TokenHash,
+        record: &ResetRecord,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 // --- settings ------------------------------------------------------------------------------

@@ -1,0 +1,277 @@
+//! The account's email address and the password reset: `POST /email`, `/email/verify`,
+//! `/password/forgot` and `/password/reset`.
+//!
+//! An address is the user's once a link mailed to it was opened (`/email/verify`); only then is
+//! it used for recovery, and only one account may hold it. No answer tells whether an address or
+//! a name belongs to an account: `/email` answers 202 whether it mailed a link or, the address
+//! being another account's, a notice to that address; `/password/forgot` answers 202 with the
+//! same body, no sooner than `FORGOT_PASSWORD_RESPONSE_MS`, whatever it found. Link tokens are
+//! 256 random bits, stored only as their SHA-256, single-use and expiring, and travel in the
+//! link's fragment.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::error::ApiError;
+use shared::http::{
+    Forgotten, client_address, current_user, email_change, empty, forgotten, json, link_token, password_reset,
+};
+use shared::mail::{Kind, Mail};
+use shared::password::Check;
+use shared::session::RefreshToken;
+use shared::store::{Caller, Confirmed, ResetRecord, UserProfile, UserRecord, VerificationRecord};
+use shared::throttle::ClientKey;
+use shared::user::{EmailAddress, Password, Username};
+
+use super::{App, ended, identified};
+
+/// The body of a 202: what happens next, the same whatever was found.
+#[derive(Serialize)]
+struct Accepted {
+    msg: &'static str,
+}
+
+fn accepted(msg: &'static str) -> Response<Body> {
+    json(StatusCode::ACCEPTED, &Accepted { msg })
+}
+
+const EMAIL_ACCEPTED: &str = "A message is on its way to that address: open its link to confirm it";
+const FORGOT_ACCEPTED: &str =
+    "If the account has a verified email address, a link to reset its password is on its way";
+
+fn no_mail() -> ApiError {
+    ApiError::BadRequest("This service sends no email (MAIL_FROM is not configured)".into())
+}
+
+/// Sends the notice `kind` to `address`, if it is one: best effort, for a notice whose failure
+/// must not undo what it tells of. Not counted by the address's mail limit: a notice follows
+/// what only the account's owner can do (with its password or a link from its mailbox), and
+/// must not be crowded out by the links that limit bounds.
+pub(crate) async fn notify(app: &App, address: Option<&str>, kind: Kind, detail: Option<&str>) {
+    let (Some(mailer), Some(to)) = (&app.mailer, address.and_then(|a| EmailAddress::parse(a).ok())) else {
+        return;
+    };
+    let mail = Mail {
+        kind,
+        to,
+        text: kind.text(detail),
+    };
+    if let Err(error) = mailer.send(&mail).await {
+        tracing::warn!(error = %shared::http::error_chain(&error), ?kind, "notice not sent");
+    }
+}
+
+/// The user a record names, if it is still that user.
+async fn user_of(app: &App, username_key: &str, user_id: &str) -> Result<Option<UserRecord>, ApiError> {
+    let Ok(name) = Username::parse(username_key) else {
+        return Ok(None);
+    };
+    Ok(app
+        .store
+        .find_by_username(&name)
+        .await?
+        .filter(|user| user.id == user_id))
+}
+
+/// `POST /email`: with the current password (counted by the login limit), mails the address a
+/// verification link, or, when another account holds it, a notice instead; 202 either way.
+pub(crate) async fn change_email(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (caller, username) = identified(app, req)?;
+    let input = email_change(req)?;
+    let email = EmailAddress::parse(&input.email)?;
+    let current = Password::parse_existing(input.current_password)?;
+    let mailer = app.mailer.as_ref().ok_or_else(no_mail)?;
+    let found = app
+        .store
+        .find_caller_with_hash(&username, &caller.session_id)
+        .await?;
+    let checked = Caller {
+        user: found.user.as_ref().map(UserProfile::from),
+        session: found.session,
+    };
+    current_user(&caller, checked, app.clock.now())?;
+    let user = found.user.ok_or(ApiError::UserGone)?;
+    let attempt = app.throttle.reserve(&username.key()).await?;
+    let check = app
+        .hasher
+        .verify(current, Some(user.password_hash.clone()))
+        .await?;
+    if !matches!(check, Check::Right { .. }) {
+        tracing::info!(attempt = attempt.number, "email change: wrong password");
+        return Err(ApiError::WrongPassword);
+    }
+    app.throttle.succeeded(attempt).await;
+    app.mail_limits
+        .reserve_client(&ClientKey::of(client_address(req)))
+        .await?;
+    let mail = match app.store.email_owner(&email.key()).await? {
+        Some(owner) if owner.user_id != user.id => Mail {
+            kind: Kind::AddressInUse,
+            text: Kind::AddressInUse.text(None),
+            to: email,
+        },
+        _ => {
+            let token = RefreshToken::generate();
+            let record = VerificationRecord {
+                user_id: user.id.clone(),
+                username_key: username.key(),
+                email: email.as_str().to_owned(),
+                expires_at: app.clock.now() + app.mail.verify_ttl.as_secs(),
+            };
+            app.store.start_verification(&token.hash(), &record).await?;
+            Mail {
+                kind: Kind::Verify,
+                text: Kind::Verify.text(Some(&app.mail.link("verify", token.expose()))),
+                to: email,
+            }
+        }
+    };
+    if app.mail_limits.reserve_recipient(&mail.to).await? {
+        mailer
+            .send(&mail)
+            .await
+            .map_err(|e| ApiError::MailUnavailable(e.into()))?;
+    }
+    tracing::info!(user_id = %user.id, "email change requested");
+    Ok(accepted(EMAIL_ACCEPTED))
+}
+
+/// `POST /email/verify`: the link's token makes its address the user's (and lets go of the
+/// old one, which is told).
+pub(crate) async fn verify_email(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let input = link_token(req)?;
+    let token = RefreshToken::parse(&input.0).ok_or(ApiError::InvalidLink)?;
+    let hash = token.hash();
+    let record = app
+        .store
+        .find_verification(&hash)
+        .await?
+        .filter(|record| record.expires_at > app.clock.now())
+        .ok_or(ApiError::InvalidLink)?;
+    let user = user_of(app, &record.username_key, &record.user_id)
+        .await?
+        .ok_or(ApiError::InvalidLink)?;
+    match app
+        .store
+        .confirm_email(&hash, &record, user.email.as_deref())
+        .await?
+    {
+        Confirmed::Done => {}
+        Confirmed::Taken => return Err(ApiError::EmailTaken),
+        Confirmed::Stale => return Err(ApiError::InvalidLink),
+    }
+    tracing::info!(user_id = %user.id, "email address verified");
+    if let Some(previous) = user
+        .email
+        .as_deref()
+        .filter(|p| !p.eq_ignore_ascii_case(&record.email))
+    {
+        let masked = EmailAddress::parse(&record.email)
+            .map(|e| e.masked())
+            .unwrap_or_default();
+        notify(app, Some(previous), Kind::AddressChanged, Some(&masked)).await;
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /password/forgot`: 202, the same body, no sooner than the configured time, whether a
+/// link was sent or not; only a malformed body (400) or the client address's limit (429)
+/// answers otherwise, and neither depends on the account.
+pub(crate) async fn forgot_password(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let started = tokio::time::Instant::now();
+    let who = forgotten(req)?;
+    if let Forgotten::Email(address) = &who {
+        EmailAddress::parse(address)?;
+    }
+    app.mail_limits
+        .reserve_client(&ClientKey::of(client_address(req)))
+        .await?;
+    if let Err(error) = send_reset(app, &who).await {
+        tracing::warn!(error = %shared::http::error_chain(&error), "password reset link not sent");
+    }
+    tokio::time::sleep_until(started + app.mail.forgot_response).await;
+    Ok(accepted(FORGOT_ACCEPTED))
+}
+
+/// Mails a reset link to the verified address of the account `who` names, if there is one and
+/// its limit allows; the newest link is the only one that works.
+async fn send_reset(app: &App, who: &Forgotten) -> Result<(), ApiError> {
+    let Some(mailer) = &app.mailer else {
+        return Ok(());
+    };
+    let user = match who {
+        Forgotten::Username(name) => match Username::parse(name) {
+            Ok(name) => app.store.find_by_username(&name).await?,
+            Err(_) => None,
+        },
+        Forgotten::Email(address) => {
+            let key = address.to_ascii_lowercase();
+            match app.store.reset_email_owner(&key).await? {
+                Some(owner) => user_of(app, &owner.username_key, &owner.user_id)
+                    .await?
+                    .filter(|user| {
+                        user.email
+                            .as_deref()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(&key))
+                    }),
+                None => None,
+            }
+        }
+    };
+    let Some(user) = user else { return Ok(()) };
+    let Some(to) = user.email.as_deref().and_then(|e| EmailAddress::parse(e).ok()) else {
+        return Ok(());
+    };
+    if !app.mail_limits.reserve_recipient(&to).await? {
+        return Ok(());
+    }
+    let token = RefreshToken::generate();
+    let record = ResetRecord {
+        user_id: user.id.clone(),
+        username_key: user.username.to_ascii_lowercase(),
+        expires_at: app.clock.now() + app.mail.reset_ttl.as_secs(),
+    };
+    if !app.store.issue_reset(&token.hash(), &record).await? {
+        return Ok(());
+    }
+    let mail = Mail {
+        kind: Kind::Reset,
+        text: Kind::Reset.text(Some(&app.mail.link("reset", token.expose()))),
+        to,
+    };
+    mailer
+        .send(&mail)
+        .await
+        .map_err(|e| ApiError::MailUnavailable(e.into()))?;
+    tracing::info!(user_id = %user.id, "password reset link sent");
+    Ok(())
+}
+
+/// `POST /password/reset`: the newest link's token, unused and unexpired, sets the new password,
+/// ends every session and clears the name's login limit; the address is told.
+pub(crate) async fn reset_password(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let input = password_reset(req)?;
+    let new = Password::parse_new(input.new_password)?;
+    let token = RefreshToken::parse(&input.token.0).ok_or(ApiError::InvalidLink)?;
+    let hash = token.hash();
+    let record = app
+        .store
+        .find_reset(&hash)
+        .await?
+        .filter(|record| record.expires_at > app.clock.now())
+        .ok_or(ApiError::InvalidLink)?;
+    let user = user_of(app, &record.username_key, &record.user_id)
+        .await?
+        .filter(|user| user.reset_hash.as_deref() == Some(hash.0.as_str()))
+        .ok_or(ApiError::InvalidLink)?;
+    let new_hash = app.hasher.hash(new).await?;
+    if !app.store.reset_password(&hash, &record, &new_hash).await? {
+        return Err(ApiError::InvalidLink);
+    }
+    tracing::info!(user_id = %user.id, "password reset; every session ended");
+    if let Err(error) = app.throttle.forget(&record.username_key).await {
+        tracing::warn!(error = %shared::http::error_chain(&error), "could not clear the login limit");
+    }
+    notify(app, user.email.as_deref(), Kind::PasswordReset, None).await;
+    Ok(ended(app, req))
+}
