@@ -9,8 +9,8 @@ cookie. A new user rather than one for the whole run, because the run ends its o
 passwords at `POST /password` reach the login limit, after which that user could not log in for
 the limit's window. Usernames start with `fuzz-`.
 
-So that the success paths are tested too, every other case of login, refresh and password
-change gets that user's real values in place of generated ones, where the generated value was a
+So that the success paths are tested too, every other case of login, refresh, password change,
+address change and account deletion gets that user's real values in place of generated ones, where the generated value was a
 valid one (a negative case stays exactly as invalid as it was generated).
 """
 
@@ -36,6 +36,8 @@ REAL_VALUES = {
     "/token": {"username": "username", "password": "password"},
     "/token/refresh": {"refresh_token": "refresh_token"},
     "/password": {"current_password": "password"},
+    "/email": {"current_password": "password"},
+    "/users/me/delete": {"password": "password"},
 }
 MAX_PASSWORD_BYTES = 1024
 # Members whose schema has a pattern (openapi.yaml): RefreshTokenBody.refresh_token.

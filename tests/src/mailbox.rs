@@ -117,3 +117,33 @@ impl HttpConnector for Client {
         HttpConnectorFuture::ready(Ok(response))
     }
 }
+
+/// The messages to `to` that moto's SES kept (`./dev test`'s, at `TEST_SES_ENDPOINT`), in order.
+pub async fn moto_messages_to(to: &str) -> Vec<Message> {
+    let endpoint = crate::service_env("TEST_SES_ENDPOINT");
+    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("reading moto's mail at {endpoint}: {e}"))
+        .json()
+        .await
+        .expect("moto's data.json");
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|message| Message {
+            from: text(&message["source"]),
+            to: message["destinations"]["ToAddresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect(),
+            subject: text(&message["subject"]),
+            text: text(&message["body"]),
+        })
+        .filter(|message| message.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+        .collect()
+}

@@ -181,6 +181,45 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
         lambda.invoke("authorizer", &event).await;
     }
 
+    // The address and recovery, through the local API (the same functions, the same log): the
+    // links' tokens and the new password must not reach it either.
+    let gateway = HttpApi::local_api();
+    let email = format!("{}@example.com", name.to_lowercase());
+    let change = json!({"email": email, "current_password": password});
+    assert_eq!(
+        integration_tests::bearer_post(&gateway, "/email", &token, &change)
+            .await
+            .status,
+        202
+    );
+    let verify = integration_tests::mailbox::moto_messages_to(&email)
+        .await
+        .pop()
+        .and_then(|m| m.token("verify"))
+        .expect("a verification link in moto's SES");
+    let verified = gateway
+        .call(Call::post_json("/email/verify", &json!({ "token": verify })))
+        .await;
+    assert_eq!(verified.status, 204, "{verified:?}");
+    let forgot = gateway
+        .call(Call::post_json("/password/forgot", &json!({ "email": email })))
+        .await;
+    assert_eq!(forgot.status, 202);
+    let reset = integration_tests::mailbox::moto_messages_to(&email)
+        .await
+        .pop()
+        .and_then(|m| m.token("reset"))
+        .expect("a reset link in moto's SES");
+    let new_password = format!("new-{}", random());
+    let body = json!({"token": reset, "new_password": new_password});
+    assert_eq!(
+        gateway
+            .call(Call::post_json("/password/reset", &body))
+            .await
+            .status,
+        204
+    );
+
     // A last request whose log line we can recognise: once it is in the log, so is all the
     // above. The functions write to stdout, which reaches the file without a signal to wait
     // on, so the log is read again (every 50 ms, for at most 15 s) until the line is there.
@@ -216,6 +255,11 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
         ("token signature", signature),
         ("tampered token", tampered.as_str()),
         ("Basic credentials", basic.as_str()),
+        ("verification link's token", verify.as_str()),
+        ("reset link's token", reset.as_str()),
+        ("new password", new_password.as_str()),
+        ("a link's fragment", "#verify="),
+        ("a link's fragment", "#reset="),
     ];
     for (what, value) in forbidden {
         assert!(!log.contains(value), "the {what} appears in the functions' log");
