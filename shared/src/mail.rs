@@ -247,6 +247,52 @@ impl Mailer for SesMailer {
     }
 }
 
+/// Starts the verification of `email` for the user `user_id` (`username_key`), as sign-up and
+/// `POST /email` do: a link to the address, or, when another account holds it, a notice instead,
+/// so that the answer, the same either way, tells nothing. The address's limit refuses silently;
+/// a message that cannot be sent is [`ApiError::MailUnavailable`].
+#[allow(clippy::too_many_arguments)]
+pub async fn start_verification(
+    store: &dyn crate::store::StartVerification,
+    mailer: &dyn Mailer,
+    limits: &crate::throttle::MailThrottle,
+    config: &MailConfig,
+    now: u64,
+    user_id: &str,
+    username_key: &str,
+    email: EmailAddress,
+) -> Result<(), crate::error::ApiError> {
+    let mail = match store.email_owner(&email.key()).await? {
+        Some(owner) if owner.user_id != user_id => Mail {
+            kind: Kind::AddressInUse,
+            text: Kind::AddressInUse.text(None),
+            to: email,
+        },
+        _ => {
+            let token = crate::session::RefreshToken::generate();
+            let record = crate::store::VerificationRecord {
+                user_id: user_id.to_owned(),
+                username_key: username_key.to_owned(),
+                email: email.as_str().to_owned(),
+                expires_at: now + config.verify_ttl.as_secs(),
+            };
+            store.start_verification(&token.hash(), &record).await?;
+            Mail {
+                kind: Kind::Verify,
+                text: Kind::Verify.text(Some(&config.link("verify", token.expose()))),
+                to: email,
+            }
+        }
+    };
+    if limits.reserve_recipient(&mail.to).await? {
+        mailer
+            .send(&mail)
+            .await
+            .map_err(|e| crate::error::ApiError::MailUnavailable(e.into()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

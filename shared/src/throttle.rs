@@ -422,23 +422,11 @@ impl MailThrottle {
             })
     }
 
-    /// Deletes the live counts of messages to `to` (this window's and the last one's), for a
-    /// deleted account, whose address must leave nothing behind.
-    pub async fn forget(&self, to: &EmailAddress) -> Result<(), crate::store::StoreError> {
-        let window = Windows(self.config.window).at(self.clock.now()).0;
-        let key = format!("to/{}", to.key());
-        let (this, last) = tokio::join!(
-            self.attempts.clear_mail(&key, window),
-            self.attempts.clear_mail(&key, window.saturating_sub(1))
-        );
-        this.and(last)
-    }
-
     /// Counts a message to `to`: `false` at the limit, when it must not be sent (and the answer
     /// must not change).
     pub async fn reserve_recipient(&self, to: &EmailAddress) -> Result<bool, crate::store::StoreError> {
         let reserved = self
-            .reserve(&format!("to/{}", to.key()), self.config.max_per_recipient)
+            .reserve(&recipient_key(to), self.config.max_per_recipient)
             .await?
             .is_ok();
         if !reserved {
@@ -446,6 +434,17 @@ impl MailThrottle {
         }
         Ok(reserved)
     }
+}
+
+/// The counter key of a recipient: `to/` and the base64url SHA-256 of the lowercased address, so
+/// that no counter holds an address (nothing of a deleted account's address is left in them).
+fn recipient_key(to: &EmailAddress) -> String {
+    use base64::Engine as _;
+    let digest = ring::digest::digest(&ring::digest::SHA256, to.key().as_bytes());
+    format!(
+        "to/{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 /// The mail limits.

@@ -630,9 +630,17 @@ impl Apps {
         Self {
             users: users::App {
                 store: functions.users.clone(),
-                sign_ups: SignUpThrottle::new(TEST_SIGN_UPS, functions.users, dyn_clock.clone()),
+                sign_ups: SignUpThrottle::new(TEST_SIGN_UPS, functions.users.clone(), dyn_clock.clone()),
                 hasher: hasher.clone(),
                 responder: Responder::default(),
+                mailer: Some(mailer.clone()),
+                mail: test_mail_config(),
+                mail_limits: MailThrottle::new(
+                    MailLimitConfig::default(),
+                    functions.users,
+                    dyn_clock.clone(),
+                ),
+                clock: dyn_clock.clone(),
             },
             token: token::App {
                 store: functions.token.clone(),

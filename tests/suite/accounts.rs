@@ -212,7 +212,7 @@ async fn nothing_of_a_deleted_user_is_left_in_the_table() {
     };
     let before = every_item(&apps).await;
     for prefix in [
-        "user#", "session#", "refresh#", "login#", "email#", "verify#", "reset#", "mail#to/",
+        "user#", "session#", "refresh#", "login#", "email#", "verify#", "reset#",
     ] {
         assert!(
             of_user(&before)

@@ -69,7 +69,7 @@ const FUNCTIONS: [Function; 6] = [
         binary: "users",
         store: users::STORE,
         secrets: &[],
-        mail: &[],
+        mail: users::MAIL,
     },
 ];
 

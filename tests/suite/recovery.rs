@@ -291,3 +291,51 @@ async fn changing_the_address_takes_the_current_password_and_a_plain_address() {
     let both = forgot(&apps, json!({"username": user.name, "email": address(&user)})).await;
     assert_eq!(both.status, 400, "one of the two: {both:?}");
 }
+
+#[tokio::test]
+async fn a_sign_up_with_an_address_gets_a_link_or_if_it_is_taken_the_same_answer_and_a_notice() {
+    let apps = Apps::embedded().await;
+    let name = unique_name("mailed");
+    let email = format!("{name}@example.com");
+    let body = json!({"username": name, "password": PASSWORD, "email": email});
+    let created = post(&apps, "/users", &body).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let token = last_to(&apps, &email).token("verify").expect("a link at sign-up");
+    assert_eq!(
+        post(&apps, "/email/verify", &json!({ "token": token }))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        apps.user(&name).await.unwrap().email.as_deref(),
+        Some(email.as_str())
+    );
+
+    // The same address for another name: the same 201 and body shape, a notice, no link.
+    let other = unique_name("mailed");
+    let taken = post(
+        &apps,
+        "/users",
+        &json!({"username": other, "password": PASSWORD, "email": email}),
+    )
+    .await;
+    assert_eq!(taken.status, 201, "{taken:?}");
+    assert_eq!(taken.body["username"], json!(other));
+    assert_eq!(
+        last_to(&apps, &email).subject,
+        "Someone tried to use your email address"
+    );
+    assert_eq!(apps.user(&other).await.unwrap().email, None);
+
+    // A malformed address creates nothing.
+    let bad = unique_name("mailed");
+    let refused = post(
+        &apps,
+        "/users",
+        &json!({"username": bad, "password": PASSWORD, "email": "Bad <x@example.com>"}),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(apps.user(&bad).await.is_none());
+}

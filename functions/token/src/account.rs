@@ -19,7 +19,7 @@ use shared::http::{
 use shared::mail::{Kind, Mail};
 use shared::password::Check;
 use shared::session::RefreshToken;
-use shared::store::{Caller, Confirmed, ResetRecord, UserProfile, UserRecord, VerificationRecord};
+use shared::store::{Caller, Confirmed, ResetRecord, UserProfile, UserRecord};
 use shared::throttle::ClientKey;
 use shared::user::{EmailAddress, Password, Username};
 
@@ -104,34 +104,17 @@ pub(crate) async fn change_email(app: &App, req: &Request) -> Result<Response<Bo
     app.mail_limits
         .reserve_client(&ClientKey::of(client_address(req)))
         .await?;
-    let mail = match app.store.email_owner(&email.key()).await? {
-        Some(owner) if owner.user_id != user.id => Mail {
-            kind: Kind::AddressInUse,
-            text: Kind::AddressInUse.text(None),
-            to: email,
-        },
-        _ => {
-            let token = RefreshToken::generate();
-            let record = VerificationRecord {
-                user_id: user.id.clone(),
-                username_key: username.key(),
-                email: email.as_str().to_owned(),
-                expires_at: app.clock.now() + app.mail.verify_ttl.as_secs(),
-            };
-            app.store.start_verification(&token.hash(), &record).await?;
-            Mail {
-                kind: Kind::Verify,
-                text: Kind::Verify.text(Some(&app.mail.link("verify", token.expose()))),
-                to: email,
-            }
-        }
-    };
-    if app.mail_limits.reserve_recipient(&mail.to).await? {
-        mailer
-            .send(&mail)
-            .await
-            .map_err(|e| ApiError::MailUnavailable(e.into()))?;
-    }
+    shared::mail::start_verification(
+        &*app.store,
+        &**mailer,
+        &app.mail_limits,
+        &app.mail,
+        app.clock.now(),
+        &user.id,
+        &username.key(),
+        email,
+    )
+    .await?;
     tracing::info!(user_id = %user.id, "email change requested");
     Ok(accepted(EMAIL_ACCEPTED))
 }

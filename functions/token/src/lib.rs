@@ -45,11 +45,11 @@ use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::{
     Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, ReadCaller, RehashPassword,
-    ResetPassword, StoreError, UserProfile, UserRecord, VerifyEmail,
+    ResetPassword, StartVerification, StoreError, UserProfile, UserRecord, VerifyEmail,
 };
 use shared::throttle::{Attempt, ClientKey, LoginThrottle};
 use shared::throttle::{MailLimitConfig, MailThrottle};
-use shared::user::{EmailAddress, Password, Username};
+use shared::user::{Password, Username};
 use shared::{
     CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig, SigningKeySource,
     Subject, TokenIssuer, TokenSettings, TokenVerifier,
@@ -67,6 +67,7 @@ pub const STORE: &[Capability] = &[
     Capability::CountLoginAttempts,
     Capability::Sessions,
     Capability::DeleteAccount,
+    Capability::StartVerification,
     Capability::VerifyEmail,
     Capability::ResetPassword,
     Capability::CountMail,
@@ -88,6 +89,7 @@ pub trait Users:
     + ChangePassword
     + EndAllSessions
     + DeleteAccount
+    + StartVerification
     + VerifyEmail
     + ResetPassword
 {
@@ -99,6 +101,7 @@ impl<
         + ChangePassword
         + EndAllSessions
         + DeleteAccount
+        + StartVerification
         + VerifyEmail
         + ResetPassword,
 > Users for T
@@ -781,20 +784,8 @@ async fn delete_account(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     }
     account::notify(app, user.email.as_deref(), Kind::AccountDeleted, None).await;
     let name = username.key();
-    let address = user.email.as_deref().and_then(|e| EmailAddress::parse(e).ok());
-    let forget_address = async {
-        match &address {
-            Some(address) => app.mail_limits.forget(address).await,
-            None => Ok(()),
-        }
-    };
-    let (counters, mail, items) = tokio::join!(
-        app.throttle.forget(&name),
-        forget_address,
-        app.store.delete_items_of(&user.id)
-    );
+    let (counters, items) = tokio::join!(app.throttle.forget(&name), app.store.delete_items_of(&user.id));
     counters?;
-    mail?;
     tracing::info!(user_id = %user.id, items = items?, "account deleted");
     Ok(ended(app, req))
 }

@@ -108,6 +108,30 @@ pub fn credentials(req: &Request) -> Result<Credentials, ApiError> {
 
 pub(super) const CREDENTIALS_SHAPE: &str = "\"username\" and \"password\"";
 
+/// A sign-up (`POST /users`): the credentials, and an address to verify if the user gave one.
+#[derive(Debug)]
+pub struct SignUp {
+    pub credentials: Credentials,
+    pub email: Option<String>,
+}
+
+/// Parses the body of `POST /users`: `username`, `password`, and optionally `email`.
+pub fn sign_up(req: &Request) -> Result<SignUp, ApiError> {
+    let shape = "\"username\" and \"password\" (and optionally \"email\")";
+    let mut members = object(req, &["username", "password", "email"], shape)?;
+    let email = match take(&mut members, "email") {
+        None | Some(Value::Null) => None,
+        Some(email) => Some(string_field("email", Some(email))?),
+    };
+    Ok(SignUp {
+        credentials: Credentials {
+            username: string_field("username", take(&mut members, "username"))?,
+            password: string_field("password", take(&mut members, "password"))?,
+        },
+        email,
+    })
+}
+
 /// A login (`POST /token`): the credentials, and whether the client asked for the refresh token
 /// in the response body (`"refresh_token_in_body": true`) instead of a cookie.
 #[derive(Debug)]

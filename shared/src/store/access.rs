@@ -35,8 +35,8 @@ pub const EMAIL_PREFIX: &str = "EMAIL#";
 pub const VERIFY_PREFIX: &str = "VERIFY#";
 /// Key prefix of a password-reset token, `RESET#<base64url SHA-256 of the token>`.
 pub const RESET_PREFIX: &str = "RESET#";
-/// Key prefix of mail counters: `MAIL#to/<lowercase address>#<window>` per recipient, and
-/// `MAIL#client/<address>#<window>` per client address.
+/// Key prefix of mail counters: `MAIL#to/<SHA-256 of the lowercase address>#<window>` per
+/// recipient, and `MAIL#client/<address>#<window>` per client address.
 pub const MAIL_PREFIX: &str = "MAIL#";
 /// Every key prefix of the table.
 pub const PREFIXES: [&str; 9] = [
@@ -195,7 +195,9 @@ pub enum Capability {
     Sessions,
     /// [`super::DeleteAccount`]: the user, its login counters, and every item of its id.
     DeleteAccount,
-    /// [`super::VerifyEmail`]: pending verifications and the claims of verified addresses.
+    /// [`super::StartVerification`]: who holds an address, and a pending verification.
+    StartVerification,
+    /// [`super::VerifyEmail`]: a pending verification used, the address claimed.
     VerifyEmail,
     /// [`super::ResetPassword`]: reset tokens, and the password they set.
     ResetPassword,
@@ -205,7 +207,7 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::CreateUser,
         Self::CountSignUps,
         Self::FindUser,
@@ -216,6 +218,7 @@ impl Capability {
         Self::CountLoginAttempts,
         Self::Sessions,
         Self::DeleteAccount,
+        Self::StartVerification,
         Self::VerifyEmail,
         Self::ResetPassword,
         Self::CountMail,
@@ -370,12 +373,18 @@ impl Capability {
                     ]
                 }
             }
-            Self::VerifyEmail => {
+            Self::StartVerification => {
                 const {
                     &[
                         EMAIL_OWNER,
                         // start_verification
                         write(PutItem, VERIFY_PREFIX, None, "NONE", Alone),
+                    ]
+                }
+            }
+            Self::VerifyEmail => {
+                const {
+                    &[
                         // find_verification
                         get(VERIFY_PREFIX, None, Alone),
                         // confirm_email: the claim, the user's address, the token used, the
@@ -426,15 +435,7 @@ impl Capability {
                     ]
                 }
             }
-            Self::CountMail => {
-                const {
-                    &[
-                        count(MAIL_PREFIX),
-                        // clear_mail: a deleted account's address
-                        write(DeleteItem, MAIL_PREFIX, None, "NONE", Alone),
-                    ]
-                }
-            }
+            Self::CountMail => const { &[count(MAIL_PREFIX)] },
         }
     }
 }

@@ -34,7 +34,7 @@ use super::{
     Caller, ChangePassword, Confirmed, CreateOutcome, CreateUser, DeleteAccount, EmailOwner, EndAllSessions,
     FindUser, GraceCheck, LoginAttempts, MailAttempts, NewSession, ReadCaller, RefreshRecord, RehashPassword,
     Reservation, ResetPassword, ResetRecord, RotateOutcome, SessionStatus, SessionStore, SignUpAttempts,
-    StoreError, TokenHash, UserProfile, UserRecord, VerificationRecord, VerifyEmail,
+    StartVerification, StoreError, TokenHash, UserProfile, UserRecord, VerificationRecord, VerifyEmail,
 };
 use crate::config::ConfigError;
 use crate::user::Username;
@@ -438,20 +438,6 @@ impl MailAttempts for DynamoUserStore {
         self.count(key, limit, expires_at, "UpdateItem mail attempts")
             .await
     }
-
-    async fn clear_mail(&self, key: &str, window: u64) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(
-                PARTITION_KEY,
-                AttributeValue::S(format!("{MAIL_PREFIX}{key}#{window}")),
-            )
-            .send()
-            .await
-            .map_err(unavailable("DeleteItem mail attempts"))?;
-        Ok(())
-    }
 }
 
 impl DynamoUserStore {
@@ -503,7 +489,7 @@ fn condition_failed(codes: &[String], index: usize) -> bool {
 }
 
 #[async_trait]
-impl VerifyEmail for DynamoUserStore {
+impl StartVerification for DynamoUserStore {
     async fn email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError> {
         self.owner_of(email_key).await
     }
@@ -527,7 +513,10 @@ impl VerifyEmail for DynamoUserStore {
             .map_err(unavailable("PutItem verification"))?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl VerifyEmail for DynamoUserStore {
     async fn find_verification(&self, hash: &TokenHash) -> Result<Option<VerificationRecord>, StoreError> {
         let Some(item) = self.whole_item(verify_key(hash), "GetItem verification").await? else {
             return Ok(None);

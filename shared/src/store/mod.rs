@@ -375,9 +375,6 @@ pub trait MailAttempts: Send + Sync {
         limit: u32,
         expires_at: u64,
     ) -> Result<Reservation, StoreError>;
-
-    /// Deletes the count of `key` in `window`.
-    async fn clear_mail(&self, key: &str, window: u64) -> Result<(), StoreError>;
 }
 
 /// Who holds a verified address.
@@ -417,9 +414,9 @@ pub enum Confirmed {
     Stale,
 }
 
-/// Address verification ([`access::Capability::VerifyEmail`]).
+/// The start of an address verification ([`access::Capability::StartVerification`]).
 #[async_trait]
-pub trait VerifyEmail: Send + Sync {
+pub trait StartVerification: Send + Sync {
     /// Who holds the verified address `email_key` (a strongly consistent read), if anyone.
     async fn email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError>;
 
@@ -429,7 +426,11 @@ pub trait VerifyEmail: Send + Sync {
         hash: &TokenHash,
         record: &VerificationRecord,
     ) -> Result<(), StoreError>;
+}
 
+/// An address verified from its link ([`access::Capability::VerifyEmail`]).
+#[async_trait]
+pub trait VerifyEmail: Send + Sync {
     /// The pending verification of this hash (strongly consistent), if any.
     async fn find_verification(&self, hash: &TokenHash) -> Result<Option<VerificationRecord>, StoreError>;
 
