@@ -4,13 +4,15 @@ preflights) is exercised by the browser itself.
 
 Run by `./dev test` with the environment it sets: WEB_URL (the client, on an allowed origin),
 API_URL, ISSUER, AUDIENCE, KEYSET and DEV_KEYS (the dev key set and tools/dev-keys, to mint an
-expired token), SCREENSHOTS (a folder). Chromium and chromedriver are Debian's (same version), Selenium is pinned in
+expired token), MAIL_URL (moto's SES, whose mail holds the links the pages open), SCREENSHOTS
+(a folder). Chromium and chromedriver are Debian's (same version), Selenium is pinned in
 scripts/requirements-checks.txt. Every wait is bounded; a failure leaves a screenshot.
 """
 
 import base64
 import json
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import time
 import unittest
 import uuid
 from urllib.parse import urlsplit, urlunsplit
+from urllib.request import urlopen
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,6 +35,7 @@ API_URL = os.environ["API_URL"].rstrip("/")
 SCREENSHOTS = pathlib.Path(os.environ["SCREENSHOTS"])
 PASSWORD = "correct horse battery staple"
 WAIT = 20  # seconds, for any one thing to happen
+MAIL_URL = os.environ["MAIL_URL"].rstrip("/")
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
@@ -56,6 +60,21 @@ def expired_token(user_id, username):
     r, s = decode_dss_signature(key.sign(message.encode(), ec.ECDSA(hashes.SHA256())))
     s = min(s, P256_N - s)  # the verifiers require the low-S form
     return f"{message}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def mailed_link(address, route):
+    """The newest link to `route` (`verify`, `reset`) mailed to `address`, from moto's SES."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        with urlopen(f"{MAIL_URL}/moto-api/data.json", timeout=WAIT) as answer:
+            messages = json.load(answer).get("ses", {}).get("Message", [])
+        links = [link for m in messages if address in m.get("destinations", {}).get("ToAddresses", [])
+                 for link in re.findall(rf"https?://\S+#{route}=[A-Za-z0-9_-]+", m.get("body", ""))]
+        if links:
+            return links[-1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {route} link mailed to {address}")
+        time.sleep(0.2)  # bounded polling of a mailbox outside the page; no event to wait on
 
 
 class Browser(unittest.TestCase):
@@ -96,10 +115,19 @@ class Browser(unittest.TestCase):
             field.send_keys(value)
         self.driver.find_element(By.CSS_SELECTOR, f"#{form}-form button[type=submit]").click()
 
-    def sign_up_and_log_in(self):
+    def notice(self):
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(By.ID, "notice").text
+                                               or d.find_element(By.ID, "error").text)
+        self.assertEqual(self.text("error"), "")
+        return self.text("notice")
+
+    def sign_up_and_log_in(self, email=""):
         name = f"web{uuid.uuid4().hex[:12]}"
         self.open(fragment="#/signup")
-        self.fill("signup", username=name, password=PASSWORD)
+        fields = {"username": name, "password": PASSWORD}
+        if email:
+            fields["email"] = email
+        self.fill("signup", **fields)
         WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/login"))
         self.wait_state("logged-out")
         self.fill("login", username=name, password=PASSWORD)
@@ -177,6 +205,72 @@ class Browser(unittest.TestCase):
         self.driver.refresh()
         self.assertEqual(self.wait_state("logged-out"), "logged-out", "its session ended too")
         self.shot("other-browser-after-logout-all")
+
+    def test_an_address_from_sign_up_recovers_the_account_and_the_account_can_be_deleted(self):
+        email = f"web-{uuid.uuid4().hex[:12]}@example.com"
+        name = self.sign_up_and_log_in(email=email)
+        # The mailed link, opened in the browser: the token leaves the address bar at once.
+        self.driver.get(mailed_link(email, "verify"))
+        self.assertEqual(self.notice(), "Your email address is confirmed.")
+        self.assertTrue(self.driver.current_url.endswith("#/verify"), self.driver.current_url)
+        self.shot("verified")
+        # Logged out, then forgot password, from the login page.
+        self.driver.get(f"{WEB_URL}/#/private")
+        self.wait_state("logged-in")
+        self.driver.find_element(By.ID, "logout").click()
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        self.driver.find_element(By.ID, "forgot-link").click()
+        self.fill("forgot", who=name)
+        self.assertIn("on its way", self.notice())
+        self.shot("forgot")
+        self.driver.get(mailed_link(email, "reset"))
+        self.wait_state("logged-out", "logged-in")
+        self.assertTrue(self.driver.current_url.endswith("#/reset"), self.driver.current_url)
+        new_password = f"new {uuid.uuid4().hex}"
+        self.fill("reset", new_password=new_password)
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/login"))
+        self.assertIn("Log in with the new one", self.notice())
+        self.shot("reset")
+        self.fill("login", username=name, password=PASSWORD)
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(By.ID, "error").text)
+        self.assertEqual(self.text("error"), "Bad username or password", "the old password")
+        self.fill("login", username=name, password=new_password)
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        # Delete the account, with its confirmation step.
+        self.driver.get(f"{WEB_URL}/#/delete")
+        self.wait_state("logged-in")
+        self.driver.find_element(By.ID, "delete-password").send_keys(new_password)
+        self.driver.find_element(By.CSS_SELECTOR, "#delete-form button[type=submit]").click()
+        self.assertTrue(self.driver.current_url.endswith("#/delete"), "not without the confirmation")
+        self.driver.find_element(By.ID, "delete-confirm").click()
+        self.driver.find_element(By.CSS_SELECTOR, "#delete-form button[type=submit]").click()
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/signup"))
+        self.assertEqual(self.notice(), "Your account and everything stored with it are deleted.")
+        self.assertEqual(self.refresh_cookies(), [], "the deletion cleared the cookie")
+        self.shot("deleted")
+        self.open(fragment="#/login")
+        self.fill("login", username=name, password=new_password)
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(By.ID, "error").text)
+        self.assertEqual(self.text("error"), "Bad username or password", "the account is gone")
+
+    def test_the_password_and_address_pages_of_a_signed_in_user(self):
+        name = self.sign_up_and_log_in()
+        email = f"{name}@example.com"
+        self.driver.get(f"{WEB_URL}/#/email")
+        self.wait_state("logged-in")
+        self.fill("email", email=email, current_password=PASSWORD)
+        self.assertIn("on its way", self.notice())
+        self.driver.get(mailed_link(email, "verify"))
+        self.assertEqual(self.notice(), "Your email address is confirmed.")
+        self.driver.get(f"{WEB_URL}/#/password")
+        self.wait_state("logged-in")
+        new_password = f"new {uuid.uuid4().hex}"
+        self.fill("password", current_password=PASSWORD, new_password=new_password)
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/login"))
+        self.assertIn("every session ended", self.notice())
+        self.fill("login", username=name, password=new_password)
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.shot("password-changed")
 
     def _options(self):
         options = webdriver.ChromeOptions()

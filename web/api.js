@@ -63,9 +63,10 @@ function failure({ status, data }) {
   return new ApiError(status, data?.msg ?? data?.message ?? `Request failed (HTTP ${status})`);
 }
 
-/** POST /users: resolves to {id, username}. */
-export async function signUp(username, password) {
-  const res = await request('POST', '/users', { body: { username, password } });
+/** POST /users (with an address to verify, if `email` is not empty): resolves to {id, username}. */
+export async function signUp(username, password, email = '') {
+  const body = email ? { username, password, email } : { username, password };
+  const res = await request('POST', '/users', { body });
   if (res.status !== 201) throw failure(res);
   return res.data;
 }
@@ -167,6 +168,49 @@ export async function logOut() {
 /** POST /logout/all: ends every session of the user; the answer also clears this cookie. */
 export async function logOutEverywhere() {
   const res = await authorized('POST', '/logout/all', { cookie: true });
+  if (res.status !== 204) throw failure(res);
+  clearSession();
+}
+
+/** POST /password: changes the password; every session ends, this one too (the answer clears the cookie). */
+export async function changePassword(currentPassword, newPassword) {
+  const body = { current_password: currentPassword, new_password: newPassword };
+  const res = await authorized('POST', '/password', { body, cookie: true });
+  if (res.status !== 204) throw failure(res);
+  clearSession();
+}
+
+/** POST /email: mails the address a link that confirms it; resolves to the API's message. */
+export async function changeEmail(email, currentPassword) {
+  const res = await authorized('POST', '/email', { body: { email, current_password: currentPassword } });
+  if (res.status !== 202) throw failure(res);
+  return res.data.msg;
+}
+
+/** POST /email/verify with the token of a mailed link. */
+export async function verifyEmail(token) {
+  const res = await request('POST', '/email/verify', { body: { token } });
+  if (res.status !== 204) throw failure(res);
+}
+
+/** POST /password/forgot with a username or an email address; resolves to the API's message. */
+export async function forgotPassword(who) {
+  const body = who.includes('@') ? { email: who } : { username: who };
+  const res = await request('POST', '/password/forgot', { body });
+  if (res.status !== 202) throw failure(res);
+  return res.data.msg;
+}
+
+/** POST /password/reset with the token of a mailed link and the new password. */
+export async function resetPassword(token, newPassword) {
+  const res = await request('POST', '/password/reset', { body: { token, new_password: newPassword }, cookie: true });
+  if (res.status !== 204) throw failure(res);
+  clearSession();
+}
+
+/** POST /users/me/delete: deletes the account and everything of it; the answer clears the cookie. */
+export async function deleteAccount(password) {
+  const res = await authorized('POST', '/users/me/delete', { body: { password }, cookie: true });
   if (res.status !== 204) throw failure(res);
   clearSession();
 }

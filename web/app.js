@@ -1,4 +1,7 @@
-// The page: hash routes #/signup, #/login, #/private over three sections of index.html.
+// The page: hash routes over the sections of index.html: #/signup, #/login, #/forgot, and,
+// logged in, #/private, #/password, #/email, #/delete. A mailed link opens #verify=<token> or
+// #reset=<token>: the token is taken into memory at once and the address bar shows #/verify or
+// #/reset, so the token stays in no history entry (it never reaches a server: it is a fragment).
 //
 // <body data-state> tells tests (and CSS) where things stand:
 //   loading     a request is in flight (the session restore at start-up, a form, a logout,
@@ -9,7 +12,21 @@
 import * as api from './api.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['signup', 'login', 'private'];
+const VIEWS = ['signup', 'login', 'forgot', 'reset', 'verify', 'private', 'password', 'email', 'delete'];
+// The views that need a session.
+const PRIVATE = ['private', 'password', 'email', 'delete'];
+const NO_LINK = 'Open the link from the message we sent you.';
+
+// The token of the mailed link this page was opened with ({kind: 'verify' | 'reset', token}).
+let link = null;
+
+// A mailed link's token moves from the address bar into memory.
+function takeLink() {
+  const match = /^#(verify|reset)=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return;
+  link = { kind: match[1], token: match[2] };
+  history.replaceState(null, '', `#/${match[1]}`);
+}
 const SESSION_ENDED = 'Your session has ended. Please log in again.';
 
 // Messages for the next render, so a notice survives the navigation that follows an action.
@@ -49,11 +66,12 @@ function failed(err) {
 
 async function render() {
   const count = ++renderCount;
+  takeLink();
   let view = location.hash.replace(/^#\//, '');
   if (!VIEWS.includes(view)) view = api.isLoggedIn() ? 'private' : 'login';
-  if (view === 'private' && !api.isLoggedIn()) {
+  if (PRIVATE.includes(view) && !api.isLoggedIn()) {
     view = 'login';
-    pending ??= { notice: 'Please log in to see the private page.' };
+    pending ??= { notice: 'Please log in first.' };
   }
   // Redirects replace the history entry, so Back does not bounce off them.
   if (location.hash !== `#/${view}`) history.replaceState(null, '', `#/${view}`);
@@ -66,6 +84,8 @@ async function render() {
     else link.removeAttribute('aria-current');
   }
 
+  if (view === 'verify') return verify(count);
+  if (view === 'reset' && link?.kind !== 'reset') showMessages({ error: NO_LINK });
   if (view !== 'private') return settle();
   $('user-id').textContent = '';
   $('user-name').textContent = '';
@@ -79,6 +99,24 @@ async function render() {
   } catch (err) {
     if (count === renderCount) failed(err);
   }
+}
+
+// #/verify: confirms the address of the link the page was opened with.
+async function verify(count) {
+  const token = link?.kind === 'verify' ? link.token : null;
+  link = null;
+  if (!token) {
+    showMessages({ error: NO_LINK });
+    return settle();
+  }
+  setState('loading');
+  try {
+    await api.verifyEmail(token);
+    if (count === renderCount) showMessages({ notice: 'Your email address is confirmed.' });
+  } catch (err) {
+    if (count === renderCount) showMessages({ error: err.message });
+  }
+  settle();
 }
 
 // Runs `action` with `button` disabled and the page loading; errors are shown by failed().
@@ -104,10 +142,46 @@ function onSubmit(formId, action) {
 }
 
 onSubmit('signup-form', async (data) => {
-  const user = await api.signUp(data.get('username'), data.get('password'));
+  const email = data.get('email').trim();
+  const user = await api.signUp(data.get('username'), data.get('password'), email);
   $('signup-form').reset();
   $('login-username').value = user.username;
-  navigate('#/login', { notice: `Account ${user.username} created. You can log in now.` });
+  const mail = email ? ' Open the link we mailed to confirm your address.' : '';
+  navigate('#/login', { notice: `Account ${user.username} created. You can log in now.${mail}` });
+});
+
+onSubmit('forgot-form', async (data) => {
+  const message = await api.forgotPassword(data.get('who').trim());
+  $('forgot-form').reset();
+  showMessages({ notice: message });
+  settle();
+});
+
+onSubmit('reset-form', async (data) => {
+  if (link?.kind !== 'reset') throw new api.ApiError(0, NO_LINK);
+  await api.resetPassword(link.token, data.get('new_password'));
+  link = null;
+  $('reset-form').reset();
+  navigate('#/login', { notice: 'Your password is changed and every session ended. Log in with the new one.' });
+});
+
+onSubmit('password-form', async (data) => {
+  await api.changePassword(data.get('current_password'), data.get('new_password'));
+  $('password-form').reset();
+  navigate('#/login', { notice: 'Your password is changed and every session ended. Log in with the new one.' });
+});
+
+onSubmit('email-form', async (data) => {
+  const message = await api.changeEmail(data.get('email').trim(), data.get('current_password'));
+  $('email-form').reset();
+  showMessages({ notice: message });
+  settle();
+});
+
+onSubmit('delete-form', async (data) => {
+  await api.deleteAccount(data.get('password'));
+  $('delete-form').reset();
+  navigate('#/signup', { notice: 'Your account and everything stored with it are deleted.' });
 });
 
 onSubmit('login-form', async (data) => {

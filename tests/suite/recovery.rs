@@ -288,6 +288,8 @@ async fn changing_the_address_takes_the_current_password_and_a_plain_address() {
         assert_eq!(answer.status, 400, "forgot {email:?}: {answer:?}");
     }
     assert!(apps.mailbox.messages().is_empty(), "nothing sent");
+    let bad_name = forgot(&apps, json!({"username": "no spaces allowed"})).await;
+    assert_eq!(bad_name.status, 400, "{bad_name:?}");
     let both = forgot(&apps, json!({"username": user.name, "email": address(&user)})).await;
     assert_eq!(both.status, 400, "one of the two: {both:?}");
 }

@@ -163,8 +163,10 @@ pub(crate) async fn verify_email(app: &App, req: &Request) -> Result<Response<Bo
 pub(crate) async fn forgot_password(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let started = tokio::time::Instant::now();
     let who = forgotten(req)?;
-    if let Forgotten::Email(address) = &who {
-        EmailAddress::parse(address)?;
+    // A malformed name or address is a 400, as the contract says: that tells nothing of accounts.
+    match &who {
+        Forgotten::Username(name) => drop(Username::parse(name)?),
+        Forgotten::Email(address) => drop(EmailAddress::parse(address)?),
     }
     app.mail_limits
         .reserve_client(&ClientKey::of(client_address(req)))
