@@ -209,8 +209,12 @@ class Browser(unittest.TestCase):
     def test_an_address_from_sign_up_recovers_the_account_and_the_account_can_be_deleted(self):
         email = f"web-{uuid.uuid4().hex[:12]}@example.com"
         name = self.sign_up_and_log_in(email=email)
-        # The mailed link, opened in the browser: the token leaves the address bar at once.
+        # The mailed link, opened in the browser: the token leaves the address bar at once, and
+        # the address is confirmed by a click, not by the page load.
         self.driver.get(mailed_link(email, "verify"))
+        self.wait_state("logged-in", "logged-out")
+        self.assertEqual(self.text("notice"), "", "nothing confirmed before the click")
+        self.driver.find_element(By.CSS_SELECTOR, "#verify-form button[type=submit]").click()
         self.assertEqual(self.notice(), "Your email address is confirmed.")
         self.assertTrue(self.driver.current_url.endswith("#/verify"), self.driver.current_url)
         self.shot("verified")
@@ -261,7 +265,16 @@ class Browser(unittest.TestCase):
         self.fill("email", email=email, current_password=PASSWORD)
         self.assertIn("on its way", self.notice())
         self.driver.get(mailed_link(email, "verify"))
+        self.wait_state("logged-in", "logged-out")
+        self.driver.find_element(By.CSS_SELECTOR, "#verify-form button[type=submit]").click()
         self.assertEqual(self.notice(), "Your email address is confirmed.")
+        # A wrong current password is the API's message, and the session goes on.
+        self.driver.get(f"{WEB_URL}/#/password")
+        self.wait_state("logged-in")
+        self.fill("password", current_password="not the password", new_password="whatever it is")
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(By.ID, "error").text)
+        self.assertEqual(self.text("error"), "Current password is wrong")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
         self.driver.get(f"{WEB_URL}/#/password")
         self.wait_state("logged-in")
         new_password = f"new {uuid.uuid4().hex}"

@@ -5,6 +5,9 @@
 
 import { API_BASE } from './config.js';
 
+// The API's message for a wrong current password (`/password`, `/email`, `/users/me/delete`).
+const WRONG_PASSWORD = 'Current password is wrong';
+
 // No proactive refresh: an expired access token gets a 401 and the retry path below refreshes it.
 let accessToken = null;
 
@@ -134,7 +137,9 @@ export function refresh() {
  */
 async function authorized(method, path, options = {}) {
   let res = await request(method, path, { ...options, token: accessToken });
-  if (res.status !== 401) return res;
+  // A wrong current password is a 401 too, but the session is fine: no refresh, no retry (a
+  // retry would count the same wrong password twice against the login limit).
+  if (res.status !== 401 || res.data?.msg === WRONG_PASSWORD) return res;
   let renewed;
   try {
     renewed = await refresh();

@@ -84,7 +84,7 @@ async function render() {
     else link.removeAttribute('aria-current');
   }
 
-  if (view === 'verify') return verify(count);
+  if (view === 'verify') return verify();
   if (view === 'reset' && link?.kind !== 'reset') showMessages({ error: NO_LINK });
   if (view !== 'private') return settle();
   $('user-id').textContent = '';
@@ -101,21 +101,13 @@ async function render() {
   }
 }
 
-// #/verify: confirms the address of the link the page was opened with.
-async function verify(count) {
-  const token = link?.kind === 'verify' ? link.token : null;
-  link = null;
-  if (!token) {
-    showMessages({ error: NO_LINK });
-    return settle();
-  }
-  setState('loading');
-  try {
-    await api.verifyEmail(token);
-    if (count === renderCount) showMessages({ notice: 'Your email address is confirmed.' });
-  } catch (err) {
-    if (count === renderCount) showMessages({ error: err.message });
-  }
+// #/verify: a button confirms the address of the link the page was opened with. A click, not
+// the page load: mail scanners that open links (and run their script) must not confirm an
+// address nobody asked for.
+function verify() {
+  const ready = link?.kind === 'verify';
+  $('verify-form').hidden = !ready;
+  if (!ready) showMessages({ error: NO_LINK });
   settle();
 }
 
@@ -148,6 +140,15 @@ onSubmit('signup-form', async (data) => {
   $('login-username').value = user.username;
   const mail = email ? ' Open the link we mailed to confirm your address.' : '';
   navigate('#/login', { notice: `Account ${user.username} created. You can log in now.${mail}` });
+});
+
+onSubmit('verify-form', async () => {
+  if (link?.kind !== 'verify') throw new api.ApiError(0, NO_LINK);
+  await api.verifyEmail(link.token);
+  link = null;
+  $('verify-form').hidden = true;
+  showMessages({ notice: 'Your email address is confirmed.' });
+  settle();
 });
 
 onSubmit('forgot-form', async (data) => {
@@ -207,6 +208,7 @@ $('logout-all').addEventListener('click', (event) =>
 // Start-up: the access token died with the last page, so ask for a new one with the refresh
 // cookie (if any). 200 restores the session, 401 means logged out; anything else is shown.
 async function start() {
+  takeLink(); // before any request: the token leaves the address bar at once
   setState('loading');
   try {
     await api.refresh();

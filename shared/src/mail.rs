@@ -241,16 +241,24 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| MailError(anyhow::Error::new(e.into_service_error()).context("SES SendEmail")))?;
+            // Only SES's error code: its message may name the recipients (a sandbox refusal does),
+            // and no address goes to a log whole.
+            .map_err(|e| {
+                use aws_sdk_sesv2::error::ProvideErrorMetadata as _;
+                let code = e.code().unwrap_or("no error code").to_owned();
+                MailError(anyhow::anyhow!("SES SendEmail failed: {code}"))
+            })?;
         tracing::info!(kind = ?mail.kind, to = ?mail.to, "mail sent");
         Ok(())
     }
 }
 
-/// Starts the verification of `email` for the user `user_id` (`username_key`), as sign-up and
-/// `POST /email` do: a link to the address, or, when another account holds it, a notice instead,
-/// so that the answer, the same either way, tells nothing. The address's limit refuses silently;
-/// a message that cannot be sent is [`ApiError::MailUnavailable`].
+/// Starts the verification of `email` for the user `user_id` (`username_key`, at session epoch
+/// `epoch`), as sign-up and `POST /email` do: a link to the address, or, when another account
+/// holds it, a notice instead, so that the answer, the same either way, tells nothing. The same
+/// store work either way too (the pending verification is written in both cases; unsent, it
+/// lapses), so the time does not tell either. The address's limit refuses silently; a message
+/// that cannot be sent is [`crate::error::ApiError::MailUnavailable`].
 #[allow(clippy::too_many_arguments)]
 pub async fn start_verification(
     store: &dyn crate::store::StartVerification,
@@ -260,29 +268,30 @@ pub async fn start_verification(
     now: u64,
     user_id: &str,
     username_key: &str,
+    epoch: u64,
     email: EmailAddress,
 ) -> Result<(), crate::error::ApiError> {
-    let mail = match store.email_owner(&email.key()).await? {
+    let owner = store.email_owner(&email.key()).await?;
+    let token = crate::session::RefreshToken::generate();
+    let record = crate::store::VerificationRecord {
+        user_id: user_id.to_owned(),
+        username_key: username_key.to_owned(),
+        email: email.as_str().to_owned(),
+        epoch,
+        expires_at: now + config.verify_ttl.as_secs(),
+    };
+    store.start_verification(&token.hash(), &record).await?;
+    let mail = match owner {
         Some(owner) if owner.user_id != user_id => Mail {
             kind: Kind::AddressInUse,
             text: Kind::AddressInUse.text(None),
             to: email,
         },
-        _ => {
-            let token = crate::session::RefreshToken::generate();
-            let record = crate::store::VerificationRecord {
-                user_id: user_id.to_owned(),
-                username_key: username_key.to_owned(),
-                email: email.as_str().to_owned(),
-                expires_at: now + config.verify_ttl.as_secs(),
-            };
-            store.start_verification(&token.hash(), &record).await?;
-            Mail {
-                kind: Kind::Verify,
-                text: Kind::Verify.text(Some(&config.link("verify", token.expose()))),
-                to: email,
-            }
-        }
+        _ => Mail {
+            kind: Kind::Verify,
+            text: Kind::Verify.text(Some(&config.link("verify", token.expose()))),
+            to: email,
+        },
     };
     if limits.reserve_recipient(&mail.to).await? {
         mailer

@@ -277,3 +277,39 @@ async fn concurrent_deletions_of_one_account_all_answer_204() {
         .collect();
     assert!(left.is_empty(), "left: {left:#?}");
 }
+
+/// The address's claim goes with the user, in one transaction: even when the deletion fails
+/// after it (the sweep's store refuses) and is never repeated, the address is free.
+#[tokio::test]
+async fn the_address_is_free_as_soon_as_the_user_is_deleted() {
+    let apps = Apps::embedded().await;
+    let user = signed_up_user(&apps).await;
+    let email = format!("{}@example.com", user.name.to_lowercase());
+    let change = json!({"email": email, "current_password": PASSWORD});
+    assert_eq!(
+        bearer_post(&apps, "/email", &user.token, &change).await.status,
+        202
+    );
+    let link = apps.mailbox.to(&email).pop().unwrap().token("verify").unwrap();
+    let verified = apps
+        .call(Call::post_json("/email/verify", &json!({ "token": link })))
+        .await;
+    assert_eq!(verified.status, 204);
+
+    apps.faults
+        .arm("Query", usize::MAX, integration_tests::faults::Fault::Refused);
+    let deleted = bearer_post(&apps, DELETE, &user.token, &confirm(PASSWORD)).await;
+    assert_eq!(
+        deleted.status,
+        503,
+        "the sweep failed: {deleted:?} (Query requests seen: {})",
+        apps.faults.seen()
+    );
+    apps.faults.disarm();
+    assert!(apps.user(&user.name).await.is_none(), "the user is gone");
+    let claims = apps.table.items(&format!("EMAIL#{email}")).await;
+    assert!(
+        claims.is_empty(),
+        "the address's claim went with the user: {claims:?}"
+    );
+}

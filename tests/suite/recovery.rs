@@ -341,3 +341,59 @@ async fn a_sign_up_with_an_address_gets_a_link_or_if_it_is_taken_the_same_answer
     assert_eq!(refused.status, 400, "{refused:?}");
     assert!(apps.user(&bad).await.is_none());
 }
+
+#[tokio::test]
+async fn a_password_change_ends_pending_verification_and_reset_links() {
+    let apps = Apps::embedded().await;
+    let (user, email) = verified_user(&apps).await;
+    // Someone who knows the password asks for their own address, and a reset link is out.
+    let theirs = format!("intruder-{}@example.net", user.name.to_lowercase());
+    let change = json!({"email": theirs, "current_password": PASSWORD});
+    assert_eq!(
+        bearer_post(&apps, "/email", &user.token, &change).await.status,
+        202
+    );
+    let verify_link = last_to(&apps, &theirs).token("verify").unwrap();
+    assert_eq!(forgot(&apps, json!({"username": user.name})).await.status, 202);
+    let reset_link = last_to(&apps, &email).token("reset").unwrap();
+    // The owner changes the password: both links end.
+    let new = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    assert_eq!(
+        bearer_post(&apps, "/password", &user.token, &new).await.status,
+        204
+    );
+    let late = post(&apps, "/email/verify", &json!({ "token": verify_link })).await;
+    assert_eq!(
+        late.status, 400,
+        "a verification link of the old password: {late:?}"
+    );
+    let late = post(
+        &apps,
+        "/password/reset",
+        &json!({"token": reset_link, "new_password": "a third passphrase"}),
+    )
+    .await;
+    assert_eq!(late.status, 400, "a reset link of the old password: {late:?}");
+    assert_eq!(
+        apps.user(&user.name).await.unwrap().email.as_deref(),
+        Some(email.as_str())
+    );
+    assert_eq!(login(&apps, &user.name, NEW_PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_new_verified_address_ends_a_reset_link_sent_to_the_old_one() {
+    let apps = Apps::embedded().await;
+    let (user, old) = verified_user(&apps).await;
+    assert_eq!(forgot(&apps, json!({"username": user.name})).await.status, 202);
+    let reset_link = last_to(&apps, &old).token("reset").unwrap();
+    verify(&apps, &user, &format!("new-{old}")).await;
+    let late = post(
+        &apps,
+        "/password/reset",
+        &json!({"token": reset_link, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(late.status, 400, "{late:?}");
+    assert_eq!(login(&apps, &user.name, PASSWORD).await.status, 200);
+}

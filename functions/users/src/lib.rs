@@ -136,6 +136,7 @@ async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
                     app.clock.now(),
                     &user.id,
                     &username.key(),
+                    0,
                     email,
                 )
                 .await;

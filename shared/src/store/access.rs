@@ -261,7 +261,12 @@ impl Capability {
                         write(
                             UpdateItem,
                             USER_PREFIX,
-                            Some(&[PARTITION_KEY, "password_hash", EPOCH_ATTRIBUTE]),
+                            Some(&[
+                                PARTITION_KEY,
+                                "password_hash",
+                                EPOCH_ATTRIBUTE,
+                                RESET_HASH_ATTRIBUTE,
+                            ]),
                             "NONE",
                             Alone,
                         ),
@@ -354,8 +359,9 @@ impl Capability {
             Self::DeleteAccount => {
                 const {
                     &[
-                        // The user, only while it is the one whose password was verified.
-                        write(DeleteItem, USER_PREFIX, None, "NONE", Alone),
+                        // The user, only while it is the one whose password was verified, and its
+                        // address's claim, in one transaction.
+                        write(DeleteItem, USER_PREFIX, None, "NONE", TransactWriteItems),
                         // The keys of everything else of its id, then those items.
                         Access {
                             action: Query,
@@ -393,7 +399,13 @@ impl Capability {
                         write(
                             UpdateItem,
                             USER_PREFIX,
-                            Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, EMAIL_ATTRIBUTE]),
+                            Some(&[
+                                PARTITION_KEY,
+                                USER_ID_ATTRIBUTE,
+                                EMAIL_ATTRIBUTE,
+                                EPOCH_ATTRIBUTE,
+                                RESET_HASH_ATTRIBUTE,
+                            ]),
                             "NONE",
                             TransactWriteItems,
                         ),

@@ -367,7 +367,8 @@ impl ChangePassword for DynamoUserStore {
             .update_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, user_key(&username.key()))
-            .update_expression("SET password_hash = :new ADD epoch :one")
+            // A reset link of the old password ends with it.
+            .update_expression("SET password_hash = :new ADD epoch :one REMOVE reset_hash")
             .condition_expression("password_hash = :current")
             .expression_attribute_values(":new", string(new))
             .expression_attribute_values(":current", string(current))
@@ -481,6 +482,36 @@ impl DynamoUserStore {
     }
 }
 
+impl DynamoUserStore {
+    /// Sends a write transaction, its conflicts retried: `Ok(None)` when it committed,
+    /// `Ok(Some(codes))` when its conditions cancelled it (a code per item), any other failure
+    /// the store's.
+    async fn transact(
+        &self,
+        request: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+        operation: &'static str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        match self
+            .conflicts
+            .retry(request, |r| r.send(), write_transaction_conflicted)
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(err) => {
+                let err = err.into_service_error();
+                let codes = cancellation_codes(&err);
+                if err.is_transaction_canceled_exception()
+                    && codes.iter().any(|c| c == "ConditionalCheckFailed")
+                {
+                    Ok(Some(codes))
+                } else {
+                    Err(StoreError(anyhow::Error::new(err).context(operation)))
+                }
+            }
+        }
+    }
+}
+
 /// Whether a cancelled transaction's item `index` failed its condition.
 fn condition_failed(codes: &[String], index: usize) -> bool {
     codes
@@ -506,6 +537,7 @@ impl StartVerification for DynamoUserStore {
             .item(USER_ID_ATTRIBUTE, string(&record.user_id))
             .item("username_key", string(&record.username_key))
             .item(EMAIL_ATTRIBUTE, string(&record.email))
+            .item(EPOCH_ATTRIBUTE, number(record.epoch))
             .item(TTL_ATTRIBUTE, number(record.expires_at))
             .condition_expression("attribute_not_exists(pk)")
             .send()
@@ -526,6 +558,7 @@ impl VerifyEmail for DynamoUserStore {
                 user_id: string_attr(&item, USER_ID_ATTRIBUTE)?,
                 username_key: string_attr(&item, "username_key")?,
                 email: string_attr(&item, EMAIL_ATTRIBUTE)?,
+                epoch: number_attr(&item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
                 expires_at: number_attr(&item, TTL_ATTRIBUTE)?.context("no expires_at")?,
             }))
         })()
@@ -547,19 +580,33 @@ impl VerifyEmail for DynamoUserStore {
             .condition_expression("attribute_not_exists(pk) OR user_id = :user_id")
             .expression_attribute_values(":user_id", string(&record.user_id))
             .build();
+        // The link holds only while the user's epoch is the one it was issued under: a password
+        // change or reset (or log out everywhere) ends every pending link.
+        let epoch = if record.epoch == 0 {
+            "(attribute_not_exists(epoch) OR epoch = :epoch)"
+        } else {
+            "epoch = :epoch"
+        };
         let (condition, previous_value) = match previous {
-            Some(previous) => ("user_id = :user_id AND email = :previous", Some(string(previous))),
-            None => ("user_id = :user_id AND attribute_not_exists(email)", None),
+            Some(previous) => (
+                format!("user_id = :user_id AND email = :previous AND {epoch}"),
+                Some(string(previous)),
+            ),
+            None => (
+                format!("user_id = :user_id AND attribute_not_exists(email) AND {epoch}"),
+                None,
+            ),
         };
         let set_email = Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, user_key(&record.username_key))
-            .update_expression("SET email = :email")
+            .update_expression("SET email = :email REMOVE reset_hash")
             .condition_expression(condition)
             .set_expression_attribute_values(Some({
                 let mut values = HashMap::from([
                     (":email".to_owned(), string(&record.email)),
                     (":user_id".to_owned(), string(&record.user_id)),
+                    (":epoch".to_owned(), number(record.epoch)),
                 ]);
                 if let Some(previous) = previous_value {
                     values.insert(":previous".to_owned(), previous);
@@ -587,31 +634,13 @@ impl VerifyEmail for DynamoUserStore {
                 .build();
             request = request.transact_items(TransactWriteItem::builder().delete(built(let_go)?).build());
         }
-        match self
-            .conflicts
-            .retry(request, |r| r.send(), write_transaction_conflicted)
-            .await
-        {
-            Ok(_) => Ok(Confirmed::Done),
-            Err(err) => {
-                let err = err.into_service_error();
-                let codes = cancellation_codes(&err);
-                if !err.is_transaction_canceled_exception() || codes.is_empty() {
-                    return Err(StoreError(
-                        anyhow::Error::new(err).context("TransactWriteItems confirm email"),
-                    ));
-                }
-                if condition_failed(&codes, 0) {
-                    Ok(Confirmed::Taken)
-                } else if (1..codes.len()).any(|i| condition_failed(&codes, i)) {
-                    Ok(Confirmed::Stale)
-                } else {
-                    Err(StoreError(anyhow!(
-                        "TransactWriteItems confirm email cancelled: {codes:?}"
-                    )))
-                }
-            }
-        }
+        Ok(
+            match self.transact(request, "TransactWriteItems confirm email").await? {
+                None => Confirmed::Done,
+                Some(codes) if condition_failed(&codes, 0) => Confirmed::Taken,
+                Some(_) => Confirmed::Stale,
+            },
+        )
     }
 }
 
@@ -643,24 +672,11 @@ impl ResetPassword for DynamoUserStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(built(token)?).build())
             .transact_items(TransactWriteItem::builder().update(built(newest)?).build());
-        match self
-            .conflicts
-            .retry(request, |r| r.send(), write_transaction_conflicted)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = err.into_service_error();
-                let codes = cancellation_codes(&err);
-                if err.is_transaction_canceled_exception() && condition_failed(&codes, 1) {
-                    Ok(false)
-                } else {
-                    Err(StoreError(
-                        anyhow::Error::new(err).context("TransactWriteItems issue reset"),
-                    ))
-                }
-            }
-        }
+        // Cancelled only by the user's condition (the token's key is new and random).
+        Ok(self
+            .transact(request, "TransactWriteItems issue reset")
+            .await?
+            .is_none())
     }
 
     async fn find_reset(&self, hash: &TokenHash) -> Result<Option<ResetRecord>, StoreError> {
@@ -703,26 +719,11 @@ impl ResetPassword for DynamoUserStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(built(set)?).build())
             .transact_items(TransactWriteItem::builder().delete(built(used)?).build());
-        match self
-            .conflicts
-            .retry(request, |r| r.send(), write_transaction_conflicted)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = err.into_service_error();
-                let codes = cancellation_codes(&err);
-                if err.is_transaction_canceled_exception()
-                    && (condition_failed(&codes, 0) || condition_failed(&codes, 1))
-                {
-                    Ok(false)
-                } else {
-                    Err(StoreError(
-                        anyhow::Error::new(err).context("TransactWriteItems reset password"),
-                    ))
-                }
-            }
-        }
+        // Cancelled by its conditions: the token used, superseded, or the user gone.
+        Ok(self
+            .transact(request, "TransactWriteItems reset password")
+            .await?
+            .is_none())
     }
 }
 
@@ -736,24 +737,34 @@ impl DeleteAccount for DynamoUserStore {
         username: &Username,
         user_id: &str,
         password_hash: &str,
+        email: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let request = self
-            .client
-            .delete_item()
+        let user = Delete::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, user_key(&username.key()))
             .condition_expression("user_id = :user_id AND password_hash = :hash")
             .expression_attribute_values(":user_id", string(user_id))
-            .expression_attribute_values(":hash", string(password_hash));
-        let result = self
-            .conflicts
-            .retry(request, |r| r.send(), write_conflicted)
-            .await;
-        match result.map_err(aws_sdk_dynamodb::error::SdkError::into_service_error) {
-            Ok(_) => Ok(true),
-            Err(err) if err.is_conditional_check_failed_exception() => Ok(false),
-            Err(err) => Err(StoreError(anyhow::Error::new(err).context("DeleteItem user"))),
+            .expression_attribute_values(":hash", string(password_hash))
+            .build();
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(built(user)?).build());
+        // The address's claim goes with the user: it has no TTL, and would keep the address
+        // from every other account if a later step failed and no repeat came.
+        if let Some(email) = email {
+            let claim = Delete::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, email_key(&email.to_ascii_lowercase()))
+                .condition_expression("attribute_not_exists(pk) OR user_id = :user_id")
+                .expression_attribute_values(":user_id", string(user_id))
+                .build();
+            request = request.transact_items(TransactWriteItem::builder().delete(built(claim)?).build());
         }
+        Ok(self
+            .transact(request, "TransactWriteItems delete user")
+            .await?
+            .is_none())
     }
 
     async fn delete_items_of(&self, user_id: &str) -> Result<usize, StoreError> {

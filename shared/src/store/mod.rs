@@ -237,14 +237,16 @@ pub trait EndAllSessions: Send + Sync {
 #[async_trait]
 pub trait DeleteAccount: Send + Sync {
     /// Deletes the user `username` while it is still `user_id` with the password hash
-    /// `password_hash` (one conditional write): `false` when it changed meanwhile or is gone, and
-    /// nothing was deleted. Once it is gone no access token of it passes a route that reads the
-    /// store, no refresh token of it rotates, and its name can be signed up again.
+    /// `password_hash`, and with it the claim of its verified address `email` (one conditional
+    /// transaction): `false` when the user changed meanwhile or is gone, and nothing was deleted.
+    /// Once it is gone no access token of it passes a route that reads the store, no refresh
+    /// token of it rotates, and its name and address are free.
     async fn delete_user(
         &self,
         username: &Username,
         user_id: &str,
         password_hash: &str,
+        email: Option<&str>,
     ) -> Result<bool, StoreError>;
 
     /// Deletes every item that holds `user_id` but the user item (sessions, refresh tokens),
@@ -390,6 +392,9 @@ pub struct VerificationRecord {
     pub user_id: String,
     pub username_key: String,
     pub email: String,
+    /// The user's session epoch when the link was issued: a password change or reset, or log
+    /// out everywhere, ends the link.
+    pub epoch: u64,
     pub expires_at: u64,
 }
 
