@@ -109,6 +109,15 @@ fn item(action: Option<Action>, operation: &str, request: &Value, within: Within
             named.extend(names("ConditionExpression"));
             Some(with_key(named))
         }
+        // A put names its item's attributes (a declaration of the whole item, `None`, covers it).
+        Some(Action::PutItem) => {
+            let mut named: Vec<String> = request["Item"]
+                .as_object()
+                .map(|item| item.keys().cloned().collect())
+                .unwrap_or_default();
+            named.extend(names("ConditionExpression"));
+            Some(with_key(named))
+        }
         _ => None,
     };
     Sent {

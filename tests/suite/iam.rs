@@ -132,6 +132,16 @@ fn string_match(like: bool, pattern: &str, value: &str) -> bool {
 fn condition_holds(operator: &str, key: &str, patterns: &Value, context: &Context) -> Result<bool, String> {
     let patterns = strings(patterns);
     let present = context.contains_key(key);
+    // `Null`: "true" holds for a missing key, "false" for a present one (the IAM User Guide's
+    // condition operators); what keeps a ForAllValues condition, true for a missing key, from
+    // allowing a request that does not name its attributes.
+    if operator == "Null" {
+        return match patterns.as_slice() {
+            [value] if value == "true" => Ok(!present),
+            [value] if value == "false" => Ok(present),
+            _ => Err(format!("Null on {key} with {patterns:?}")),
+        };
+    }
     let values = context.get(key).map(strings).unwrap_or_default();
     let (qualifier, base) = operator.rsplit_once(':').unwrap_or(("", operator));
     let if_exists = base.ends_with("IfExists");

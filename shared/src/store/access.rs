@@ -158,6 +158,15 @@ const EMAIL_OWNER: Access = get(
     Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, "username_key"]),
     Alone,
 );
+/// The attributes of a pending verification (`VERIFY#`).
+const VERIFICATION: &[&str] = &[
+    PARTITION_KEY,
+    USER_ID_ATTRIBUTE,
+    "username_key",
+    EMAIL_ATTRIBUTE,
+    EPOCH_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+];
 /// A whole user item, password hash included.
 const WHOLE_USER: Access = get(USER_PREFIX, None, Alone);
 /// A counter's reservation: one more, the TTL, the new count returned.
@@ -384,7 +393,7 @@ impl Capability {
                     &[
                         EMAIL_OWNER,
                         // start_verification
-                        write(PutItem, VERIFY_PREFIX, None, "NONE", Alone),
+                        write(PutItem, VERIFY_PREFIX, Some(VERIFICATION), "NONE", Alone),
                     ]
                 }
             }
@@ -395,7 +404,13 @@ impl Capability {
                         get(VERIFY_PREFIX, None, Alone),
                         // confirm_email: the claim, the user's address, the token used, the
                         // old claim let go.
-                        write(PutItem, EMAIL_PREFIX, None, "NONE", TransactWriteItems),
+                        write(
+                            PutItem,
+                            EMAIL_PREFIX,
+                            Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, "username_key"]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
                         write(
                             UpdateItem,
                             USER_PREFIX,
@@ -419,7 +434,13 @@ impl Capability {
                     &[
                         EMAIL_OWNER,
                         // issue_reset: the token, and the user's newest
-                        write(PutItem, RESET_PREFIX, None, "NONE", TransactWriteItems),
+                        write(
+                            PutItem,
+                            RESET_PREFIX,
+                            Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, "username_key", TTL_ATTRIBUTE]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
                         write(
                             UpdateItem,
                             USER_PREFIX,
