@@ -185,16 +185,6 @@ impl SecretsKeyStore {
         }
     }
 
-    /// The store of `secret_id`, with the standard AWS settings from the environment and the
-    /// login's timeouts.
-    pub async fn from_env(secret_id: &str) -> Self {
-        Self::new(
-            &crate::store::sdk_config::sdk_config_from_env().await,
-            secret_id,
-            LOGIN_TIMEOUTS,
-        )
-    }
-
     /// The same client on another secret.
     pub fn for_secret(&self, secret_id: &str) -> Self {
         Self {

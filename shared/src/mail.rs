@@ -208,14 +208,9 @@ impl SesMailer {
         }
     }
 
-    /// The mailer of `config`, on the standard AWS settings from the environment; `None` when
-    /// the deployment sends no mail.
-    pub async fn from_config(config: &MailConfig) -> Option<Self> {
-        let from = config.from.as_deref()?;
-        Some(Self::new(
-            &crate::store::sdk_config::sdk_config_from_env().await,
-            from,
-        ))
+    /// The mailer of `config` on `sdk_config`; `None` when the deployment sends no mail.
+    pub fn for_config(sdk_config: &aws_config::SdkConfig, config: &MailConfig) -> Option<Self> {
+        Some(Self::new(sdk_config, config.from.as_deref()?))
     }
 }
 
@@ -251,6 +246,12 @@ impl Mailer for SesMailer {
         tracing::info!(kind = ?mail.kind, to = ?mail.to, "mail sent");
         Ok(())
     }
+}
+
+/// The answer to a request that needs mail (an address to verify) on a deployment that sends
+/// none: a 400, since the request asks for what this service does not offer.
+pub fn not_configured() -> crate::error::ApiError {
+    crate::error::ApiError::BadRequest("This service sends no email (MAIL_FROM is not configured)".into())
 }
 
 /// Starts the verification of `email` for the user `user_id` (`username_key`, at session epoch

@@ -254,10 +254,8 @@ fn role_statements(template: &Value, function: &str, problems: &mut Vec<String>)
             properties["ManagedPolicyArns"]
         ));
     }
-    // A policy under `Fn::If` is held to as if its condition held: the wider case.
     let mut statements: Vec<Value> = list(&properties["Policies"])
         .iter()
-        .map(|policy| policy.get("Fn::If").map_or(policy, |branches| &branches[1]))
         .flat_map(|policy| list(&policy["PolicyDocument"]["Statement"]))
         .collect();
     for resource in template["Resources"]
@@ -745,29 +743,29 @@ fn the_authorizer_depends_on_no_aws_sdk() {
 
 // --- positive controls: the check sees a missing grant and a wider one --------------------------
 
-/// The statement `sid` of the role of the function built from `binary`.
+/// The statement `sid` of the role of the function built from `binary`: in the role's own
+/// policies, or in a policy resource attached to it.
 fn statement<'a>(template: &'a mut Value, binary: &str, sid: &str) -> &'a mut Value {
     let function = function_id(template, binary).unwrap();
     let role = get_att(&template["Resources"][&function]["Properties"]["Role"])
         .unwrap()
         .to_owned();
-    template["Resources"][role]["Properties"]["Policies"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .map(|p| {
-            if p.get("Fn::If").is_some() {
-                &mut p["Fn::If"][1]
-            } else {
-                p
+    let attached = json!({ "Ref": role });
+    let mut documents: Vec<&mut Value> = Vec::new();
+    for (id, resource) in template["Resources"].as_object_mut().unwrap().iter_mut() {
+        if *id == role {
+            for policy in resource["Properties"]["Policies"].as_array_mut().unwrap() {
+                documents.push(&mut policy["PolicyDocument"]);
             }
-        })
-        .flat_map(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_array_mut()
-                .unwrap()
-                .iter_mut()
-        })
+        } else if resource["Type"] == "AWS::IAM::Policy"
+            && list(&resource["Properties"]["Roles"]).contains(&attached)
+        {
+            documents.push(&mut resource["Properties"]["PolicyDocument"]);
+        }
+    }
+    documents
+        .into_iter()
+        .flat_map(|d| d["Statement"].as_array_mut().unwrap().iter_mut())
         .find(|s| s["Sid"] == sid)
         .unwrap_or_else(|| panic!("{binary} has no statement {sid}"))
 }

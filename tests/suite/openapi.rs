@@ -308,3 +308,18 @@ fn the_headers_that_matter_are_required_where_always_sent() {
         }
     }
 }
+
+/// An email address has one form: the contract's `Email` pattern, which the template's
+/// `MailFrom` allows too (or empty), and the two agree.
+#[test]
+fn the_templates_sender_pattern_is_the_contracts_email_pattern() {
+    let doc = openapi();
+    let email = doc["components"]["schemas"]["Email"]["pattern"].as_str().unwrap();
+    let inner = email.strip_prefix('^').and_then(|p| p.strip_suffix('$')).unwrap();
+    let template = integration_tests::template();
+    assert_eq!(
+        template["Parameters"]["MailFrom"]["AllowedPattern"].as_str(),
+        Some(format!("^({inner})?$").as_str()),
+        "template.yaml's MailFrom pattern is openapi.yaml's Email pattern, or empty"
+    );
+}

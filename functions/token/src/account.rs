@@ -38,10 +38,6 @@ const EMAIL_ACCEPTED: &str = "A message is on its way to that address: open its 
 const FORGOT_ACCEPTED: &str =
     "If the account has a verified email address, a link to reset its password is on its way";
 
-fn no_mail() -> ApiError {
-    ApiError::BadRequest("This service sends no email (MAIL_FROM is not configured)".into())
-}
-
 /// Sends the notice `kind` to `address`, if it is one: best effort, for a notice whose failure
 /// must not undo what it tells of. Not counted by the address's mail limit: a notice follows
 /// what only the account's owner can do (with its password or a link from its mailbox), and
@@ -79,7 +75,7 @@ pub(crate) async fn change_email(app: &App, req: &Request) -> Result<Response<Bo
     let input = email_change(req)?;
     let email = EmailAddress::parse(&input.email)?;
     let current = Password::parse_existing(input.current_password)?;
-    let mailer = app.mailer.as_ref().ok_or_else(no_mail)?;
+    let mailer = app.mailer.as_ref().ok_or_else(shared::mail::not_configured)?;
     let found = app
         .store
         .find_caller_with_hash(&username, &caller.session_id)
@@ -183,7 +179,7 @@ async fn send_reset(app: &App, who: &Forgotten) -> Result<(), ApiError> {
         },
         Forgotten::Email(address) => {
             let key = address.to_ascii_lowercase();
-            match app.store.reset_email_owner(&key).await? {
+            match app.store.email_owner(&key).await? {
                 Some(owner) => user_of(app, &owner.username_key, &owner.user_id)
                     .await?
                     .filter(|user| {

@@ -37,12 +37,13 @@ use shared::http::{
     issuer_for, json, login as parse_login, password_change, presented_refresh_token, set_refresh_cookies,
 };
 use shared::keys::public_keys;
-use shared::keystore::SecretsKeyStore;
+use shared::keystore::{LOGIN_TIMEOUTS, SecretsKeyStore};
 use shared::mail::{Kind, MailConfig, Mailer, SesMailer};
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
+use shared::store::sdk_config::sdk_config_from_env;
 use shared::store::{
     Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, ReadCaller, RehashPassword,
     ResetPassword, StartVerification, StoreError, UserProfile, UserRecord, VerifyEmail,
@@ -52,7 +53,7 @@ use shared::throttle::{MailLimitConfig, MailThrottle};
 use shared::user::{Password, Username};
 use shared::{
     CookieSameSite, CorsConfig, LoginThrottleConfig, PasswordConfig, SessionConfig, SigningKeySource,
-    Subject, TokenIssuer, TokenSettings, TokenVerifier,
+    StoreConfig, Subject, TokenIssuer, TokenSettings, TokenVerifier,
 };
 use tokio::sync::OnceCell;
 
@@ -197,7 +198,9 @@ impl std::fmt::Debug for TokenResponse {
 impl App {
     /// Reads the configuration and builds the store, hasher and issuer; fails naming a bad variable.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let store = Arc::new(DynamoUserStore::from_env().await?);
+        // One SDK configuration (and one HTTPS client) for every AWS client of the function.
+        let sdk = sdk_config_from_env().await;
+        let store = Arc::new(DynamoUserStore::new(&sdk, &StoreConfig::from_env()?));
         let settings = TokenSettings::from_env()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mail = MailConfig::from_env()?;
@@ -205,7 +208,7 @@ impl App {
         let signer = match SigningKeySource::from_env()? {
             SigningKeySource::Pem(key) => Signer::Ready(TokenIssuer::new(settings.clone(), *key)),
             SigningKeySource::Secret { secret_id, kid } => Signer::FromSecret {
-                store: SecretsKeyStore::from_env(&secret_id).await,
+                store: SecretsKeyStore::new(&sdk, &secret_id, LOGIN_TIMEOUTS),
                 kid,
                 settings: settings.clone(),
                 loaded: OnceCell::new(),
@@ -222,9 +225,7 @@ impl App {
             clock,
             issuer: Issuer::from_source(&settings, &Env)?,
             responder: Responder::with_credentials(CorsConfig::from_env()?),
-            mailer: SesMailer::from_config(&mail)
-                .await
-                .map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>),
+            mailer: SesMailer::for_config(&sdk, &mail).map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>),
             mail,
             mail_limits: MailThrottle::new(MailLimitConfig::from_env()?, store_for_mail, clock_for_mail),
         })

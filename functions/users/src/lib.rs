@@ -19,10 +19,11 @@ use shared::mail::{MailConfig, Mailer, SesMailer};
 use shared::password::PasswordHasher;
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
+use shared::store::sdk_config::sdk_config_from_env;
 use shared::store::{CreateOutcome, CreateUser, StartVerification, UserRecord};
 use shared::throttle::{ClientKey, MailLimitConfig, MailThrottle, SignUpThrottle};
 use shared::user::{EmailAddress, Password, Username};
-use shared::{CorsConfig, PasswordConfig, SignUpLimitConfig};
+use shared::{CorsConfig, PasswordConfig, SignUpLimitConfig, StoreConfig};
 
 /// What this function may do in the table, and all its `App` holds of the store: its IAM role
 /// grants exactly these (`tests/suite/iam.rs` compares them with `template.yaml`).
@@ -63,7 +64,9 @@ pub struct CreatedUser {
 impl App {
     /// Reads the configuration and builds the DynamoDB store; fails naming a bad variable.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let store = Arc::new(DynamoUserStore::from_env().await?);
+        // One SDK configuration (and one HTTPS client) for the store and the mailer.
+        let sdk = sdk_config_from_env().await;
+        let store = Arc::new(DynamoUserStore::new(&sdk, &StoreConfig::from_env()?));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mail = MailConfig::from_env()?;
         Ok(Self {
@@ -71,9 +74,7 @@ impl App {
             sign_ups: SignUpThrottle::new(SignUpLimitConfig::from_env()?, store.clone(), clock.clone()),
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
             responder: Responder::new(CorsConfig::from_env()?),
-            mailer: SesMailer::from_config(&mail)
-                .await
-                .map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>),
+            mailer: SesMailer::for_config(&sdk, &mail).map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>),
             mail,
             mail_limits: MailThrottle::new(MailLimitConfig::from_env()?, store, clock.clone()),
             clock,
@@ -109,9 +110,7 @@ async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let password = Password::parse_new(input.credentials.password)?;
     let email = input.email.as_deref().map(EmailAddress::parse).transpose()?;
     if email.is_some() && app.mailer.is_none() {
-        return Err(ApiError::BadRequest(
-            "This service sends no email (MAIL_FROM is not configured)".into(),
-        ));
+        return Err(shared::mail::not_configured());
     }
     app.sign_ups.reserve(&ClientKey::of(client_address(req))).await?;
     let user = UserRecord {

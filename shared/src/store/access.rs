@@ -432,7 +432,6 @@ impl Capability {
             Self::ResetPassword => {
                 const {
                     &[
-                        EMAIL_OWNER,
                         // issue_reset: the token, and the user's newest
                         write(
                             PutItem,

@@ -646,10 +646,6 @@ impl VerifyEmail for DynamoUserStore {
 
 #[async_trait]
 impl ResetPassword for DynamoUserStore {
-    async fn reset_email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError> {
-        self.owner_of(email_key).await
-    }
-
     async fn issue_reset(&self, hash: &TokenHash, record: &ResetRecord) -> Result<bool, StoreError> {
         let token = Put::builder()
             .table_name(&self.table)

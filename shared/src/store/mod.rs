@@ -462,9 +462,6 @@ pub struct ResetRecord {
 /// Password reset by a mailed token ([`access::Capability::ResetPassword`]).
 #[async_trait]
 pub trait ResetPassword: Send + Sync {
-    /// As [`VerifyEmail::email_owner`].
-    async fn reset_email_owner(&self, email_key: &str) -> Result<Option<EmailOwner>, StoreError>;
-
     /// Stores the token and makes it the user's newest (an older one stops working), in one
     /// transaction, while the user is still `record.user_id`; `false`: it is not, and nothing
     /// was written.
