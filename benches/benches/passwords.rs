@@ -51,6 +51,9 @@ fn setup() -> Setup {
         epoch: 0,
         email: None,
         reset_hash: None,
+        totp: None,
+        totp_pending: None,
+        passkeys: Vec::new(),
     };
     rt.block_on(apps.store.create(&record)).unwrap();
     Setup {

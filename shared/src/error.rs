@@ -68,6 +68,21 @@ pub enum ApiError {
     /// `retry_after` seconds.
     #[error("Too many requests from this address, try again later")]
     TooManyRequests { retry_after: u64 },
+    /// A login's MFA ticket that is unknown, expired, used, or out of attempts.
+    #[error("Invalid or expired MFA ticket, log in again")]
+    InvalidMfaTicket,
+    /// A second-step code that is wrong, of another step, or used already.
+    #[error("Invalid code")]
+    WrongCode,
+    /// The caller's second factor is on already (enrolment asked again).
+    #[error("Two-step verification is already on")]
+    SecondFactorOn,
+    /// A passkey sign-in that did not verify: an unknown credential or challenge, another
+    /// origin or relying party, a bad signature, a counter that went back.
+    #[error("Passkey not accepted")]
+    PasskeyRefused,
+    #[error("No such passkey")]
+    NoSuchPasskey,
     #[error("Mail could not be sent, try again shortly")]
     MailUnavailable(#[source] anyhow::Error),
     #[error("User store unavailable, try again shortly")]
@@ -89,14 +104,18 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NoSuchPasskey => StatusCode::NOT_FOUND,
             Self::BadCredentials
             | Self::MissingToken
             | Self::InvalidToken
             | Self::InvalidRefreshToken
             | Self::WrongPassword
+            | Self::InvalidMfaTicket
+            | Self::WrongCode
+            | Self::PasskeyRefused
             | Self::UserGone => StatusCode::UNAUTHORIZED,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
-            Self::UsernameTaken | Self::EmailTaken => StatusCode::CONFLICT,
+            Self::UsernameTaken | Self::EmailTaken | Self::SecondFactorOn => StatusCode::CONFLICT,
             Self::TooManyAttempts { .. } | Self::TooManySignUps { .. } | Self::TooManyRequests { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -162,6 +181,11 @@ mod tests {
             (ApiError::TooManyRequests { retry_after: 1 }, 429),
             (ApiError::MailUnavailable(anyhow::anyhow!("down")), 503),
             (ApiError::UsernameTaken, 409),
+            (ApiError::InvalidMfaTicket, 401),
+            (ApiError::WrongCode, 401),
+            (ApiError::PasskeyRefused, 401),
+            (ApiError::SecondFactorOn, 409),
+            (ApiError::NoSuchPasskey, 404),
             (ApiError::TooManyAttempts { retry_after: 60 }, 429),
             (ApiError::TooManySignUps { retry_after: 60 }, 429),
             (

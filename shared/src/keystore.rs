@@ -200,6 +200,14 @@ impl SecretsKeyStore {
     /// The stored set (the secret's current version); empty when the secret has no value yet
     /// (the template creates it empty, and the key-set function's first run fills it).
     pub async fn load(&self) -> Result<StoredKeySet, StoreError> {
+        let Some(text) = self.load_text().await? else {
+            return Ok(StoredKeySet::default());
+        };
+        StoredKeySet::from_json(text.expose_secret()).map_err(StoreError)
+    }
+
+    /// The secret's current value as text; `None` when it has none yet.
+    pub async fn load_text(&self) -> Result<Option<SecretString>, StoreError> {
         let output = match self
             .client
             .get_secret_value()
@@ -216,7 +224,7 @@ impl SecretsKeyStore {
                     Some(GetSecretValueError::ResourceNotFoundException(_))
                 ) =>
             {
-                return Ok(StoredKeySet::default());
+                return Ok(None);
             }
             Err(e) => {
                 return Err(StoreError(
@@ -226,9 +234,9 @@ impl SecretsKeyStore {
         };
         let text = output
             .secret_string()
-            .context("the key set's secret holds binary data, not a key set")
+            .context("the secret holds binary data, not text")
             .map_err(StoreError)?;
-        StoredKeySet::from_json(text).map_err(StoreError)
+        Ok(Some(SecretString::from(text.to_owned())))
     }
 
     /// Stores `set` as the secret's new current version with the id `version` (Secrets

@@ -19,6 +19,8 @@ pub mod http;
 pub mod keystore;
 #[cfg(feature = "mail")]
 pub mod mail;
+#[cfg(feature = "mfa")]
+pub mod mfa;
 #[cfg(feature = "api")]
 pub mod password;
 #[cfg(feature = "api")]

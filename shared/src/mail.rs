@@ -34,6 +34,10 @@ pub enum Kind {
     PasswordReset,
     /// The account was deleted.
     AccountDeleted,
+    /// Two-step verification was turned on, off, or its recovery codes replaced.
+    SecondFactorChanged,
+    /// A passkey was added to the account or removed from it.
+    PasskeysChanged,
 }
 
 impl Kind {
@@ -45,6 +49,8 @@ impl Kind {
             Self::Reset => "Reset your password",
             Self::PasswordReset => "Your password was reset",
             Self::AccountDeleted => "Your account was deleted",
+            Self::SecondFactorChanged => "Your two-step verification changed",
+            Self::PasskeysChanged => "Your account's passkeys changed",
         }
     }
 }
@@ -66,6 +72,12 @@ impl Kind {
             ),
             Self::PasswordReset => "Your password was reset and every session signed out. If you did not do this, reset it again now.".into(),
             Self::AccountDeleted => "Your account and everything stored with it were deleted. If you did not do this, contact the service's operator.".into(),
+            Self::SecondFactorChanged => format!(
+                "Your account's two-step verification changed: {link}. Every other session was signed out. If you did not do this, reset your password now."
+            ),
+            Self::PasskeysChanged => format!(
+                "Your account's passkeys changed: {link}. If you did not do this, reset your password now and remove the passkey."
+            ),
         }
     }
 }

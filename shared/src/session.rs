@@ -252,6 +252,25 @@ impl Sessions {
         username_key: &str,
         epoch: u64,
     ) -> Result<Started, StoreError> {
+        let (session, token) = self.prepare(user_id, username, username_key, epoch);
+        self.store.start_session(&session, &token.hash()).await?;
+        tracing::info!(session_id = %session.session_id, "session started");
+        Ok(Started {
+            session_id: session.session_id,
+            token,
+        })
+    }
+
+    /// A session for the user starting now and its first refresh token, not yet stored: for a
+    /// write that starts it together with what it depends on (the second step of a login, a
+    /// passkey sign-in, a change to the second factor), in one transaction.
+    pub fn prepare(
+        &self,
+        user_id: &str,
+        username: &str,
+        username_key: &str,
+        epoch: u64,
+    ) -> (NewSession, RefreshToken) {
         let now = self.clock.now();
         let session = NewSession {
             session_id: uuid::Uuid::new_v4().to_string(),
@@ -262,13 +281,7 @@ impl Sessions {
             started_at: now,
             expires_at: self.expires_at(now),
         };
-        let token = RefreshToken::generate();
-        self.store.start_session(&session, &token.hash()).await?;
-        tracing::info!(session_id = %session.session_id, "session started");
-        Ok(Started {
-            session_id: session.session_id,
-            token,
-        })
+        (session, RefreshToken::generate())
     }
 
     /// When the records of a session started at `started_at` may be deleted: its absolute end.

@@ -200,6 +200,18 @@ impl LoginThrottle {
         this.and(last)
     }
 
+    /// Takes back one attempt of the client address in the current window, counted by an
+    /// earlier request (a passkey sign-in's options) that this one completed. Best effort.
+    pub async fn release_client(&self, client: &ClientKey) {
+        if let Err(error) = self
+            .attempts
+            .release(client.as_str(), self.current_window())
+            .await
+        {
+            tracing::warn!(error = %crate::http::error_chain(&error), "could not take back a client's attempt");
+        }
+    }
+
     /// Takes back an attempt whose password was never checked (the other limit refused the
     /// request, or the store failed): it must not count, so that an address at its limit cannot
     /// go on spending usernames' budgets, nor a locked name its address's. Best effort.

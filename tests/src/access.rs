@@ -162,10 +162,15 @@ fn expression_names(expression: &str, placeholders: &Value) -> Vec<String> {
     ];
     let mut names = Vec::new();
     let mut chars = expression.chars().peekable();
+    // IAM's dynamodb:Attributes holds top-level names only: an element of a document path
+    // (`passkeys.#id`) after its first is not one.
+    let mut nested = false;
     while let Some(c) = chars.next() {
         if !(c.is_ascii_alphanumeric() || c == '_' || c == '#' || c == ':') {
+            nested = c == '.';
             continue;
         }
+        let in_path = std::mem::take(&mut nested);
         let mut token = c.to_string();
         while let Some(&next) = chars.peek() {
             if !(next.is_ascii_alphanumeric() || next == '_') {
@@ -174,7 +179,7 @@ fn expression_names(expression: &str, placeholders: &Value) -> Vec<String> {
             token.push(next);
             chars.next();
         }
-        if token.starts_with(':') || token.starts_with(|c: char| c.is_ascii_digit()) {
+        if in_path || token.starts_with(':') || token.starts_with(|c: char| c.is_ascii_digit()) {
             continue;
         }
         if let Some(placeholder) = token.strip_prefix('#').map(|_| &token) {

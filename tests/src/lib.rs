@@ -18,6 +18,8 @@ use shared::Issuer;
 use shared::clock::Clock;
 use shared::http::Responder;
 use shared::mail::{MailConfig, Mailer, SesMailer};
+use shared::mfa::passkey::PasskeyConfig;
+use shared::mfa::{MfaConfig, SealingKey};
 use shared::password::PasswordHasher;
 use shared::session::Sessions;
 use shared::store::access::Capability;
@@ -32,6 +34,7 @@ use shared::{
 pub use shared::test_util;
 
 pub mod access;
+pub mod authenticator;
 pub mod dynamo;
 pub mod faults;
 pub mod mailbox;
@@ -429,6 +432,15 @@ pub async fn bearer_post(api: &impl Api, path: &str, token: &str, body: &Value) 
 
 // --- in process -----------------------------------------------------------------------------
 
+/// The relying party of the in-process apps: the browser client's origin, [`APP_ORIGIN`].
+pub fn test_passkeys() -> PasskeyConfig {
+    PasskeyConfig {
+        rp_id: "app.example.com".into(),
+        origins: vec![APP_ORIGIN.parse().expect("a URL")],
+        rp_name: "jwt-auth tests".into(),
+    }
+}
+
 /// The sender of the tests' mail.
 pub const MAIL_FROM: &str = "no-reply@auth.test";
 
@@ -660,6 +672,9 @@ impl Apps {
                     functions_token_for_mail,
                     dyn_clock.clone(),
                 ),
+                mfa: MfaConfig::default(),
+                sealer: token::mfa::Sealer::ready(SealingKey::derive(&[42u8; 32])),
+                passkeys: Some(test_passkeys().relying_party().expect("the tests' relying party")),
             },
             protected: protected::App {
                 store: functions.protected,

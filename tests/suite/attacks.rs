@@ -453,6 +453,9 @@ async fn apps_with_victim() -> Apps {
         epoch: 0,
         email: None,
         reset_hash: None,
+        totp: None,
+        totp_pending: None,
+        passkeys: Vec::new(),
     };
     apps.store.create(&user).await.unwrap();
     // The session the hand-made tokens name, live: only the token decides.

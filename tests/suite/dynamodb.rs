@@ -250,6 +250,9 @@ async fn a_hash_with_old_argon2_parameters_is_replaced_at_login_and_only_if_unch
         epoch: 0,
         email: None,
         reset_hash: None,
+        totp: None,
+        totp_pending: None,
+        passkeys: Vec::new(),
     };
     apps.store.create(&user).await.unwrap();
     let username = Username::parse(&name).unwrap();

@@ -281,6 +281,9 @@ mod token_route {
             epoch: 0,
             email: None,
             reset_hash: None,
+            totp: None,
+            totp_pending: None,
+            passkeys: Vec::new(),
         };
         apps.store.create(&user).await.unwrap();
         assert!(user.password_hash.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"));
@@ -522,6 +525,9 @@ mod protected_route {
                 epoch: 0,
                 email: None,
                 reset_hash: None,
+                totp: None,
+                totp_pending: None,
+                passkeys: Vec::new(),
             })
             .await
             .unwrap();

@@ -19,6 +19,7 @@ mod jwks;
 mod keyset;
 mod limits;
 mod local_api;
+mod mfa;
 mod openapi;
 mod recovery;
 mod rotation;

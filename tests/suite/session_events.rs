@@ -52,6 +52,9 @@ async fn alice(apps: &Apps) {
         epoch: 0,
         email: None,
         reset_hash: None,
+        totp: None,
+        totp_pending: None,
+        passkeys: Vec::new(),
     };
     apps.store.create(&user).await.unwrap();
 }

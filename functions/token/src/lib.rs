@@ -21,6 +21,8 @@
 //! token the store has already consumed.
 
 mod account;
+pub mod mfa;
+mod passkeys;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -39,14 +41,17 @@ use shared::http::{
 use shared::keys::public_keys;
 use shared::keystore::{LOGIN_TIMEOUTS, SecretsKeyStore};
 use shared::mail::{Kind, MailConfig, Mailer, SesMailer};
+use shared::mfa::passkey::PasskeyConfig;
+use shared::mfa::{MfaConfig, SealingKeySource};
 use shared::password::{Check, PasswordHasher};
 use shared::session::{RefreshError, Sessions};
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::sdk_config::sdk_config_from_env;
 use shared::store::{
-    Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, ReadCaller, RehashPassword,
-    ResetPassword, StartVerification, StoreError, UserProfile, UserRecord, VerifyEmail,
+    Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, PasskeyStore, ReadCaller,
+    RehashPassword, ResetPassword, SecondFactors, StartVerification, StoreError, UserProfile, UserRecord,
+    VerifyEmail,
 };
 use shared::throttle::{Attempt, ClientKey, LoginThrottle};
 use shared::throttle::{MailLimitConfig, MailThrottle};
@@ -56,6 +61,7 @@ use shared::{
     StoreConfig, Subject, TokenIssuer, TokenSettings, TokenVerifier,
 };
 use tokio::sync::OnceCell;
+use webauthn_rs::Webauthn;
 
 /// What this function may do in the table, and all its `App` holds of the store: its IAM role
 /// grants exactly these (`tests/suite/iam.rs` compares them with `template.yaml`).
@@ -72,6 +78,8 @@ pub const STORE: &[Capability] = &[
     Capability::VerifyEmail,
     Capability::ResetPassword,
     Capability::CountMail,
+    Capability::SecondFactor,
+    Capability::Passkeys,
 ];
 
 /// What this function may do with the signing keys' secret: read it (its role grants exactly
@@ -93,6 +101,8 @@ pub trait Users:
     + StartVerification
     + VerifyEmail
     + ResetPassword
+    + SecondFactors
+    + PasskeyStore
 {
 }
 impl<
@@ -104,7 +114,9 @@ impl<
         + DeleteAccount
         + StartVerification
         + VerifyEmail
-        + ResetPassword,
+        + ResetPassword
+        + SecondFactors
+        + PasskeyStore,
 > Users for T
 {
 }
@@ -127,6 +139,11 @@ pub struct App {
     pub mailer: Option<Arc<dyn Mailer>>,
     pub mail: MailConfig,
     pub mail_limits: MailThrottle,
+    pub mfa: MfaConfig,
+    /// The key TOTP secrets are sealed with.
+    pub sealer: mfa::Sealer,
+    /// The WebAuthn relying party; `None` when passkeys are off (`WEBAUTHN_ORIGINS` unset).
+    pub passkeys: Option<Webauthn>,
 }
 
 /// The key tokens are signed with: given at cold start (`JWT_SIGNING_KEY`), or read once, on
@@ -178,6 +195,10 @@ pub struct TokenResponse {
     pub expires_in: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// New recovery codes, shown once: after turning two-step verification on, and after
+    /// replacing the codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -190,6 +211,10 @@ impl std::fmt::Debug for TokenResponse {
             .field(
                 "refresh_token",
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "recovery_codes",
+                &self.recovery_codes.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -228,6 +253,13 @@ impl App {
             mailer: SesMailer::for_config(&sdk, &mail).map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>),
             mail,
             mail_limits: MailThrottle::new(MailLimitConfig::from_env()?, store_for_mail, clock_for_mail),
+            mfa: MfaConfig::from_env()?,
+            sealer: mfa::Sealer::new(SealingKeySource::from_env()?, |id| {
+                SecretsKeyStore::new(&sdk, id, LOGIN_TIMEOUTS)
+            }),
+            passkeys: PasskeyConfig::from_env()?
+                .map(|config| config.relying_party())
+                .transpose()?,
         })
     }
 }
@@ -382,8 +414,115 @@ pub static RESET_PASSWORD: Route = post(
     &[BODY[0], BODY[1], BODY[2], SERVER[0], SERVER[1]],
 );
 
+/// A login's second step: 401 for a ticket that is unknown, expired, used or out of attempts,
+/// and for a wrong or used code; 429 over the user's limit of codes.
+pub static MFA_LOGIN: Route = post(
+    "/token/mfa",
+    StatusCode::OK,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// The caller's second factors and passkeys, behind the authorizer.
+pub static MFA_STATUS: Route = Route {
+    method: Method::GET,
+    path: "/mfa",
+    success: StatusCode::OK,
+    errors: &[StatusCode::UNAUTHORIZED, SERVER[0], SERVER[1]],
+};
+/// The password-confirmed routes that may meet an enrolled second factor (409).
+const CHANGE_WITH_CONFLICT: [StatusCode; 8] = [
+    BODY[0],
+    BODY[1],
+    BODY[2],
+    StatusCode::UNAUTHORIZED,
+    StatusCode::CONFLICT,
+    StatusCode::TOO_MANY_REQUESTS,
+    SERVER[0],
+    SERVER[1],
+];
+/// As the password change: a body, the Bearer token, the current password (or a code).
+const CHANGE: [StatusCode; 7] = [
+    BODY[0],
+    BODY[1],
+    BODY[2],
+    StatusCode::UNAUTHORIZED,
+    StatusCode::TOO_MANY_REQUESTS,
+    SERVER[0],
+    SERVER[1],
+];
+/// Starts a TOTP enrolment, behind the authorizer; 409 when a second factor is on already.
+pub static TOTP_ENROL: Route = post("/mfa/totp/enrol", StatusCode::OK, &CHANGE_WITH_CONFLICT);
+/// Confirms it with a first code (the recovery codes in the answer); 409 as enrolment.
+pub static TOTP_CONFIRM: Route = post("/mfa/totp/confirm", StatusCode::OK, &CHANGE_WITH_CONFLICT);
+/// Turns the second factor off, with the password and a code.
+pub static TOTP_DISABLE: Route = post("/mfa/totp/disable", StatusCode::OK, &CHANGE);
+/// New recovery codes, with the password and a code.
+pub static RECOVERY_CODES: Route = post("/mfa/recovery-codes", StatusCode::OK, &CHANGE);
+/// The options of a new passkey, with the password; 400 when passkeys are off.
+pub static PASSKEY_REGISTER_OPTIONS: Route = post("/passkeys/register/options", StatusCode::OK, &CHANGE);
+/// A new passkey: 400 for an unknown or used challenge or a response that does not verify.
+pub static PASSKEY_REGISTER: Route = post(
+    "/passkeys/register",
+    StatusCode::CREATED,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// Removes one of the caller's passkeys, with the password; 404 for one that is not its own.
+pub static PASSKEY_DELETE: Route = post(
+    "/passkeys/delete",
+    StatusCode::NO_CONTENT,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        StatusCode::NOT_FOUND,
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// The options of a passkey sign-in; no body. 400 when passkeys are off, 429 over the client
+/// address's login limit.
+pub static PASSKEY_SIGN_IN_OPTIONS: Route = post(
+    "/token/passkey/options",
+    StatusCode::OK,
+    &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::TOO_MANY_REQUESTS,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+/// A passkey sign-in: the login body, or one 401 whatever did not verify.
+pub static PASSKEY_SIGN_IN: Route = post(
+    "/token/passkey",
+    StatusCode::OK,
+    &[
+        BODY[0],
+        BODY[1],
+        BODY[2],
+        StatusCode::UNAUTHORIZED,
+        SERVER[0],
+        SERVER[1],
+    ],
+);
+
 /// The routes of this function.
-pub static ROUTES: [&Route; 10] = [
+pub static ROUTES: [&Route; 21] = [
     &LOGIN,
     &REFRESH,
     &LOGOUT,
@@ -394,6 +533,17 @@ pub static ROUTES: [&Route; 10] = [
     &VERIFY_EMAIL,
     &FORGOT_PASSWORD,
     &RESET_PASSWORD,
+    &MFA_LOGIN,
+    &MFA_STATUS,
+    &TOTP_ENROL,
+    &TOTP_CONFIRM,
+    &TOTP_DISABLE,
+    &RECOVERY_CODES,
+    &PASSKEY_REGISTER_OPTIONS,
+    &PASSKEY_REGISTER,
+    &PASSKEY_DELETE,
+    &PASSKEY_SIGN_IN_OPTIONS,
+    &PASSKEY_SIGN_IN,
 ];
 
 /// Which of [`ROUTES`] a request is for.
@@ -409,10 +559,21 @@ pub enum Endpoint {
     VerifyEmail,
     ForgotPassword,
     ResetPassword,
+    MfaLogin,
+    MfaStatus,
+    TotpEnrol,
+    TotpConfirm,
+    TotpDisable,
+    RecoveryCodes,
+    PasskeyRegisterOptions,
+    PasskeyRegister,
+    PasskeyDelete,
+    PasskeySignInOptions,
+    PasskeySignIn,
 }
 
 impl Endpoint {
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 21] = [
         Self::Login,
         Self::Refresh,
         Self::Logout,
@@ -423,6 +584,17 @@ impl Endpoint {
         Self::VerifyEmail,
         Self::ForgotPassword,
         Self::ResetPassword,
+        Self::MfaLogin,
+        Self::MfaStatus,
+        Self::TotpEnrol,
+        Self::TotpConfirm,
+        Self::TotpDisable,
+        Self::RecoveryCodes,
+        Self::PasskeyRegisterOptions,
+        Self::PasskeyRegister,
+        Self::PasskeyDelete,
+        Self::PasskeySignInOptions,
+        Self::PasskeySignIn,
     ];
 
     pub fn route(self) -> &'static Route {
@@ -437,6 +609,17 @@ impl Endpoint {
             Self::VerifyEmail => &VERIFY_EMAIL,
             Self::ForgotPassword => &FORGOT_PASSWORD,
             Self::ResetPassword => &RESET_PASSWORD,
+            Self::MfaLogin => &MFA_LOGIN,
+            Self::MfaStatus => &MFA_STATUS,
+            Self::TotpEnrol => &TOTP_ENROL,
+            Self::TotpConfirm => &TOTP_CONFIRM,
+            Self::TotpDisable => &TOTP_DISABLE,
+            Self::RecoveryCodes => &RECOVERY_CODES,
+            Self::PasskeyRegisterOptions => &PASSKEY_REGISTER_OPTIONS,
+            Self::PasskeyRegister => &PASSKEY_REGISTER,
+            Self::PasskeyDelete => &PASSKEY_DELETE,
+            Self::PasskeySignInOptions => &PASSKEY_SIGN_IN_OPTIONS,
+            Self::PasskeySignIn => &PASSKEY_SIGN_IN,
         }
     }
 
@@ -471,6 +654,17 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 Endpoint::VerifyEmail => account::verify_email(app, req).await,
                 Endpoint::ForgotPassword => account::forgot_password(app, req).await,
                 Endpoint::ResetPassword => account::reset_password(app, req).await,
+                Endpoint::MfaLogin => mfa::complete_login(app, req).await,
+                Endpoint::MfaStatus => mfa::status(app, req).await,
+                Endpoint::TotpEnrol => mfa::enrol(app, req).await,
+                Endpoint::TotpConfirm => mfa::confirm(app, req).await,
+                Endpoint::TotpDisable => mfa::disable(app, req).await,
+                Endpoint::RecoveryCodes => mfa::regenerate(app, req).await,
+                Endpoint::PasskeyRegisterOptions => passkeys::register_options(app, req).await,
+                Endpoint::PasskeyRegister => passkeys::register(app, req).await,
+                Endpoint::PasskeyDelete => passkeys::delete(app, req).await,
+                Endpoint::PasskeySignInOptions => passkeys::sign_in_options(app, req).await,
+                Endpoint::PasskeySignIn => passkeys::sign_in(app, req).await,
             }
         })
         .await)
@@ -508,6 +702,17 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         tracing::info!(attempt = by_name.number, "login failed");
         return Err(ApiError::BadCredentials);
     };
+    if user.totp.is_some() {
+        // The password step succeeded: its counts are cleared as for any right password, and a
+        // ticket for the second step is the answer, not tokens.
+        let ((), (), (), ticket) = tokio::join!(
+            app.throttle.succeeded(by_name),
+            app.throttle.succeeded(by_client),
+            upgrade_hash(app, &username, &user.password_hash, rehash.as_deref()),
+            mfa::second_step_due(app, &user, &key),
+        );
+        return ticket;
+    }
     // One round trip again: the counts cleared and the rehash stored (both best effort) while
     // the session starts.
     let ((), (), (), started) = tokio::join!(
@@ -584,6 +789,7 @@ fn issue(signer: &TokenIssuer, issuer: &str, subject: Subject<'_>) -> (TokenResp
         token_type: "Bearer".into(),
         expires_in: issued.expires_in,
         refresh_token: None,
+        recovery_codes: None,
     };
     (body, issued.claims.jti)
 }

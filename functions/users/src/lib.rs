@@ -120,6 +120,9 @@ async fn sign_up(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         epoch: 0,
         email: None,
         reset_hash: None,
+        totp: None,
+        totp_pending: None,
+        passkeys: Vec::new(),
     };
     match app.store.create(&user).await? {
         CreateOutcome::Created => {

@@ -285,6 +285,59 @@ pub fn password_reset(req: &Request) -> Result<PasswordReset, ApiError> {
     })
 }
 
+/// The members of a JSON object body, for the routes of the second factor and passkeys: each
+/// read once by name and type. `Debug` never shows a value (passwords, codes, tickets).
+pub struct Fields(Vec<(String, Value)>);
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fields { .. }")
+    }
+}
+
+/// The body as an object of `allowed` members only, each at most once.
+pub fn fields(req: &Request, allowed: &[&str]) -> Result<Fields, ApiError> {
+    let shape = allowed
+        .iter()
+        .map(|name| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    object(req, allowed, &shape).map(Fields)
+}
+
+impl Fields {
+    /// The non-empty string member `name`; 400 when it is missing or not one.
+    pub fn string(&mut self, name: &str) -> Result<String, ApiError> {
+        string_field(name, take(&mut self.0, name))
+    }
+
+    /// As [`Self::string`], `None` when the member is absent or null.
+    pub fn optional_string(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        match take(&mut self.0, name) {
+            None | Some(Value::Null) => Ok(None),
+            value => string_field(name, value).map(Some),
+        }
+    }
+
+    /// The boolean member `name`, false when absent or null.
+    pub fn flag(&mut self, name: &str) -> Result<bool, ApiError> {
+        match take(&mut self.0, name) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(_) => Err(ApiError::BadRequest(format!("\"{name}\" must be true or false"))),
+        }
+    }
+
+    /// The object member `name`; 400 when it is missing or not an object.
+    pub fn object(&mut self, name: &str) -> Result<Value, ApiError> {
+        match take(&mut self.0, name) {
+            Some(value @ Value::Object(_)) => Ok(value),
+            None | Some(Value::Null) => Err(ApiError::BadRequest(format!("\"{name}\" is required"))),
+            Some(_) => Err(ApiError::BadRequest(format!("\"{name}\" must be an object"))),
+        }
+    }
+}
+
 /// 415 unless the request says `Content-Type: application/json` (parameters such as `charset`
 /// allowed).
 pub(super) fn require_json_content_type(req: &Request) -> Result<(), ApiError> {

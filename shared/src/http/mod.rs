@@ -15,9 +15,9 @@ mod cors;
 mod identity;
 
 pub use body::{
-    AccountDeletion, Credentials, EmailChange, Forgotten, LinkToken, Login, MAX_BODY_BYTES, PasswordChange,
-    PasswordReset, SignUp, account_deletion, credentials, email_change, forgotten, link_token, login,
-    password_change, password_reset, sign_up,
+    AccountDeletion, Credentials, EmailChange, Fields, Forgotten, LinkToken, Login, MAX_BODY_BYTES,
+    PasswordChange, PasswordReset, SignUp, account_deletion, credentials, email_change, fields, forgotten,
+    link_token, login, password_change, password_reset, sign_up,
 };
 pub use cookies::{
     COOKIE_ROUTES, Delivery, REFRESH_COOKIE, base_path, check_cookie_request, presented_refresh_token,

@@ -38,8 +38,14 @@ pub const RESET_PREFIX: &str = "RESET#";
 /// Key prefix of mail counters: `MAIL#to/<SHA-256 of the lowercase address>#<window>` per
 /// recipient, and `MAIL#client/<address>#<window>` per client address.
 pub const MAIL_PREFIX: &str = "MAIL#";
+/// Key prefix of a login waiting for its second step, `MFA#<base64url SHA-256 of the ticket>`.
+pub const MFA_PREFIX: &str = "MFA#";
+/// Key prefix of a WebAuthn ceremony's state, `CHALLENGE#<random id>`.
+pub const CHALLENGE_PREFIX: &str = "CHALLENGE#";
+/// Key prefix of a passkey, `PASSKEY#<base64url credential id>`.
+pub const PASSKEY_PREFIX: &str = "PASSKEY#";
 /// Every key prefix of the table.
-pub const PREFIXES: [&str; 9] = [
+pub const PREFIXES: [&str; 12] = [
     USER_PREFIX,
     LOGIN_PREFIX,
     SIGNUP_PREFIX,
@@ -49,6 +55,9 @@ pub const PREFIXES: [&str; 9] = [
     VERIFY_PREFIX,
     RESET_PREFIX,
     MAIL_PREFIX,
+    MFA_PREFIX,
+    CHALLENGE_PREFIX,
+    PASSKEY_PREFIX,
 ];
 
 /// The counter attribute of a `LOGIN#` or `SIGNUP#` item.
@@ -59,6 +68,17 @@ pub const EPOCH_ATTRIBUTE: &str = "epoch";
 pub const EMAIL_ATTRIBUTE: &str = "email";
 /// The newest reset token's hash on a `USER#` item.
 pub const RESET_HASH_ATTRIBUTE: &str = "reset_hash";
+/// The second factor's attributes of a `USER#` item: the sealed secret, the last accepted
+/// step, the recovery codes' hashes, and a started enrolment.
+pub const TOTP_ATTRIBUTES: [&str; 5] = [
+    "totp_secret",
+    "totp_step",
+    "recovery",
+    "totp_pending",
+    "totp_pending_until",
+];
+/// The map of a user's passkeys' listings on its `USER#` item.
+pub const PASSKEYS_ATTRIBUTE: &str = "passkeys";
 /// The attribute of a `USER#` item that must never be read by a function that only needs the
 /// profile.
 pub const SECRET_ATTRIBUTE: (&str, &str) = (USER_PREFIX, "password_hash");
@@ -167,6 +187,26 @@ const VERIFICATION: &[&str] = &[
     EPOCH_ATTRIBUTE,
     TTL_ATTRIBUTE,
 ];
+/// The attributes of a login's ticket (`MFA#`).
+const TICKET: &[&str] = &[
+    PARTITION_KEY,
+    USER_ID_ATTRIBUTE,
+    "username_key",
+    EPOCH_ATTRIBUTE,
+    ATTEMPTS_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+];
+/// The attributes of a ceremony's state (`CHALLENGE#`).
+const CHALLENGE: &[&str] = &[PARTITION_KEY, "kind", USER_ID_ATTRIBUTE, "state", TTL_ATTRIBUTE];
+/// The attributes of a passkey (`PASSKEY#`).
+const PASSKEY: &[&str] = &[
+    PARTITION_KEY,
+    USER_ID_ATTRIBUTE,
+    "username_key",
+    "credential",
+    "counter",
+    "created_at",
+];
 /// A whole user item, password hash included.
 const WHOLE_USER: Access = get(USER_PREFIX, None, Alone);
 /// A counter's reservation: one more, the TTL, the new count returned.
@@ -212,11 +252,15 @@ pub enum Capability {
     ResetPassword,
     /// [`super::MailAttempts`]: mail counted per address and per client address.
     CountMail,
+    /// [`super::SecondFactors`]: TOTP enrolment and changes, and logins' second step.
+    SecondFactor,
+    /// [`super::PasskeyStore`]: passkeys, their ceremonies, and sign-in with them.
+    Passkeys,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::CreateUser,
         Self::CountSignUps,
         Self::FindUser,
@@ -231,6 +275,8 @@ impl Capability {
         Self::VerifyEmail,
         Self::ResetPassword,
         Self::CountMail,
+        Self::SecondFactor,
+        Self::Passkeys,
     ];
 
     /// Every request the capability's methods send.
@@ -385,6 +431,9 @@ impl Capability {
                         write(DeleteItem, EMAIL_PREFIX, None, "NONE", TransactWriteItems),
                         write(DeleteItem, VERIFY_PREFIX, None, "NONE", TransactWriteItems),
                         write(DeleteItem, RESET_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, MFA_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, CHALLENGE_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, PASSKEY_PREFIX, None, "NONE", TransactWriteItems),
                     ]
                 }
             }
@@ -468,6 +517,105 @@ impl Capability {
                 }
             }
             Self::CountMail => const { &[count(MAIL_PREFIX)] },
+            Self::SecondFactor => {
+                const {
+                    &[
+                        // start_totp
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[
+                                PARTITION_KEY,
+                                USER_ID_ATTRIBUTE,
+                                "totp_secret",
+                                "totp_pending",
+                                "totp_pending_until",
+                            ]),
+                            "NONE",
+                            Alone,
+                        ),
+                        // change_totp and complete_login: the user's second factor, conditioned
+                        // on its id and epoch, and (change_totp) one more epoch
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[
+                                PARTITION_KEY,
+                                USER_ID_ATTRIBUTE,
+                                EPOCH_ATTRIBUTE,
+                                "totp_secret",
+                                "totp_step",
+                                "recovery",
+                                "totp_pending",
+                                "totp_pending_until",
+                            ]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        write(PutItem, SESSION_PREFIX, None, "NONE", TransactWriteItems),
+                        write(PutItem, REFRESH_PREFIX, None, "NONE", TransactWriteItems),
+                        // issue_ticket
+                        write(PutItem, MFA_PREFIX, Some(TICKET), "NONE", Alone),
+                        // spend_ticket: one more attempt, the ticket returned
+                        write(
+                            UpdateItem,
+                            MFA_PREFIX,
+                            Some(&[PARTITION_KEY, ATTEMPTS_ATTRIBUTE, TTL_ATTRIBUTE]),
+                            "ALL_NEW",
+                            Alone,
+                        ),
+                        // complete_login: the ticket used
+                        write(DeleteItem, MFA_PREFIX, None, "NONE", TransactWriteItems),
+                    ]
+                }
+            }
+            Self::Passkeys => {
+                const {
+                    &[
+                        // put_challenge
+                        write(PutItem, CHALLENGE_PREFIX, Some(CHALLENGE), "NONE", Alone),
+                        // take_challenge: deleted once, returned
+                        write(DeleteItem, CHALLENGE_PREFIX, None, "ALL_OLD", Alone),
+                        // add_passkey: the credential, and its listing on the user
+                        write(PutItem, PASSKEY_PREFIX, Some(PASSKEY), "NONE", TransactWriteItems),
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, PASSKEYS_ATTRIBUTE]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        // find_passkey
+                        get(PASSKEY_PREFIX, None, Alone),
+                        // sign_in_with_passkey: the counter moved on, the user unchanged, a
+                        // session started
+                        write(
+                            UpdateItem,
+                            PASSKEY_PREFIX,
+                            Some(&[
+                                PARTITION_KEY,
+                                USER_ID_ATTRIBUTE,
+                                "credential",
+                                "counter",
+                                "last_used_at",
+                            ]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        write(
+                            ConditionCheckItem,
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, USER_ID_ATTRIBUTE, EPOCH_ATTRIBUTE]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        write(PutItem, SESSION_PREFIX, None, "NONE", TransactWriteItems),
+                        write(PutItem, REFRESH_PREFIX, None, "NONE", TransactWriteItems),
+                        // remove_passkey
+                        write(DeleteItem, PASSKEY_PREFIX, None, "NONE", TransactWriteItems),
+                    ]
+                }
+            }
         }
     }
 }

@@ -47,6 +47,8 @@ use super::access::{
     EMAIL_ATTRIBUTE, EMAIL_PREFIX, MAIL_PREFIX, RESET_HASH_ATTRIBUTE, RESET_PREFIX, VERIFY_PREFIX,
 };
 
+mod mfa;
+
 #[derive(Debug, Clone)]
 pub struct DynamoUserStore {
     client: Client,
@@ -254,6 +256,9 @@ fn user_record(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, Sto
             epoch: number_attr(item, EPOCH_ATTRIBUTE)?.unwrap_or(0),
             email: optional_string(item, EMAIL_ATTRIBUTE)?,
             reset_hash: optional_string(item, RESET_HASH_ATTRIBUTE)?,
+            totp: mfa::totp_state(item)?,
+            totp_pending: mfa::pending_totp(item)?,
+            passkeys: mfa::passkey_summaries(item)?,
         })
     })()
     .context("malformed user item")
@@ -887,9 +892,13 @@ impl DynamoUserStore {
     }
 }
 
-#[async_trait]
-impl SessionStore for DynamoUserStore {
-    async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError> {
+impl DynamoUserStore {
+    /// The two puts that start a session: the session and its first refresh token.
+    fn session_items(
+        &self,
+        session: &NewSession,
+        first: &TokenHash,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
         let put_session = built(
             Put::builder()
                 .table_name(&self.table)
@@ -905,10 +914,21 @@ impl SessionStore for DynamoUserStore {
                 .build(),
         )?;
         let record = session.first_record();
+        Ok([
+            TransactWriteItem::builder().put(put_session).build(),
+            self.put_refresh(first, &record, session.started_at, session.expires_at)?,
+        ])
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoUserStore {
+    async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError> {
+        let [put_session, put_first] = self.session_items(session, first)?;
         self.client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_session).build())
-            .transact_items(self.put_refresh(first, &record, session.started_at, session.expires_at)?)
+            .transact_items(put_session)
+            .transact_items(put_first)
             .send()
             .await
             .map_err(unavailable("TransactWriteItems session start"))?;

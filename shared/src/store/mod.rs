@@ -37,6 +37,56 @@ pub struct UserRecord {
     pub email: Option<String>,
     /// The hash of the newest password-reset token; an older token is refused.
     pub reset_hash: Option<String>,
+    /// The second factor, once enrolment is confirmed.
+    pub totp: Option<TotpState>,
+    /// A started TOTP enrolment waiting for its first code.
+    pub totp_pending: Option<PendingTotp>,
+    /// The user's passkeys, as listed (the credentials are `PASSKEY#` items).
+    pub passkeys: Vec<PasskeySummary>,
+}
+
+/// A confirmed TOTP second factor, as the user item holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpState {
+    /// The secret, sealed ([`crate::mfa::SealingKey`]); never stored in the clear.
+    pub sealed_secret: String,
+    /// The last time step whose code was accepted: a code of it or an earlier step is refused.
+    pub last_step: u64,
+    /// The hashes of the unused recovery codes.
+    pub recovery: Vec<String>,
+}
+
+impl std::fmt::Debug for TotpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpState")
+            .field("last_step", &self.last_step)
+            .field("recovery_codes", &self.recovery.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A started enrolment: the secret sealed, until when it may be confirmed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingTotp {
+    pub sealed_secret: String,
+    pub until: u64,
+}
+
+impl std::fmt::Debug for PendingTotp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingTotp")
+            .field("until", &self.until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A passkey as its user sees it listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PasskeySummary {
+    /// The credential id, base64url.
+    pub id: String,
+    pub name: String,
+    pub created_at: u64,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -47,6 +97,8 @@ impl std::fmt::Debug for UserRecord {
             .field("password_hash", &"[redacted]")
             .field("epoch", &self.epoch)
             .field("email", &self.email.as_ref().map(|_| "[redacted]"))
+            .field("totp", &self.totp)
+            .field("passkeys", &self.passkeys.len())
             .finish_non_exhaustive()
     }
 }
@@ -479,6 +531,177 @@ pub trait ResetPassword: Send + Sync {
         record: &ResetRecord,
         new_hash: &str,
     ) -> Result<bool, StoreError>;
+}
+
+/// How a code of the second step is used up, in the write that accepts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeUse {
+    /// A TOTP code of this time step: only while the user's last accepted step is earlier.
+    Step(u64),
+    /// A recovery code with this hash: only while it is among the unused, and then no more.
+    Recovery(String),
+}
+
+/// A change to a user's second factor; each is conditioned on the state it was decided on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TotpChange {
+    /// Confirms the pending enrolment `pending` (sealed secret) with a code of `step`, and
+    /// stores the recovery codes' hashes.
+    Enable {
+        pending: String,
+        step: u64,
+        recovery: Vec<String>,
+    },
+    /// Turns off the second factor whose sealed secret is `secret`, with `used`.
+    Disable { secret: String, used: CodeUse },
+    /// Replaces the recovery codes of the second factor `secret`, with `used`.
+    Regenerate {
+        secret: String,
+        used: CodeUse,
+        recovery: Vec<String>,
+    },
+}
+
+/// A login waiting for its second step, stored by its ticket's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRecord {
+    pub user_id: String,
+    pub username_key: String,
+    /// The user's epoch at the password step: a password change meanwhile ends the ticket.
+    pub epoch: u64,
+    pub expires_at: u64,
+}
+
+/// The user a change applies to, as it was read: the write is conditioned on the id and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserAt<'a> {
+    pub username_key: &'a str,
+    pub user_id: &'a str,
+    pub epoch: u64,
+}
+
+/// The second factor ([`access::Capability::SecondFactor`]). Every change ends the user's
+/// other sessions (one more epoch) and starts `session` for the caller in the same transaction,
+/// so the caller stays signed in and nothing else does.
+#[async_trait]
+pub trait SecondFactors: Send + Sync {
+    /// Keeps `pending` (a sealed secret) until `until` as the user's enrolment in progress,
+    /// while the user has no second factor; `false`: it has one (or is gone), nothing written.
+    async fn start_totp(&self, user: UserAt<'_>, pending: &PendingTotp) -> Result<bool, StoreError>;
+
+    /// Applies `change` and starts `session` (first refresh token `first`), in one transaction
+    /// conditioned on the user's id, epoch and second factor as read; `false`: any of them
+    /// changed (or the code was used meanwhile), and nothing was written.
+    async fn change_totp(
+        &self,
+        user: UserAt<'_>,
+        change: &TotpChange,
+        session: &NewSession,
+        first: &TokenHash,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a login's ticket under its hash, with no attempts counted.
+    async fn issue_ticket(&self, hash: &TokenHash, ticket: &TicketRecord) -> Result<(), StoreError>;
+
+    /// Counts one attempt on the ticket, in one conditional write, while it exists, is unexpired
+    /// at `now` and has fewer than `max` attempts; the ticket, or `None` (unknown, expired, used
+    /// up: nothing counted).
+    async fn spend_ticket(
+        &self,
+        hash: &TokenHash,
+        max: u32,
+        now: u64,
+    ) -> Result<Option<TicketRecord>, StoreError>;
+
+    /// The second step's commit, one transaction: deletes the ticket, uses `used` up on the
+    /// user's second factor `secret` (still at the ticket's id and epoch), and starts `session`;
+    /// `false`: the ticket or the code was used meanwhile, or the user changed, and nothing was
+    /// written.
+    async fn complete_login(
+        &self,
+        hash: &TokenHash,
+        ticket: &TicketRecord,
+        secret: &str,
+        used: &CodeUse,
+        session: &NewSession,
+        first: &TokenHash,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A WebAuthn ceremony's state between its two requests.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    /// `register` or `sign-in`.
+    pub kind: String,
+    /// The user a registration is for; `None` for a sign-in (the passkey names its user).
+    pub user_id: Option<String>,
+    /// `webauthn-rs`'s state, JSON.
+    pub state: String,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for ChallengeRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeRecord")
+            .field("kind", &self.kind)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stored passkey (`PASSKEY#<credential id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// The credential id, base64url.
+    pub id: String,
+    pub user_id: String,
+    pub username_key: String,
+    /// `webauthn-rs`'s `Passkey`, JSON: the public key, its sign counter and backup flags.
+    pub credential: String,
+    /// The sign counter as last accepted (0: the authenticator keeps none).
+    pub counter: u32,
+}
+
+/// Passkeys and their ceremonies ([`access::Capability::Passkeys`]).
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// Stores a ceremony's state under the random id `id`.
+    async fn put_challenge(&self, id: &str, challenge: &ChallengeRecord) -> Result<(), StoreError>;
+
+    /// Deletes the challenge `id` and returns it, in one conditional delete, if it exists and is
+    /// unexpired at `now`: a challenge is used once, whatever the ceremony's outcome.
+    async fn take_challenge(&self, id: &str, now: u64) -> Result<Option<ChallengeRecord>, StoreError>;
+
+    /// Stores `passkey` (a new credential id) and lists it on its user (`summary`), in one
+    /// transaction while the user is still `passkey.user_id`; `false`: the credential is
+    /// registered already or the user is gone, nothing written.
+    async fn add_passkey(
+        &self,
+        passkey: &StoredPasskey,
+        summary: &PasskeySummary,
+    ) -> Result<bool, StoreError>;
+
+    /// The passkey with this credential id (strongly consistent), if any.
+    async fn find_passkey(&self, id: &str) -> Result<Option<StoredPasskey>, StoreError>;
+
+    /// A passkey sign-in's commit, one transaction: the passkey's credential and counter
+    /// replaced (while its counter is still `passkey.counter`), its user still at `user`'s id and
+    /// epoch, and `session` started; `false`: either changed meanwhile, nothing written.
+    async fn sign_in_with_passkey(
+        &self,
+        passkey: &StoredPasskey,
+        updated: &str,
+        counter: u32,
+        user: UserAt<'_>,
+        session: &NewSession,
+        first: &TokenHash,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the user's passkey `id` and its listing, in one transaction; `false`: it is not
+    /// the user's (or is gone already), nothing written.
+    async fn remove_passkey(&self, user: UserAt<'_>, id: &str) -> Result<bool, StoreError>;
 }
 
 // --- settings ------------------------------------------------------------------------------
