@@ -21,6 +21,7 @@ mod limits;
 mod local_api;
 mod mfa;
 mod openapi;
+mod passkeys;
 mod recovery;
 mod rotation;
 mod session_events;
