@@ -161,16 +161,32 @@ BROWSER = {**JSON, "Origin": "https://app.example.com", "Cookie": "refresh_token
 FIXTURES["token/refresh-cookie.json"] = proxy("POST", "/token/refresh", "{}", BROWSER)
 FIXTURES["token/refresh-body.json"] = proxy("POST", "/token/refresh", json.dumps({"refresh_token": "${TOKEN}"}), JSON)
 FIXTURES["token/logout.json"] = proxy("POST", "/logout", "{}", BROWSER)
+PASSWORD = "correct horse battery staple"
+# A passkey's answers as a browser posts them (base64url members); the tests make real ones.
+REGISTRATION = {"id": "q2Fzb2Z0d2FyZWtleQ", "rawId": "q2Fzb2Z0d2FyZWtleQ", "type": "public-key",
+                "response": {"attestationObject": "o2NmbXRkbm9uZQ", "clientDataJSON": "e30"}, "extensions": {}}
+ASSERTION = {"id": "q2Fzb2Z0d2FyZWtleQ", "rawId": "q2Fzb2Z0d2FyZWtleQ", "type": "public-key",
+             "response": {"authenticatorData": "AAAA", "clientDataJSON": "e30", "signature": "MEUCIQ",
+                          "userHandle": "C18zjpodTiuMfx0uP0pbbA"}, "extensions": {}}
 # Behind the authorizer: its verdict in the context, epoch included.
-for name, path, body in [
-    ("token/logout-all.json", "/logout/all", None),
-    ("token/password.json", "/password", json.dumps({"current_password": "correct horse battery staple",
-                                                      "new_password": "a new horse battery staple"})),
-    ("token/delete-account.json", "/users/me/delete", json.dumps({"password": "correct horse battery staple"})),
-    ("token/change-email.json", "/email", json.dumps({"email": "alice@example.com",
-                                                      "current_password": "correct horse battery staple"})),
+for name, method, path, body in [
+    ("token/logout-all.json", "POST", "/logout/all", None),
+    ("token/password.json", "POST", "/password", json.dumps({"current_password": PASSWORD,
+                                                              "new_password": "a new horse battery staple"})),
+    ("token/delete-account.json", "POST", "/users/me/delete", json.dumps({"password": PASSWORD})),
+    ("token/change-email.json", "POST", "/email", json.dumps({"email": "alice@example.com",
+                                                              "current_password": PASSWORD})),
+    ("token/mfa-status.json", "GET", "/mfa", None),
+    ("token/totp-enrol.json", "POST", "/mfa/totp/enrol", json.dumps({"current_password": PASSWORD})),
+    ("token/totp-confirm.json", "POST", "/mfa/totp/confirm", json.dumps({"code": "123456"})),
+    ("token/totp-disable.json", "POST", "/mfa/totp/disable", json.dumps({"current_password": PASSWORD, "code": "123456"})),
+    ("token/recovery-codes.json", "POST", "/mfa/recovery-codes", json.dumps({"current_password": PASSWORD, "code": "123456"})),
+    ("token/passkey-register-options.json", "POST", "/passkeys/register/options", json.dumps({"current_password": PASSWORD})),
+    ("token/passkey-register.json", "POST", "/passkeys/register",
+     json.dumps({"challenge_id": "5f0c6c9e-3b1a-4d2e-9f8a-7b6c5d4e3f2a", "credential": REGISTRATION, "name": "Phone"})),
+    ("token/passkey-delete.json", "POST", "/passkeys/delete", json.dumps({"id": "q2Fzb2Z0d2FyZWtleQ", "current_password": PASSWORD})),
 ]:
-    event = proxy("POST", path, body, {**JSON, "Authorization": "Bearer ${TOKEN}"} if body else {"Authorization": "Bearer ${TOKEN}"})
+    event = proxy(method, path, body, {**JSON, "Authorization": "Bearer ${TOKEN}"} if body else {"Authorization": "Bearer ${TOKEN}"})
     event["requestContext"]["authorizer"] = {**with_context["requestContext"]["authorizer"], "epoch": "0"}
     FIXTURES[name] = event
 
@@ -179,6 +195,12 @@ FIXTURES["token/verify-email.json"] = proxy("POST", "/email/verify", json.dumps(
 FIXTURES["token/forgot-by-name.json"] = proxy("POST", "/password/forgot", json.dumps({"username": "alice"}), JSON)
 FIXTURES["token/forgot-by-email.json"] = proxy("POST", "/password/forgot", json.dumps({"email": "alice@example.com"}), JSON)
 FIXTURES["token/reset-password.json"] = proxy("POST", "/password/reset", json.dumps({"token": "${TOKEN}", "new_password": "a new horse battery staple"}), JSON)
+
+# A login's second step (the MFA ticket in place of ${TOKEN}) and a passkey sign-in: no Bearer.
+FIXTURES["token/mfa-login.json"] = proxy("POST", "/token/mfa", json.dumps({"mfa_token": "${TOKEN}", "code": "123456"}), JSON)
+FIXTURES["token/passkey-sign-in-options.json"] = proxy("POST", "/token/passkey/options")
+FIXTURES["token/passkey-sign-in.json"] = proxy(
+    "POST", "/token/passkey", json.dumps({"challenge_id": "5f0c6c9e-3b1a-4d2e-9f8a-7b6c5d4e3f2a", "credential": ASSERTION}), JSON)
 
 for name, event in FIXTURES.items():
     path = EVENTS / name

@@ -313,7 +313,8 @@ fn role_statements(template: &Value, function: &str, problems: &mut Vec<String>)
             })
         } else if service("secretsmanager:") {
             // The key set's secret, or the secret the function's own MFA_KEY_SECRET names.
-            let own = &template["Resources"][function]["Properties"]["Environment"]["Variables"]["MFA_KEY_SECRET"];
+            let own =
+                &template["Resources"][function]["Properties"]["Environment"]["Variables"]["MFA_KEY_SECRET"];
             resources == [json!({ "Ref": key_set_secret(template).unwrap_or_default() })]
                 || (!own.is_null() && resources == [own.clone()])
         } else if service("ses:") {

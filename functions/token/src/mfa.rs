@@ -304,8 +304,10 @@ pub(crate) async fn status(app: &App, req: &Request) -> Result<Response<Body>, A
 struct Enrolment {
     /// Base32, for typing in by hand.
     secret: String,
-    /// For the QR code.
+    /// For an app to add the account (`otpauth://totp/...`).
     otpauth_uri: String,
+    /// The URI as a QR code, an SVG document.
+    qr_svg: String,
     /// Seconds left to confirm it with a code.
     expires_in: u64,
 }
@@ -325,6 +327,10 @@ pub(crate) async fn enrol(app: &App, req: &Request) -> Result<Response<Body>, Ap
         return Err(ApiError::SecondFactorOn);
     }
     let secret = TotpSecret::generate();
+    // The answer is made before the write: nothing can fail after it.
+    let otpauth_uri = secret.uri(&app.mfa.issuer, &user.username);
+    let qr_svg = TotpSecret::qr_svg(&otpauth_uri)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an otpauth URI too long for a QR code")))?;
     let pending = PendingTotp {
         sealed_secret: key.seal(secret.as_bytes(), &user.id),
         until: app.clock.now() + app.mfa.enrol_seconds,
@@ -342,7 +348,8 @@ pub(crate) async fn enrol(app: &App, req: &Request) -> Result<Response<Body>, Ap
         StatusCode::OK,
         &Enrolment {
             secret: secret.base32(),
-            otpauth_uri: secret.uri(&app.mfa.issuer, &user.username),
+            otpauth_uri,
+            qr_svg,
             expires_in: app.mfa.enrol_seconds,
         },
     ))

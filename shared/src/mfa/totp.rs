@@ -77,6 +77,18 @@ impl TotpSecret {
         self.totp(issuer, account).to_url().unwrap_or_default()
     }
 
+    /// `uri` as a QR code: an SVG document (black modules on white, a quiet zone), for an app to
+    /// scan. `None` only for a URI too long for any QR code.
+    pub fn qr_svg(uri: &str) -> Option<String> {
+        let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
+        Some(
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .build(),
+        )
+    }
+
     /// The code of time step `step`.
     pub fn code_at_step(&self, step: u64) -> String {
         self.totp("", "")
@@ -177,5 +189,7 @@ mod tests {
             Some(rfc_secret())
         );
         assert!(!format!("{:?}", rfc_secret()).contains("GEZ"));
+        let svg = TotpSecret::qr_svg(&uri).expect("a QR code");
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{svg:.80}");
     }
 }
