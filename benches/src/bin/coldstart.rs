@@ -278,6 +278,9 @@ fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'stati
     ];
     if name == "token" {
         env.push(("JWT_SIGNING_KEY", TEST_SIGNING_KEY.into()));
+        // The TOTP secrets' sealing key, given as deployed functions get the signing key's
+        // secret: a value at cold start, no call.
+        env.push(("MFA_KEY", "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio".into()));
     }
     if loader {
         env.push(("AWS_MAX_ATTEMPTS", "3".into()));
