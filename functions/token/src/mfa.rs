@@ -45,7 +45,7 @@ impl Sealer {
     /// From its source; `store_for` makes the client of a secret.
     pub fn new(source: SealingKeySource, store_for: impl FnOnce(&str) -> SecretsKeyStore) -> Self {
         match source {
-            SealingKeySource::Key(key) => Self::ready(key),
+            SealingKeySource::Key(key) => Self::ready(*key),
             SealingKeySource::Secret(id) => Self {
                 secret: Some((id.clone(), store_for(&id))),
                 loaded: OnceCell::new(),

@@ -21,7 +21,7 @@ use serde_json::Value;
 use shared::error::ApiError;
 use shared::http::{Delivery, client_address, empty, fields, json};
 use shared::mail::Kind;
-use shared::store::{ChallengeRecord, PasskeySummary, StoredPasskey, UserAt};
+use shared::store::{ChallengeRecord, PasskeySummary, PasskeyUse, StoredPasskey, UserAt};
 use shared::throttle::ClientKey;
 use shared::user::{Password, Username};
 use webauthn_rs::Webauthn;
@@ -111,7 +111,7 @@ pub(crate) async fn register_options(app: &App, req: &Request) -> Result<Respons
     let exclude = user
         .passkeys
         .iter()
-        .filter_map(|p| URL_SAFE_NO_PAD.decode(&p.id).ok().map(Into::into))
+        .filter_map(|p| URL_SAFE_NO_PAD.decode(&p.id).ok())
         .collect();
     let (options, state) = webauthn
         .start_passkey_registration(user_handle, &user.username, &user.username, Some(exclude))
@@ -322,12 +322,14 @@ pub(crate) async fn sign_in(app: &App, req: &Request) -> Result<Response<Body>, 
         .store
         .sign_in_with_passkey(
             &passkey,
-            &updated,
-            counter,
+            &PasskeyUse {
+                credential: &updated,
+                counter,
+                at: app.clock.now(),
+            },
             at,
             &session,
             &token.hash(),
-            app.clock.now(),
         )
         .await?
     {

@@ -104,7 +104,7 @@ impl Code {
 #[derive(Debug)]
 pub enum SealingKeySource {
     /// `MFA_KEY`: base64url of 32 bytes, given directly.
-    Key(SealingKey),
+    Key(Box<SealingKey>),
     /// `MFA_KEY_SECRET`: the id of the Secrets Manager secret whose value the key is derived
     /// from, read on the first use.
     Secret(String),
@@ -126,7 +126,7 @@ impl SealingKeySource {
                         var: "MFA_KEY",
                         reason: "must be base64url (no padding) of 32 random bytes".into(),
                     })?;
-                Ok(Self::Key(SealingKey::derive(&bytes)))
+                Ok(Self::Key(Box::new(SealingKey::derive(&bytes))))
             }
             (None, Some(secret)) => Ok(Self::Secret(secret)),
             (Some(_), Some(_)) => Err(ConfigError::Invalid {

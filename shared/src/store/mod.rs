@@ -663,6 +663,16 @@ pub struct StoredPasskey {
     pub counter: u32,
 }
 
+/// What a passkey sign-in changes of its passkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasskeyUse<'a> {
+    /// The credential, JSON, with its new counter and backup flags.
+    pub credential: &'a str,
+    pub counter: u32,
+    /// When (unix seconds).
+    pub at: u64,
+}
+
 /// Passkeys and their ceremonies ([`access::Capability::Passkeys`]).
 #[async_trait]
 pub trait PasskeyStore: Send + Sync {
@@ -686,17 +696,16 @@ pub trait PasskeyStore: Send + Sync {
     async fn find_passkey(&self, id: &str) -> Result<Option<StoredPasskey>, StoreError>;
 
     /// A passkey sign-in's commit, one transaction: the passkey's credential and counter
-    /// replaced (while its counter is still `passkey.counter`), its user still at `user`'s id and
-    /// epoch, and `session` started; `false`: either changed meanwhile, nothing written.
+    /// replaced by `used`'s (while its counter is still `passkey.counter`), its user still at
+    /// `user`'s id and epoch, and `session` started; `false`: either changed meanwhile, nothing
+    /// written.
     async fn sign_in_with_passkey(
         &self,
         passkey: &StoredPasskey,
-        updated: &str,
-        counter: u32,
+        used: &PasskeyUse<'_>,
         user: UserAt<'_>,
         session: &NewSession,
         first: &TokenHash,
-        now: u64,
     ) -> Result<bool, StoreError>;
 
     /// Deletes the user's passkey `id` and its listing, in one transaction; `false`: it is not

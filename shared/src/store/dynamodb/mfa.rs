@@ -19,8 +19,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::super::access::{CHALLENGE_PREFIX, MFA_PREFIX, PASSKEY_PREFIX};
 use super::super::{
-    ChallengeRecord, CodeUse, NewSession, PasskeyStore, PasskeySummary, PendingTotp, SecondFactors,
-    StoreError, StoredPasskey, TicketRecord, TokenHash, TotpChange, TotpState, UserAt,
+    ChallengeRecord, CodeUse, NewSession, PasskeyStore, PasskeySummary, PasskeyUse, PendingTotp,
+    SecondFactors, StoreError, StoredPasskey, TicketRecord, TokenHash, TotpChange, TotpState, UserAt,
 };
 use super::{
     ATTEMPTS_ATTRIBUTE, DynamoUserStore, PARTITION_KEY, TTL_ATTRIBUTE, USER_ID_ATTRIBUTE, built, number,
@@ -435,12 +435,10 @@ impl PasskeyStore for DynamoUserStore {
     async fn sign_in_with_passkey(
         &self,
         passkey: &StoredPasskey,
-        updated: &str,
-        counter: u32,
+        used: &PasskeyUse<'_>,
         user: UserAt<'_>,
         session: &NewSession,
         first: &TokenHash,
-        now: u64,
     ) -> Result<bool, StoreError> {
         let used = Update::builder()
             .table_name(&self.table)
@@ -448,10 +446,10 @@ impl PasskeyStore for DynamoUserStore {
             .update_expression("SET credential = :credential, #counter = :counter, last_used_at = :now")
             .condition_expression("user_id = :user_id AND #counter = :old")
             .expression_attribute_names("#counter", "counter")
-            .expression_attribute_values(":credential", string(updated))
-            .expression_attribute_values(":counter", number(u64::from(counter)))
+            .expression_attribute_values(":credential", string(used.credential))
+            .expression_attribute_values(":counter", number(u64::from(used.counter)))
             .expression_attribute_values(":old", number(u64::from(passkey.counter)))
-            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":now", number(used.at))
             .expression_attribute_values(":user_id", string(&passkey.user_id))
             .build();
         let check = ConditionCheck::builder()
