@@ -220,6 +220,33 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
         204
     );
 
+    // Two-step verification: its secret, recovery codes and ticket must not reach the log.
+    let signed_in = body_login(&gateway, &name, &new_password).await;
+    let bearer = signed_in.body["token"].as_str().unwrap().to_owned();
+    let enrol = json!({"current_password": new_password});
+    let started = integration_tests::bearer_post(&gateway, "/mfa/totp/enrol", &bearer, &enrol).await;
+    assert_eq!(started.status, 200, "{started:?}");
+    let totp_secret = started.body["secret"].as_str().unwrap().to_owned();
+    let otpauth_uri = started.body["otpauth_uri"].as_str().unwrap().to_owned();
+    let secret = shared::mfa::TotpSecret::from_base32(&totp_secret).unwrap();
+    let step = jsonwebtoken::get_current_timestamp() / shared::mfa::totp::STEP_SECONDS;
+    let confirm = json!({"code": secret.code_at_step(step)});
+    let confirmed = integration_tests::bearer_post(&gateway, "/mfa/totp/confirm", &bearer, &confirm).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let recovery_codes: Vec<String> = confirmed.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let ticket = body_login(&gateway, &name, &new_password).await.body["mfa_token"]
+        .as_str()
+        .expect("a second step")
+        .to_owned();
+    let second = json!({"mfa_token": ticket, "code": recovery_codes[0]});
+    let second = gateway.call(Call::post_json("/token/mfa", &second)).await;
+    assert_eq!(second.status, 200, "{second:?}");
+
     // A last request whose log line we can recognise: once it is in the log, so is all the
     // above. The functions write to stdout, which reaches the file without a signal to wait
     // on, so the log is read again (every 50 ms, for at most 15 s) until the line is there.
@@ -260,9 +287,18 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
         ("new password", new_password.as_str()),
         ("a link's fragment", "#verify="),
         ("a link's fragment", "#reset="),
+        ("TOTP secret", totp_secret.as_str()),
+        ("otpauth URI", otpauth_uri.as_str()),
+        ("MFA ticket", ticket.as_str()),
     ];
     for (what, value) in forbidden {
         assert!(!log.contains(value), "the {what} appears in the functions' log");
+    }
+    for code in &recovery_codes {
+        assert!(
+            !log.contains(code.as_str()) && !log.contains(&code.replace('-', "")),
+            "a recovery code appears in the functions' log"
+        );
     }
     // Any line of the signing key's PEM body: a fragment of the key is a leak too.
     for line in private_key.lines().filter(|l| !l.starts_with("-----")) {
