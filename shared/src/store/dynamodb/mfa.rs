@@ -114,6 +114,44 @@ fn code_use(used: &CodeUse, update: UpdateBuilder) -> (&'static str, Option<&'st
     }
 }
 
+/// The item a conditional write returned (`ReturnValues`), `None` when its condition failed;
+/// any other failure is the store's.
+fn returned<E>(
+    result: Result<Option<HashMap<String, AttributeValue>>, aws_sdk_dynamodb::error::SdkError<E>>,
+    operation: &'static str,
+) -> Result<Option<HashMap<String, AttributeValue>>, StoreError>
+where
+    E: ConditionFailed
+        + aws_smithy_runtime_api::client::result::CreateUnhandledError
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    match result.map_err(aws_sdk_dynamodb::error::SdkError::into_service_error) {
+        Ok(item) => Ok(Some(item.unwrap_or_default())),
+        Err(err) if err.condition_failed() => Ok(None),
+        Err(err) => Err(StoreError(anyhow::Error::new(err).context(operation))),
+    }
+}
+
+/// An operation error that can say its condition failed.
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
 #[async_trait]
 impl SecondFactors for DynamoUserStore {
     async fn start_totp(&self, user: UserAt<'_>, pending: &PendingTotp) -> Result<bool, StoreError> {
@@ -235,15 +273,9 @@ impl SecondFactors for DynamoUserStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(aws_sdk_dynamodb::error::SdkError::into_service_error);
-        let item = match result {
-            Ok(output) => output.attributes.unwrap_or_default(),
-            Err(err) if err.is_conditional_check_failed_exception() => return Ok(None),
-            Err(err) => {
-                return Err(StoreError(
-                    anyhow::Error::new(err).context("UpdateItem MFA ticket"),
-                ));
-            }
+            .map(|output| output.attributes);
+        let Some(item) = returned(result, "UpdateItem MFA ticket")? else {
+            return Ok(None);
         };
         (|| {
             Ok(Some(TicketRecord {
@@ -338,15 +370,9 @@ impl PasskeyStore for DynamoUserStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map_err(aws_sdk_dynamodb::error::SdkError::into_service_error);
-        let item = match result {
-            Ok(output) => output.attributes.unwrap_or_default(),
-            Err(err) if err.is_conditional_check_failed_exception() => return Ok(None),
-            Err(err) => {
-                return Err(StoreError(
-                    anyhow::Error::new(err).context("DeleteItem challenge"),
-                ));
-            }
+            .map(|output| output.attributes);
+        let Some(item) = returned(result, "DeleteItem challenge")? else {
+            return Ok(None);
         };
         (|| {
             Ok(Some(ChallengeRecord {
