@@ -10,8 +10,11 @@ passwords at `POST /password` reach the login limit, after which that user could
 the limit's window. Usernames start with `fuzz-`.
 
 So that the success paths are tested too, every other case of login, refresh, password change,
-address change and account deletion gets that user's real values in place of generated ones, where the generated value was a
-valid one (a negative case stays exactly as invalid as it was generated).
+address change, account deletion, TOTP enrolment and the other routes that take the current
+password gets that user's real values in place of generated ones, where the generated value was
+a valid one (a negative case stays exactly as invalid as it was generated). The routes that need
+a code of the user's app, a login ticket or a WebAuthn ceremony get no real ones: their success
+paths are `./dev smoke`'s.
 """
 
 import json
@@ -38,6 +41,11 @@ REAL_VALUES = {
     "/password": {"current_password": "password"},
     "/email": {"current_password": "password"},
     "/users/me/delete": {"password": "password"},
+    "/mfa/totp/enrol": {"current_password": "password"},
+    "/mfa/totp/disable": {"current_password": "password"},
+    "/mfa/recovery-codes": {"current_password": "password"},
+    "/passkeys/register/options": {"current_password": "password"},
+    "/passkeys/delete": {"current_password": "password"},
 }
 MAX_PASSWORD_BYTES = 1024
 # Members whose schema has a pattern (openapi.yaml): RefreshTokenBody.refresh_token.
