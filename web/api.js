@@ -1,15 +1,20 @@
 // The API client. The access token lives only in this module's variables: never in
 // localStorage, sessionStorage, a readable cookie or IndexedDB, so it is gone on reload and
-// script in the page cannot find it lying around. The refresh token is an HttpOnly cookie the
+// script in the page cannot find it lying around. So does a login's second-step ticket
+// (`mfa_token`) between the password and the code. The refresh token is an HttpOnly cookie the
 // browser keeps and sends to /token/refresh and /logout only; this code never sees it.
 
 import { API_BASE } from './config.js';
 
-// The API's message for a wrong current password (`/password`, `/email`, `/users/me/delete`).
-const WRONG_PASSWORD = 'Current password is wrong';
+// The 401s of authenticated routes that are about what the user typed, not the session: a wrong
+// current password (`/password`, `/email`, `/users/me/delete`, `/mfa/*`, `/passkeys/*`) and a
+// wrong second-step code (`/mfa/*`).
+const NOT_THE_SESSION = new Set(['Current password is wrong', 'Invalid code']);
 
 // No proactive refresh: an expired access token gets a 401 and the retry path below refreshes it.
 let accessToken = null;
+// The ticket of a login whose password was right and whose second step is due (`POST /token/mfa`).
+let mfaTicket = null;
 
 export class ApiError extends Error {
   /**
@@ -29,6 +34,7 @@ export const isLoggedIn = () => accessToken !== null;
 
 function setSession(body) {
   accessToken = body.token;
+  mfaTicket = null;
 }
 
 function clearSession() {
@@ -74,12 +80,54 @@ export async function signUp(username, password, email = '') {
   return res.data;
 }
 
-/** POST /token: keeps the access token; the browser stores the refresh cookie. */
+/**
+ * POST /token: keeps the access token (the browser stores the refresh cookie) and resolves to
+ * {secondStep: false}; or, for an account with two-step verification, keeps the ticket of the
+ * second step and resolves to {secondStep: true}: completeLogin() with a code follows.
+ */
 export async function logIn(username, password) {
   const res = await request('POST', '/token', { body: { username, password }, cookie: true });
   if (res.status !== 200) throw failure(res);
+  if (res.data?.mfa_required) {
+    clearSession();
+    mfaTicket = res.data.mfa_token;
+    return { secondStep: true };
+  }
   setSession(res.data);
+  return { secondStep: false };
+}
+
+/** Whether a login waits for its second step (a reload forgets it, as it forgets the token). */
+export const secondStepDue = () => mfaTicket !== null;
+
+/**
+ * POST /token/mfa: the second step of a login, with the 6-digit code of the app or a recovery
+ * code. A wrong code keeps the ticket for another try; a ticket the API no longer takes
+ * (expired, used, out of attempts) is dropped, and secondStepDue() says so.
+ */
+export async function completeLogin(code) {
+  if (mfaTicket === null) throw new ApiError(401, 'Invalid or expired MFA ticket, log in again');
+  const res = await request('POST', '/token/mfa', { body: { mfa_token: mfaTicket, code }, cookie: true });
+  if (res.status !== 200) {
+    if (res.status === 401 && res.data?.msg !== 'Invalid code') mfaTicket = null;
+    throw failure(res);
+  }
+  setSession(res.data);
+}
+
+/** POST /token/passkey/options: resolves to {challenge_id, options} for navigator.credentials.get(). */
+export async function passkeySignInOptions() {
+  const res = await request('POST', '/token/passkey/options', { body: '{}', cookie: true });
+  if (res.status !== 200) throw failure(res);
   return res.data;
+}
+
+/** POST /token/passkey with the browser's assertion (JSON): a login, as POST /token's. */
+export async function logInWithPasskey(challengeId, credential) {
+  const body = { challenge_id: challengeId, credential };
+  const res = await request('POST', '/token/passkey', { body, cookie: true });
+  if (res.status !== 200) throw failure(res);
+  setSession(res.data);
 }
 
 let refreshing = null;
@@ -137,9 +185,9 @@ export function refresh() {
  */
 async function authorized(method, path, options = {}) {
   let res = await request(method, path, { ...options, token: accessToken });
-  // A wrong current password is a 401 too, but the session is fine: no refresh, no retry (a
-  // retry would count the same wrong password twice against the login limit).
-  if (res.status !== 401 || res.data?.msg === WRONG_PASSWORD) return res;
+  // A wrong current password or code is a 401 too, but the session is fine: no refresh, no
+  // retry (a retry would count the same wrong password or code twice against the limits).
+  if (res.status !== 401 || NOT_THE_SESSION.has(res.data?.msg)) return res;
   let renewed;
   try {
     renewed = await refresh();
@@ -218,4 +266,71 @@ export async function deleteAccount(password) {
   const res = await authorized('POST', '/users/me/delete', { body: { password }, cookie: true });
   if (res.status !== 204) throw failure(res);
   clearSession();
+}
+
+/**
+ * GET /mfa: resolves to the caller's {totp, recovery_codes_left, passkeys: [{id, name,
+ * created_at}], passkeys_available}.
+ */
+export async function securityStatus() {
+  const res = await authorized('GET', '/mfa');
+  if (res.status !== 200) throw failure(res);
+  return res.data;
+}
+
+/**
+ * POST /mfa/totp/enrol: a new TOTP secret, pending until confirmTotp(); resolves to {secret,
+ * otpauth_uri, qr_svg, expires_in}.
+ */
+export async function startTotp(currentPassword) {
+  const res = await authorized('POST', '/mfa/totp/enrol', { body: { current_password: currentPassword } });
+  if (res.status !== 200) throw failure(res);
+  return res.data;
+}
+
+// The answer of a change to the second factor: every other session ended, and this one goes on
+// as a new session (a new access token here, a new refresh cookie in the browser).
+function adoptNewSession(res) {
+  if (res.status !== 200) throw failure(res);
+  setSession(res.data);
+  return res.data.recovery_codes ?? [];
+}
+
+/** POST /mfa/totp/confirm with the app's first code: turns it on; resolves to the recovery codes. */
+export async function confirmTotp(code) {
+  return adoptNewSession(await authorized('POST', '/mfa/totp/confirm', { body: { code }, cookie: true }));
+}
+
+/** POST /mfa/recovery-codes: ten new recovery codes in place of the old ones; resolves to them. */
+export async function newRecoveryCodes(currentPassword, code) {
+  const body = { current_password: currentPassword, code };
+  return adoptNewSession(await authorized('POST', '/mfa/recovery-codes', { body, cookie: true }));
+}
+
+/** POST /mfa/totp/disable with the password and a code (or a recovery code): turns it off. */
+export async function disableTotp(currentPassword, code) {
+  const body = { current_password: currentPassword, code };
+  adoptNewSession(await authorized('POST', '/mfa/totp/disable', { body, cookie: true }));
+}
+
+/** POST /passkeys/register/options: resolves to {challenge_id, options} for navigator.credentials.create(). */
+export async function passkeyRegistrationOptions(currentPassword) {
+  const body = { current_password: currentPassword };
+  const res = await authorized('POST', '/passkeys/register/options', { body });
+  if (res.status !== 200) throw failure(res);
+  return res.data;
+}
+
+/** POST /passkeys/register with the browser's new credential (JSON): resolves to {id, name, created_at}. */
+export async function registerPasskey(challengeId, credential, name) {
+  const body = name ? { challenge_id: challengeId, credential, name } : { challenge_id: challengeId, credential };
+  const res = await authorized('POST', '/passkeys/register', { body });
+  if (res.status !== 201) throw failure(res);
+  return res.data;
+}
+
+/** POST /passkeys/delete: removes one of the caller's passkeys. */
+export async function deletePasskey(id, currentPassword) {
+  const res = await authorized('POST', '/passkeys/delete', { body: { id, current_password: currentPassword } });
+  if (res.status !== 204) throw failure(res);
 }
