@@ -1,5 +1,6 @@
-// The page: hash routes over the sections of index.html: #/signup, #/login, #/forgot, and,
-// logged in, #/private, #/password, #/email, #/delete. A mailed link opens #verify=<token> or
+// The page: hash routes over the sections of index.html: #/signup, #/login (and a login's
+// second step, #/two-step, while api.js holds its ticket), #/forgot, and, logged in, #/private,
+// #/password, #/email, #/delete, #/security (two-step verification and passkeys). A mailed link opens #verify=<token> or
 // #reset=<token>: the token is taken into memory at once and the address bar shows #/verify or
 // #/reset, so the token stays in no history entry (it never reaches a server: it is a fragment).
 //
@@ -10,11 +11,13 @@
 //   logged-out  no access token.
 
 import * as api from './api.js';
+import * as webauthn from './webauthn.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['signup', 'login', 'forgot', 'reset', 'verify', 'private', 'password', 'email', 'delete'];
+const VIEWS = ['signup', 'login', 'two-step', 'forgot', 'reset', 'verify', 'private', 'password', 'email', 'delete',
+  'security'];
 // The views that need a session.
-const PRIVATE = ['private', 'password', 'email', 'delete'];
+const PRIVATE = ['private', 'password', 'email', 'delete', 'security'];
 const NO_LINK = 'Open the link from the message we sent you.';
 
 // The token of the mailed link this page was opened with ({kind: 'verify' | 'reset', token}).
@@ -73,6 +76,13 @@ async function render() {
     view = 'login';
     pending ??= { notice: 'Please log in first.' };
   }
+  // The second step needs the ticket of a login's first; a reload forgets it.
+  if (view === 'two-step' && !api.secondStepDue()) view = api.isLoggedIn() ? 'private' : 'login';
+  // Recovery codes are shown until the user leaves the Security page, and not again.
+  if (view !== 'security') {
+    shownCodes = null;
+    $('recovery-codes').replaceChildren();
+  }
   // Redirects replace the history entry, so Back does not bounce off them.
   if (location.hash !== `#/${view}`) history.replaceState(null, '', `#/${view}`);
 
@@ -86,6 +96,8 @@ async function render() {
 
   if (view === 'verify') return verify();
   if (view === 'reset' && link?.kind !== 'reset') showMessages({ error: NO_LINK });
+  if (view === 'two-step') $('two-step-code').focus();
+  if (view === 'security') return security(count);
   if (view !== 'private') return settle();
   $('user-id').textContent = '';
   $('user-name').textContent = '';
@@ -186,9 +198,188 @@ onSubmit('delete-form', async (data) => {
 });
 
 onSubmit('login-form', async (data) => {
-  await api.logIn(data.get('username'), data.get('password'));
+  const { secondStep } = await api.logIn(data.get('username'), data.get('password'));
   $('login-form').reset();
+  navigate(secondStep ? '#/two-step' : '#/private');
+});
+
+onSubmit('two-step-form', async (data) => {
+  try {
+    await api.completeLogin(data.get('code').trim());
+  } catch (err) {
+    $('two-step-code').value = '';
+    // The ticket is spent (expired, used, out of attempts): only a new login helps.
+    if (!api.secondStepDue() && !err.sessionEnded && err.status === 401) {
+      navigate('#/login', { error: err.message });
+      return;
+    }
+    throw err;
+  }
+  $('two-step-form').reset();
   navigate('#/private');
+});
+
+$('passkey-login').addEventListener('click', (event) =>
+  busy(event.currentTarget, async () => {
+    const { challenge_id: challengeId, options } = await api.passkeySignInOptions();
+    const credential = await webauthn.get(options.publicKey);
+    await api.logInWithPasskey(challengeId, credential);
+    navigate('#/private');
+  }),
+);
+
+// --- #/security: two-step verification and passkeys ---------------------------------------
+
+// The recovery codes just made (shown until the user leaves the page), the passkey whose
+// removal waits for the password.
+let shownCodes = null;
+let removing = null;
+const SVG = 'http://www.w3.org/2000/svg';
+
+async function security(count) {
+  for (const id of ['totp-enrol-form', 'totp-setup', 'recovery', 'new-codes-form', 'totp-disable-form', 'passkeys',
+    'passkeys-unavailable', 'passkey-remove-form']) {
+    $(id).hidden = true;
+  }
+  // An enrolment left unconfirmed is dropped from the page (the API forgets it in 10 minutes).
+  $('totp-qr').replaceChildren();
+  $('totp-secret').textContent = '';
+  removing = null;
+  $('totp-status').textContent = '';
+  setState('loading');
+  try {
+    const status = await api.securityStatus();
+    if (count !== renderCount) return;
+    showSecurity(status);
+    settle();
+  } catch (err) {
+    if (count === renderCount) failed(err);
+  }
+}
+
+function showSecurity(status) {
+  const left = status.recovery_codes_left;
+  $('totp-status').textContent = status.totp
+    ? `On: logins ask for a code from your authenticator app. ${left} recovery code${left === 1 ? '' : 's'} left.`
+    : 'Off: logins ask only for your password.';
+  $('totp-enrol-form').hidden = status.totp;
+  $('new-codes-form').hidden = !status.totp;
+  $('totp-disable-form').hidden = !status.totp;
+  $('recovery').hidden = !shownCodes;
+  $('recovery-codes').replaceChildren(...(shownCodes ?? []).map((code) => {
+    const item = document.createElement('li');
+    item.textContent = code;
+    return item;
+  }));
+
+  const usable = status.passkeys_available && webauthn.supported();
+  $('passkeys').hidden = !usable;
+  $('passkeys-unavailable').hidden = usable;
+  $('passkeys-unavailable').textContent = !status.passkeys_available
+    ? 'This service offers no passkeys.'
+    : 'This browser cannot use passkeys.';
+  $('passkeys-empty').hidden = status.passkeys.length > 0;
+  $('passkey-list').replaceChildren(...status.passkeys.map(passkeyItem));
+}
+
+function passkeyItem(passkey) {
+  const item = document.createElement('li');
+  item.dataset.passkeyId = passkey.id;
+  const name = document.createElement('span');
+  name.className = 'passkey-name';
+  name.textContent = passkey.name;
+  const added = new Date(passkey.created_at * 1000);
+  const date = document.createElement('time');
+  date.dateTime = added.toISOString();
+  date.textContent = `added ${added.toLocaleDateString()}`;
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'secondary';
+  remove.textContent = 'Remove';
+  remove.setAttribute('aria-label', `Remove ${passkey.name}`);
+  remove.addEventListener('click', () => {
+    removing = passkey;
+    $('passkey-remove-name').textContent = passkey.name;
+    $('passkey-remove-form').hidden = false;
+    $('passkey-remove-current_password').focus();
+  });
+  item.append(name, ' ', date, ' ', remove);
+  return item;
+}
+
+// The enrolment's QR code, an SVG document from the API, as an element of this page: parsed as
+// XML (never as HTML, and no data: URL, which the CSP refuses), kept to its drawing.
+function showQr(text) {
+  const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+  const svg = doc.documentElement;
+  if (svg.namespaceURI !== SVG || svg.localName !== 'svg' || doc.getElementsByTagName('parsererror').length) {
+    $('totp-qr').replaceChildren(); // the key is on the page as text anyway
+    return;
+  }
+  for (const element of svg.querySelectorAll('script, style, foreignObject, a, use, image')) element.remove();
+  for (const element of [svg, ...svg.querySelectorAll('*')]) {
+    for (const { name } of [...element.attributes]) {
+      if (/^on/i.test(name) || /href$/i.test(name) || name === 'style') element.removeAttribute(name);
+    }
+  }
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'QR code of the key for your authenticator app');
+  $('totp-qr').replaceChildren(document.importNode(svg, true));
+}
+
+onSubmit('totp-enrol-form', async (data) => {
+  const enrolment = await api.startTotp(data.get('current_password'));
+  $('totp-enrol-form').reset();
+  showQr(enrolment.qr_svg);
+  $('totp-secret').textContent = enrolment.secret;
+  $('totp-enrol-form').hidden = true;
+  $('totp-setup').hidden = false;
+  $('totp-confirm-code').focus();
+  settle();
+});
+
+onSubmit('totp-confirm-form', async (data) => {
+  shownCodes = await api.confirmTotp(data.get('code').trim());
+  $('totp-confirm-form').reset();
+  $('totp-qr').replaceChildren();
+  $('totp-secret').textContent = '';
+  navigate('#/security', { notice: 'Two-step verification is on. Your other sessions ended.' });
+});
+
+onSubmit('new-codes-form', async (data) => {
+  shownCodes = await api.newRecoveryCodes(data.get('current_password'), data.get('code').trim());
+  $('new-codes-form').reset();
+  navigate('#/security', { notice: 'New recovery codes: the old ones no longer work. Your other sessions ended.' });
+});
+
+onSubmit('totp-disable-form', async (data) => {
+  await api.disableTotp(data.get('current_password'), data.get('code').trim());
+  $('totp-disable-form').reset();
+  shownCodes = null;
+  navigate('#/security', { notice: 'Two-step verification is off. Your other sessions ended.' });
+});
+
+onSubmit('passkey-add-form', async (data) => {
+  const { challenge_id: challengeId, options } = await api.passkeyRegistrationOptions(data.get('current_password'));
+  const credential = await webauthn.create(options.publicKey);
+  const added = await api.registerPasskey(challengeId, credential, data.get('name').trim());
+  $('passkey-add-form').reset();
+  navigate('#/security', { notice: `Passkey “${added.name}” added: you can sign in with it.` });
+});
+
+onSubmit('passkey-remove-form', async (data) => {
+  if (!removing) return;
+  await api.deletePasskey(removing.id, data.get('current_password'));
+  const { name } = removing;
+  removing = null;
+  $('passkey-remove-form').reset();
+  navigate('#/security', { notice: `Passkey “${name}” removed.` });
+});
+
+$('passkey-remove-cancel').addEventListener('click', () => {
+  removing = null;
+  $('passkey-remove-form').reset();
+  $('passkey-remove-form').hidden = true;
 });
 
 $('logout').addEventListener('click', (event) =>
@@ -209,6 +400,7 @@ $('logout-all').addEventListener('click', (event) =>
 // cookie (if any). 200 restores the session, 401 means logged out; anything else is shown.
 async function start() {
   takeLink(); // before any request: the token leaves the address bar at once
+  $('passkey-login-box').hidden = !webauthn.supported();
   setState('loading');
   try {
     await api.refresh();
