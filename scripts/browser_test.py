@@ -6,14 +6,19 @@ Run by `./dev test` with the environment it sets: WEB_URL (the client, on an all
 API_URL, ISSUER, AUDIENCE, KEYSET and DEV_KEYS (the dev key set and tools/dev-keys, to mint an
 expired token), MAIL_URL (moto's SES, whose mail holds the links the pages open), SCREENSHOTS
 (a folder). Chromium and chromedriver are Debian's (same version), Selenium is pinned in
-scripts/requirements-checks.txt. Every wait is bounded; a failure leaves a screenshot.
+scripts/requirements-checks.txt. Every wait is bounded; a failure leaves a screenshot. TOTP
+codes are computed here (RFC 6238, as an authenticator app does); passkeys are made and used by
+Chromium's virtual authenticator (WebAuthn's test API), on the API's relying party "localhost".
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import pathlib
+import struct
 import subprocess
 import sys
 import time
@@ -28,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.virtual_authenticator import Protocol, Transport, VirtualAuthenticatorOptions
 from selenium.webdriver.support.ui import WebDriverWait
 
 WEB_URL = os.environ["WEB_URL"].rstrip("/")
@@ -41,6 +47,32 @@ P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def totp_step(at=None):
+    """The TOTP time step of `at` (now by default): 30-second steps since the Unix epoch."""
+    return int((time.time() if at is None else at) // 30)
+
+
+def totp_code(secret, step):
+    """RFC 6238's code of time `step` for a base32 `secret` (as the page shows it, unpadded):
+    HMAC-SHA1 over the step as 8 big-endian bytes, dynamic truncation, 6 digits."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+class TotpTest(unittest.TestCase):
+    """The code generator itself, against RFC 6238's test vectors (SHA-1, its 20-byte key)."""
+
+    def test_the_codes_are_rfc_6238s(self):
+        secret = base64.b32encode(b"12345678901234567890").decode().rstrip("=")
+        # Appendix B gives 8 digits; an app shows their last 6.
+        for at, code in ((59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"),
+                         (2000000000, "69279037")):
+            self.assertEqual(totp_code(secret, totp_step(at)), code[-6:], at)
 
 
 def expired_token(user_id, username):
@@ -135,6 +167,84 @@ class Browser(unittest.TestCase):
         WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/private"))
         self.wait_state("logged-in")
         return name
+
+    def wait_for(self, condition, what):
+        """Waits until `condition(driver)` is truthy; a timeout leaves a screenshot named `what`."""
+        try:
+            return WebDriverWait(self.driver, WAIT, poll_frequency=0.1).until(condition)
+        except Exception:
+            self.shot(f"timeout-{what}")
+            raise
+
+    def visible(self, element_id):
+        self.wait_for(lambda d: d.find_element(By.ID, element_id).is_displayed(), element_id)
+        return self.driver.find_element(By.ID, element_id)
+
+    def error(self):
+        return self.wait_for(lambda d: d.find_element(By.ID, "error").text, "error")
+
+    def open_view(self, view):
+        """A view of a signed-in user, once it has settled (its section shown, nothing loading)."""
+        self.driver.get(f"{WEB_URL}/#/{view}")
+        self.visible(view)
+        self.assertEqual(self.wait_state("logged-in", "logged-out"), "logged-in")
+
+    def log_out(self):
+        self.open_view("private")
+        self.driver.find_element(By.ID, "logout").click()
+        self.wait_for(lambda d: d.current_url.endswith("#/login"), "logged-out")
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+
+    def log_in_to_second_step(self, name, password=PASSWORD):
+        """Username and password of an account with two-step verification: the second step's page."""
+        self.fill("login", username=name, password=password)
+        self.wait_for(lambda d: d.current_url.endswith("#/two-step"), "second-step")
+        self.visible("two-step-code")
+        self.assertEqual(self.wait_state("logged-out"), "logged-out", "no session before the code")
+
+    def second_step(self, code):
+        """The code of the second step; on success the private page of the user."""
+        self.fill("two-step", code=code)
+        self.wait_for(lambda d: d.current_url.endswith("#/private") or d.find_element(By.ID, "error").text,
+                      "after-second-step")
+        self.assertEqual(self.text("error"), "")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+
+    def shown_codes(self):
+        """The recovery codes on the page (read in one go: a re-render replaces the list)."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#recovery-codes li')].map((item) => item.textContent)")
+
+    def recovery_codes(self):
+        self.visible("recovery-codes")
+        codes = self.shown_codes()
+        self.assertEqual(len(codes), 10, codes)
+        self.assertTrue(all(re.fullmatch(r"[a-z2-7]{4}(-[a-z2-7]{4}){3}", c) for c in codes), codes)
+        return codes
+
+    def turn_on_two_step(self):
+        """Turns two-step verification on from the Security page, as a person with an app would:
+        (the secret, the step of the code that confirmed it, the recovery codes)."""
+        self.driver.find_element(By.ID, "security-link").click()
+        self.visible("totp-enrol-form")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertIn("Off", self.text("totp-status"))
+        self.fill("totp-enrol", current_password=PASSWORD)
+        secret = self.visible("totp-secret").text
+        self.assertRegex(secret, r"^[A-Z2-7]{16,}$")
+        qr = self.driver.find_elements(By.CSS_SELECTOR, "#totp-qr svg")
+        self.assertEqual(len(qr), 1, "the QR code is an <svg> element of the page")
+        self.assertTrue(qr[0].is_displayed())
+        self.assertEqual(qr[0].get_attribute("namespaceURI"), "http://www.w3.org/2000/svg")
+        self.shot("enrolment")
+        step = totp_step()
+        self.fill("totp-confirm", code=totp_code(secret, step))
+        codes = self.recovery_codes()
+        self.assertIn("Two-step verification is on", self.notice())
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertIn("10 recovery codes left", self.text("totp-status"))
+        self.assertFalse(self.driver.find_element(By.ID, "totp-setup").is_displayed())
+        return secret, step, codes
 
     def refresh_cookies(self):
         """The browser's refresh-token cookies, whatever their path (WebDriver's own cookie list
@@ -284,6 +394,119 @@ class Browser(unittest.TestCase):
         self.fill("login", username=name, password=new_password)
         self.assertEqual(self.wait_state("logged-in"), "logged-in")
         self.shot("password-changed")
+
+    def test_two_step_verification_asks_for_a_code_at_login_and_a_recovery_code_works_once(self):
+        name = self.sign_up_and_log_in()
+        secret, last_step, codes = self.turn_on_two_step()
+        self.shot("recovery-codes")
+        # Turning it on ended the old session and started a new one: the page took its token and
+        # the browser its cookie, so a reload stays logged in.
+        self.driver.refresh()
+        self.assertEqual(self.wait_state("logged-in", "logged-out"), "logged-in", "the new refresh cookie")
+        self.visible("security")
+        self.assertIn("On", self.text("totp-status"))
+        self.assertFalse(self.driver.find_element(By.ID, "recovery").is_displayed(), "codes are shown once")
+        self.log_out()
+        # A password alone is not enough now: the second step, with the app's next code. A code
+        # is taken once, for a step after the last accepted one: the next step's, which the API
+        # takes up to a step early (if the clock is further on already, the current step's).
+        self.log_in_to_second_step(name)
+        self.assertEqual(self.refresh_cookies(), [], "no session before the second step")
+        self.shot("second-step")
+        step = max(last_step + 1, totp_step())
+        self.second_step(totp_code(secret, step))
+        self.wait_for(lambda d: d.find_element(By.ID, "user-name").text == name, "private-page")
+        self.driver.refresh()
+        self.assertEqual(self.wait_state("logged-in", "logged-out"), "logged-in", "the second step set the cookie")
+        self.assertEqual(self.text("user-name"), name)
+        self.log_out()
+        # A recovery code instead of the app's code, once.
+        self.log_in_to_second_step(name)
+        self.second_step(codes[0].upper())
+        self.wait_for(lambda d: d.find_element(By.ID, "user-name").text == name, "private-page")
+        self.log_out()
+        self.log_in_to_second_step(name)
+        self.fill("two-step", code=codes[0])
+        self.assertEqual(self.error(), "Invalid code", "a recovery code works once")
+        self.assertTrue(self.driver.current_url.endswith("#/two-step"), self.driver.current_url)
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        self.shot("recovery-code-used")
+
+    def test_new_recovery_codes_replace_the_old_ones_and_turning_it_off_leaves_the_password_alone(self):
+        name = self.sign_up_and_log_in()
+        _, _, old = self.turn_on_two_step()
+        self.fill("new-codes", current_password=PASSWORD, code=old[0])
+        self.wait_for(lambda d: self.shown_codes() and self.shown_codes()[0] not in old, "new-codes")
+        new = self.recovery_codes()
+        self.assertFalse(set(new) & set(old))
+        self.assertIn("the old ones no longer work", self.notice())
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        # A replaced code is refused with the API's message, and the session goes on.
+        self.fill("totp-disable", current_password=PASSWORD, code=old[1])
+        self.assertEqual(self.error(), "Invalid code")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertTrue(self.driver.current_url.endswith("#/security"), self.driver.current_url)
+        self.fill("totp-disable", current_password=PASSWORD, code=new[0])
+        self.assertIn("Two-step verification is off", self.notice())
+        self.visible("totp-enrol-form")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertIn("Off", self.text("totp-status"))
+        self.shot("turned-off")
+        self.driver.refresh()
+        self.assertEqual(self.wait_state("logged-in", "logged-out"), "logged-in", "the new refresh cookie")
+        self.log_out()
+        self.fill("login", username=name, password=PASSWORD)
+        self.wait_for(lambda d: d.current_url.endswith("#/private"), "private-page")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.wait_for(lambda d: d.find_element(By.ID, "user-name").text == name, "private-page")
+
+    def test_a_passkey_signs_in_without_a_username_until_it_is_removed(self):
+        options = VirtualAuthenticatorOptions(protocol=Protocol.CTAP2, transport=Transport.INTERNAL,
+                                              has_resident_key=True, has_user_verification=True,
+                                              is_user_verified=True, is_user_consenting=True)
+        self.driver.add_virtual_authenticator(options)
+        self.addCleanup(self.driver.remove_virtual_authenticator)
+        name = self.sign_up_and_log_in()
+        self.driver.find_element(By.ID, "security-link").click()
+        self.visible("passkeys-empty")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.fill("passkey-add", name="Test laptop", current_password=PASSWORD)
+        self.assertIn("added", self.notice())
+        self.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, "#passkey-list li[data-passkey-id]"), "listed")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        item = self.driver.find_elements(By.CSS_SELECTOR, "#passkey-list li[data-passkey-id]")
+        self.assertEqual(len(item), 1)
+        self.assertIn("Test laptop", item[0].text)
+        self.assertFalse(self.driver.find_element(By.ID, "passkeys-empty").is_displayed())
+        held = self.driver.get_credentials()
+        self.assertEqual(len(held), 1, "the authenticator holds the passkey")
+        self.assertTrue(held[0].is_resident_credential, "discoverable: no username needed")
+        self.shot("passkey-added")
+        self.log_out()
+        # Nothing typed: the passkey says who signs in.
+        self.assertEqual(self.driver.find_element(By.ID, "login-username").get_attribute("value"), "")
+        self.visible("passkey-login").click()
+        self.wait_for(lambda d: d.current_url.endswith("#/private"), "passkey-sign-in")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.wait_for(lambda d: d.find_element(By.ID, "user-name").text == name, "private-page")
+        self.assertEqual(self.text("error"), "")
+        self.shot("signed-in-with-passkey")
+        # Removed (with the password), it signs nobody in, though the authenticator still has it.
+        self.open_view("security")
+        self.driver.find_element(By.CSS_SELECTOR, "#passkey-list li button").click()
+        self.visible("passkey-remove-form")
+        self.assertEqual(self.text("passkey-remove-name"), "Test laptop")
+        self.fill("passkey-remove", current_password=PASSWORD)
+        self.assertIn("removed", self.notice())
+        self.visible("passkeys-empty")
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "#passkey-list li"), [])
+        self.log_out()
+        self.visible("passkey-login").click()
+        self.assertEqual(self.error(), "Passkey not accepted")
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        self.assertTrue(self.driver.current_url.endswith("#/login"), self.driver.current_url)
+        self.shot("removed-passkey-refused")
 
     def _options(self):
         options = webdriver.ChromeOptions()
