@@ -385,6 +385,14 @@ async fn of_many_concurrent_second_steps_with_one_ticket_or_one_code_exactly_one
         1,
         "one recovery code, one login"
     );
+
+    next_step(&apps);
+    let mut tickets = Vec::new();
+    for _ in 0..4 {
+        tickets.push(ticket_for(&apps, &e.user).await);
+    }
+    let right = code(&e.secret, &apps);
+    assert_eq!(logins(&apps, tickets, &right).await, 1, "one TOTP code, one login");
 }
 
 /// How many of the second steps, sent at once, log in.
