@@ -392,7 +392,11 @@ async fn of_many_concurrent_second_steps_with_one_ticket_or_one_code_exactly_one
         tickets.push(ticket_for(&apps, &e.user).await);
     }
     let right = code(&e.secret, &apps);
-    assert_eq!(logins(&apps, tickets, &right).await, 1, "one TOTP code, one login");
+    assert_eq!(
+        logins(&apps, tickets, &right).await,
+        1,
+        "one TOTP code, one login"
+    );
 }
 
 /// How many of the second steps, sent at once, log in.
@@ -499,4 +503,20 @@ async fn verify_address(apps: &Apps, user: &User, email: &str) {
         .call(Call::post_json("/email/verify", &json!({ "token": token })))
         .await;
     assert_eq!(answer.status, 204, "{answer:?}");
+}
+
+/// A ticket is bound to its user's session epoch: a password change (or reset, or log out
+/// everywhere) between the two steps ends it.
+#[tokio::test]
+async fn a_password_change_between_the_steps_ends_the_ticket() {
+    let apps = Apps::embedded().await;
+    let e = enrolled(&apps).await;
+    let ticket = ticket_for(&apps, &e.user).await;
+    let change = json!({"current_password": PASSWORD, "new_password": "another long passphrase"});
+    assert_eq!(post(&apps, "/password", &e.user.token, change).await.status, 204);
+    let late = second_step(&apps, &ticket, &code(&e.secret, &apps)).await;
+    assert_eq!(
+        (late.status, late.msg()),
+        (401, "Invalid or expired MFA ticket, log in again")
+    );
 }

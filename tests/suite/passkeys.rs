@@ -227,6 +227,16 @@ async fn an_assertion_for_another_origin_or_relying_party_is_refused() {
     // A phishing page on another origin relays the service's challenge to the authenticator.
     phone.origin = "https://app.example.com.evil.test".into();
     assert_eq!(sign_in(&apps, &mut phone).await.status, 401, "another origin");
+    // A page on a subdomain of the relying party (user content, a forgotten test site) is not
+    // one of the configured origins either.
+    phone.origin = "https://evil.app.example.com".into();
+    assert_eq!(
+        sign_in(&apps, &mut phone).await.status,
+        401,
+        "a subdomain's origin"
+    );
+    phone.origin = "https://app.example.com:8443".into();
+    assert_eq!(sign_in(&apps, &mut phone).await.status, 401, "another port");
     phone.origin = APP_ORIGIN.into();
     // The authenticator signs for another relying party id.
     phone.rp_id_override = Some("evil.test".into());

@@ -93,7 +93,8 @@ pub(super) fn passkey_summaries(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    listed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    // Oldest first; those of one second by name, so the order never depends on the random ids.
+    listed.sort_by(|a, b| (a.created_at, &a.name, &a.id).cmp(&(b.created_at, &b.name, &b.id)));
     Ok(listed)
 }
 
