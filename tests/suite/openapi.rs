@@ -234,8 +234,9 @@ fn every_status_a_route_can_answer_is_documented_and_nothing_else() {
 
 /// Documented headers that must be on every such response are `required`, so schemathesis
 /// checks them: `Retry-After` on every 429 and 503, `WWW-Authenticate` on the bearer routes' 401
-/// but those that take the current password (whose 401 for a wrong one has none),
-/// `Cache-Control` everywhere.
+/// but those that take the current password or a second-factor code (whose 401 for a wrong one
+/// has none), `Set-Cookie` on the success of every route under `/token` that starts a session
+/// (all but the passkey sign-in's options), `Cache-Control` everywhere.
 #[test]
 fn the_headers_that_matter_are_required_where_always_sent() {
     let doc = openapi();
@@ -275,7 +276,7 @@ fn the_headers_that_matter_are_required_where_always_sent() {
                     .is_some_and(|s| s.to_string().contains("bearerAuth"))
             {
                 let schema = resolve(&operation["requestBody"]["content"]["application/json"]["schema"]);
-                let takes_password = ["password", "current_password"]
+                let takes_password = ["password", "current_password", "code"]
                     .iter()
                     .any(|field| schema["properties"].get(*field).is_some());
                 assert_eq!(
@@ -284,14 +285,20 @@ fn the_headers_that_matter_are_required_where_always_sent() {
                     "{label}: WWW-Authenticate"
                 );
             }
-            if status.starts_with('2') && path.starts_with("/token") && method == "POST" {
+            if status.starts_with('2')
+                && path.starts_with("/token")
+                && path != "/token/passkey/options"
+                && method == "POST"
+            {
                 assert!(
                     response["headers"].get("Set-Cookie").is_some(),
                     "{label}: Set-Cookie"
                 );
             }
         }
-        if method != "OPTIONS" && method != "GET" && path != "/logout/all" {
+        // Every route that reads a body; `/logout/all` and the passkey sign-in's options read none.
+        if method != "OPTIONS" && method != "GET" && path != "/logout/all" && path != "/token/passkey/options"
+        {
             let body = &operation["requestBody"]["content"]["application/json"]["schema"];
             let schema = resolve(body);
             let alternatives = schema["oneOf"]

@@ -357,3 +357,42 @@ async fn account_deletion_removes_the_passkeys() {
     );
     assert_eq!(sign_in(&apps, &mut phone).await.status, 401);
 }
+
+/// Ids no challenge or credential can have (too long for a table key among them) are refused as
+/// input, never sent to the store (where they were a 503).
+#[tokio::test]
+async fn ids_no_challenge_or_credential_can_have_are_refused_as_input() {
+    let apps = Apps::embedded().await;
+    let user = signed_up_user(&apps).await;
+    let mut phone = Authenticator::new(APP_ORIGIN);
+    register(&apps, &user, &mut phone, "Phone").await;
+    let long = "A".repeat(2100);
+
+    let removal = json!({"id": long, "current_password": PASSWORD});
+    assert_eq!(
+        post(&apps, "/passkeys/delete", &user.token, removal).await.status,
+        404
+    );
+    let (id, options) = sign_in_options(&apps).await;
+    let assertion = phone.get(&options);
+    assert_eq!(sign_in_with(&apps, &long, &assertion).await.status, 401);
+    let mut oversized = assertion.clone();
+    let big = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, vec![7u8; 1100]);
+    oversized["id"] = json!(big);
+    oversized["rawId"] = json!(big);
+    assert_eq!(sign_in_with(&apps, &id, &oversized).await.status, 401);
+    let body = json!({"challenge_id": long, "credential": phone.create(&options_for(&apps, &user).await)});
+    let refused = post(&apps, "/passkeys/register", &user.token, body).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+}
+
+async fn options_for(apps: &Apps, user: &User) -> Value {
+    let answer = post(
+        apps,
+        "/passkeys/register/options",
+        &user.token,
+        json!({"current_password": PASSWORD}),
+    )
+    .await;
+    answer.body["options"].clone()
+}

@@ -38,6 +38,20 @@ use super::{App, confirm_password, identified, signing};
 pub const CHALLENGE_SECONDS: u64 = 300;
 /// Longest name a passkey may be given.
 pub const NAME_CHARS: usize = 64;
+/// Longest credential id WebAuthn allows (Level 2, §5.8.3: "at most 1023 bytes"); a longer one
+/// is no credential, and would not fit in a table key.
+pub const CREDENTIAL_ID_BYTES: usize = 1023;
+
+/// A challenge id as the options answered it (a UUID); anything else names no challenge and is
+/// not looked up.
+fn challenge_id(text: &str) -> Option<String> {
+    Uuid::parse_str(text).ok().map(|id| id.to_string())
+}
+
+/// The base64url id of a credential, if it can be one.
+fn credential_id(bytes: &[u8]) -> Option<String> {
+    (!bytes.is_empty() && bytes.len() <= CREDENTIAL_ID_BYTES).then(|| URL_SAFE_NO_PAD.encode(bytes))
+}
 
 const REGISTER: &str = "register";
 const SIGN_IN: &str = "sign-in";
@@ -88,7 +102,10 @@ async fn begin(
 /// The stored state of challenge `id` of `kind` (for `user_id`, if any), deleted as it is read:
 /// `None` if there is no such unexpired challenge.
 async fn take(app: &App, id: &str, kind: &str, user_id: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(record) = app.store.take_challenge(id, app.clock.now()).await? else {
+    let Some(id) = challenge_id(id) else {
+        return Ok(None);
+    };
+    let Some(record) = app.store.take_challenge(&id, app.clock.now()).await? else {
         return Ok(None);
     };
     Ok((record.kind == kind && record.user_id.as_deref() == user_id).then_some(record.state))
@@ -172,8 +189,10 @@ pub(crate) async fn register(app: &App, req: &Request) -> Result<Response<Body>,
             tracing::info!(error = %e, "passkey registration refused");
             ApiError::BadRequest("Passkey registration failed".into())
         })?;
+    let id = credential_id(passkey.cred_id())
+        .ok_or_else(|| ApiError::BadRequest("Passkey registration failed".into()))?;
     let summary = PasskeySummary {
-        id: URL_SAFE_NO_PAD.encode(passkey.cred_id()),
+        id,
         name,
         created_at: app.clock.now(),
     };
@@ -214,7 +233,13 @@ pub(crate) async fn delete(app: &App, req: &Request) -> Result<Response<Body>, A
         user_id: &user.id,
         epoch: user.epoch,
     };
-    if !app.store.remove_passkey(at, &id).await? {
+    // An id that no credential can have is no passkey of the user's, and is not looked up.
+    let known = URL_SAFE_NO_PAD
+        .decode(&id)
+        .ok()
+        .and_then(|bytes| credential_id(&bytes))
+        .is_some_and(|canonical| canonical == id);
+    if !known || !app.store.remove_passkey(at, &id).await? {
         return Err(ApiError::NoSuchPasskey);
     }
     tracing::info!(user_id = %user.id, passkey = %id, "passkey removed");
@@ -268,7 +293,8 @@ pub(crate) async fn sign_in(app: &App, req: &Request) -> Result<Response<Body>, 
     let credential: PublicKeyCredential = serde_json::from_value(credential)
         .map_err(|_| ApiError::BadRequest("\"credential\" is not a WebAuthn assertion".into()))?;
     let (signer, issuer) = signing(app, req).await?;
-    let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
+    let credential_id = credential_id(credential.get_credential_id())
+        .ok_or_else(|| refused("no credential can have this id"))?;
     // The challenge is used up whatever follows; the passkey is read meanwhile.
     let (state, passkey) = tokio::join!(
         take(app, &challenge_id, SIGN_IN, None),
