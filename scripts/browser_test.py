@@ -238,13 +238,27 @@ class Browser(unittest.TestCase):
         self.assertEqual(qr[0].get_attribute("namespaceURI"), "http://www.w3.org/2000/svg")
         self.shot("enrolment")
         step = totp_step()
+        self.count_refreshes()
         self.fill("totp-confirm", code=totp_code(secret, step))
         codes = self.recovery_codes()
         self.assertIn("Two-step verification is on", self.notice())
         self.assertEqual(self.wait_state("logged-in"), "logged-in")
         self.assertIn("10 recovery codes left", self.text("totp-status"))
+        self.assertEqual(self.refreshes(), 0, "the page took the new session's token from the answer")
         self.assertFalse(self.driver.find_element(By.ID, "totp-setup").is_displayed())
         return secret, step, codes
+
+    def count_refreshes(self):
+        """Counts the page's POST /token/refresh from now on (until the next load): a page that
+        kept a dead access token would get a 401 and refresh its way out, unseen otherwise."""
+        self.driver.execute_script(
+            "window.refreshes = 0; const fetch = window.fetch;"
+            "window.fetch = (url, init) => { if (String(url).endsWith('/token/refresh')) window.refreshes++;"
+            " return fetch(url, init); };"
+        )
+
+    def refreshes(self):
+        return self.driver.execute_script("return window.refreshes")
 
     def refresh_cookies(self):
         """The browser's refresh-token cookies, whatever their path (WebDriver's own cookie list
@@ -420,6 +434,14 @@ class Browser(unittest.TestCase):
         self.assertEqual(self.wait_state("logged-in", "logged-out"), "logged-in", "the second step set the cookie")
         self.assertEqual(self.text("user-name"), name)
         self.log_out()
+        # Leaving the second step's page forgets its ticket: back at it, the page asks to log in.
+        self.log_in_to_second_step(name)
+        # (hash changes in the page, not loads: a load would forget it anyway)
+        self.driver.execute_script("window.notReloaded = true; location.hash = '#/login'")
+        self.visible("login")
+        self.driver.execute_script("location.hash = '#/two-step'")
+        self.wait_for(lambda d: d.current_url.endswith("#/login"), "ticket-forgotten")
+        self.assertTrue(self.driver.execute_script("return window.notReloaded === true"), "the same page")
         # A recovery code instead of the app's code, once.
         self.log_in_to_second_step(name)
         self.second_step(codes[0].upper())
@@ -441,6 +463,7 @@ class Browser(unittest.TestCase):
         self.assertFalse(set(new) & set(old))
         self.assertIn("the old ones no longer work", self.notice())
         self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertEqual(self.refreshes(), 0, "the new codes' answer's token was taken")
         # A replaced code is refused with the API's message, and the session goes on.
         self.fill("totp-disable", current_password=PASSWORD, code=old[1])
         self.assertEqual(self.error(), "Invalid code")
@@ -451,6 +474,7 @@ class Browser(unittest.TestCase):
         self.visible("totp-enrol-form")
         self.assertEqual(self.wait_state("logged-in"), "logged-in")
         self.assertIn("Off", self.text("totp-status"))
+        self.assertEqual(self.refreshes(), 0, "turning it off's token was taken")
         self.shot("turned-off")
         self.driver.refresh()
         self.assertEqual(self.wait_state("logged-in", "logged-out"), "logged-in", "the new refresh cookie")

@@ -86,6 +86,8 @@ export async function signUp(username, password, email = '') {
  * second step and resolves to {secondStep: true}: completeLogin() with a code follows.
  */
 export async function logIn(username, password) {
+  // A new first step replaces any earlier login's ticket, whatever its answer.
+  mfaTicket = null;
   const res = await request('POST', '/token', { body: { username, password }, cookie: true });
   if (res.status !== 200) throw failure(res);
   if (res.data?.mfa_required) {
@@ -99,6 +101,11 @@ export async function logIn(username, password) {
 
 /** Whether a login waits for its second step (a reload forgets it, as it forgets the token). */
 export const secondStepDue = () => mfaTicket !== null;
+
+/** Forgets a waiting second step's ticket: the user left that page. */
+export function forgetSecondStep() {
+  mfaTicket = null;
+}
 
 /**
  * POST /token/mfa: the second step of a login, with the 6-digit code of the app or a recovery
@@ -117,7 +124,9 @@ export async function completeLogin(code) {
 
 /** POST /token/passkey/options: resolves to {challenge_id, options} for navigator.credentials.get(). */
 export async function passkeySignInOptions() {
-  const res = await request('POST', '/token/passkey/options', { body: '{}', cookie: true });
+  // No cookie: this route neither reads nor sets one (and with AllowedOrigins `*` a request
+  // with credentials would be refused).
+  const res = await request('POST', '/token/passkey/options', { body: '{}' });
   if (res.status !== 200) throw failure(res);
   return res.data;
 }

@@ -78,11 +78,15 @@ async function render() {
   }
   // The second step needs the ticket of a login's first; a reload forgets it.
   if (view === 'two-step' && !api.secondStepDue()) view = api.isLoggedIn() ? 'private' : 'login';
-  // Recovery codes are shown until the user leaves the Security page, and not again.
+  // Recovery codes, and a started enrolment's key and QR code, are shown until the user leaves
+  // the Security page, and not again; a second step's ticket is forgotten once its page is left.
   if (view !== 'security') {
     shownCodes = null;
     $('recovery-codes').replaceChildren();
+    $('totp-secret').textContent = '';
+    $('totp-qr').replaceChildren();
   }
+  if (view !== 'two-step') api.forgetSecondStep();
   // Redirects replace the history entry, so Back does not bounce off them.
   if (location.hash !== `#/${view}`) history.replaceState(null, '', `#/${view}`);
 
@@ -309,6 +313,12 @@ function passkeyItem(passkey) {
 
 // The enrolment's QR code, an SVG document from the API, as an element of this page: parsed as
 // XML (never as HTML, and no data: URL, which the CSP refuses), kept to its drawing.
+const QR_ELEMENTS = new Set(['svg', 'g', 'rect', 'path']);
+const QR_ATTRIBUTES = new Set([
+  'xmlns', 'version', 'width', 'height', 'viewBox', 'd', 'fill', 'x', 'y', 'shape-rendering',
+  'stroke', 'stroke-width',
+]);
+
 function showQr(text) {
   const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
   const svg = doc.documentElement;
@@ -316,10 +326,14 @@ function showQr(text) {
     $('totp-qr').replaceChildren(); // the key is on the page as text anyway
     return;
   }
-  for (const element of svg.querySelectorAll('script, style, foreignObject, a, use, image')) element.remove();
+  // Only what the service's QR code is made of (the qrcode crate's SVG: a rect and a path),
+  // in the SVG namespace, with their drawing attributes; anything else is dropped.
+  for (const element of [...svg.querySelectorAll('*')]) {
+    if (element.namespaceURI !== SVG || !QR_ELEMENTS.has(element.localName)) element.remove();
+  }
   for (const element of [svg, ...svg.querySelectorAll('*')]) {
     for (const { name } of [...element.attributes]) {
-      if (/^on/i.test(name) || /href$/i.test(name) || name === 'style') element.removeAttribute(name);
+      if (!QR_ATTRIBUTES.has(name)) element.removeAttribute(name);
     }
   }
   svg.setAttribute('role', 'img');

@@ -21,10 +21,25 @@ const withBinaryId = (descriptor) => ({ ...descriptor, id: fromBase64url(descrip
 
 // The browser's exceptions say little a person can act on; these do.
 function explained(err) {
-  if (err?.name === 'NotAllowedError') return new Error('The passkey request was cancelled or timed out.');
+  if (err?.name === 'NotAllowedError') {
+    return new Error('The passkey request was cancelled or timed out, or this device has no passkey for this site.');
+  }
+  if (err?.name === 'AbortError') return new Error('The passkey request was cancelled.');
   if (err?.name === 'InvalidStateError') return new Error('This authenticator holds a passkey of this account already.');
-  if (err?.name === 'SecurityError') return new Error('Passkeys do not work on this page (it must be https or localhost).');
+  if (err?.name === 'SecurityError') {
+    return new Error("Passkeys do not work on this page: it must be https (or localhost) and within the service's passkey domain.");
+  }
   return new Error(`Passkey failed: ${err?.message ?? err}`);
+}
+
+// The API's options as the browser wants them; options it cannot read are the service's fault,
+// said as such rather than as the browser's InvalidCharacterError or TypeError.
+function converted(convert) {
+  try {
+    return convert();
+  } catch {
+    throw new Error('Passkey failed: the service sent options this page cannot read.');
+  }
 }
 
 /**
@@ -32,12 +47,12 @@ function explained(err) {
  * resolves to the new credential as the JSON `POST /passkeys/register` takes.
  */
 export async function create(publicKey) {
-  const options = {
+  const options = converted(() => ({
     ...publicKey,
     challenge: fromBase64url(publicKey.challenge),
     user: { ...publicKey.user, id: fromBase64url(publicKey.user.id) },
     excludeCredentials: (publicKey.excludeCredentials ?? []).map(withBinaryId),
-  };
+  }));
   let credential;
   try {
     credential = await navigator.credentials.create({ publicKey: options });
@@ -62,11 +77,11 @@ export async function create(publicKey) {
  * (no conditional mediation): resolves to the assertion as the JSON `POST /token/passkey` takes.
  */
 export async function get(publicKey) {
-  const options = {
+  const options = converted(() => ({
     ...publicKey,
     challenge: fromBase64url(publicKey.challenge),
     allowCredentials: (publicKey.allowCredentials ?? []).map(withBinaryId),
-  };
+  }));
   let credential;
   try {
     credential = await navigator.credentials.get({ publicKey: options });
