@@ -966,6 +966,21 @@ async fn delete_account(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     Ok(ended(app, req))
 }
 
+/// The caller's user from one read (`found`: the user with its hash, and the session): still
+/// there, the same id, its session live.
+pub(crate) fn checked_user(
+    app: &App,
+    caller: &Identity,
+    found: Caller<UserRecord>,
+) -> Result<UserRecord, ApiError> {
+    let checked = Caller {
+        user: found.user.as_ref().map(UserProfile::from),
+        session: found.session,
+    };
+    current_user(caller, checked, app.clock.now())?;
+    found.user.ok_or(ApiError::UserGone)
+}
+
 /// The caller of a route that takes its current password, from one read (`found`: the user
 /// with its hash, and the session): still there, the same id, its session live, and `password`
 /// right, checked at the cost and under the limit of a login. `what` names the route in the log.
@@ -977,12 +992,7 @@ pub(crate) async fn confirm_password(
     password: Password,
     what: &str,
 ) -> Result<UserRecord, ApiError> {
-    let checked = Caller {
-        user: found.user.as_ref().map(UserProfile::from),
-        session: found.session,
-    };
-    current_user(caller, checked, app.clock.now())?;
-    let user = found.user.ok_or(ApiError::UserGone)?;
+    let user = checked_user(app, caller, found)?;
     let attempt = app.throttle.reserve(&username.key()).await?;
     let check = app
         .hasher

@@ -19,19 +19,18 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::error::ApiError;
-use shared::http::{Delivery, Identity, current_user, fields, json};
+use shared::http::{Delivery, Identity, fields, json};
 use shared::keystore::SecretsKeyStore;
 use shared::mail::Kind;
 use shared::mfa::{Code, RecoveryCode, SealingKey, SealingKeySource, TotpSecret};
 use shared::session::RefreshToken;
 use shared::store::{
-    Caller, CodeUse, NewSession, PendingTotp, TicketRecord, TotpChange, TotpState, UserAt, UserProfile,
-    UserRecord,
+    CodeUse, NewSession, PendingTotp, TicketRecord, TotpChange, TotpState, UserAt, UserRecord,
 };
 use shared::user::{Password, Username};
 use tokio::sync::OnceCell;
 
-use super::{App, TokenResponse, confirm_password, identified, issue, signing, token_response};
+use super::{App, TokenResponse, checked_user, confirm_password, identified, issue, signing, token_response};
 
 /// The sealing key of TOTP secrets: given at cold start (`MFA_KEY`), or derived, on the first
 /// use of the instance, from the value of the secret `MFA_KEY_SECRET` names.
@@ -260,18 +259,13 @@ pub(crate) fn signed_in(
 }
 
 /// The caller, read with its password hash and second factor, checked against its session.
-async fn caller(app: &App, req: &Request) -> Result<(Identity, Username, UserRecord), ApiError> {
+pub(crate) async fn caller(app: &App, req: &Request) -> Result<(Identity, Username, UserRecord), ApiError> {
     let (caller, username) = identified(app, req)?;
     let found = app
         .store
         .find_caller_with_hash(&username, &caller.session_id)
         .await?;
-    let checked = Caller {
-        user: found.user.as_ref().map(UserProfile::from),
-        session: found.session,
-    };
-    current_user(&caller, checked, app.clock.now())?;
-    let user = found.user.ok_or(ApiError::UserGone)?;
+    let user = checked_user(app, &caller, found)?;
     Ok((caller, username, user))
 }
 

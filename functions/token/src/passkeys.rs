@@ -167,17 +167,7 @@ pub(crate) async fn register(app: &App, req: &Request) -> Result<Response<Body>,
         .unwrap_or_else(|| "Passkey".into());
     let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
         .map_err(|_| ApiError::BadRequest("\"credential\" is not a WebAuthn registration response".into()))?;
-    let (caller, username) = identified(app, req)?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
-        .await?;
-    let checked = shared::store::Caller {
-        user: found.user.as_ref().map(shared::store::UserProfile::from),
-        session: found.session,
-    };
-    shared::http::current_user(&caller, checked, app.clock.now())?;
-    let user = found.user.ok_or(ApiError::UserGone)?;
+    let (_, username, user) = super::mfa::caller(app, req).await?;
     let state = take(app, &challenge_id, REGISTER, Some(&user.id))
         .await?
         .ok_or_else(|| ApiError::BadRequest("Invalid or expired challenge: start again".into()))?;

@@ -82,11 +82,21 @@ impl RecoveryCode {
     }
 }
 
-/// What a user sent as the second step: a TOTP code (six digits) or a recovery code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a user sent as the second step: a TOTP code (six digits) or a recovery code. `Debug`
+/// never shows either.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Code {
     Totp(String),
     Recovery(RecoveryCode),
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Totp(_) => "Code::Totp([redacted])",
+            Self::Recovery(_) => "Code::Recovery([redacted])",
+        })
+    }
 }
 
 impl Code {
@@ -171,7 +181,8 @@ impl MfaConfig {
     }
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let issuer = lookup(src, "TOTP_ISSUER").unwrap_or_else(|| "jwt-auth".into());
+        let defaults = Self::default();
+        let issuer = lookup(src, "TOTP_ISSUER").unwrap_or(defaults.issuer);
         if issuer.contains(':') || issuer.len() > 64 {
             return Err(ConfigError::Invalid {
                 var: "TOTP_ISSUER",
@@ -180,9 +191,15 @@ impl MfaConfig {
         }
         Ok(Self {
             issuer,
-            ticket_seconds: int_in_range(src, "MFA_TICKET_SECONDS", 300, 60, 900)?,
-            ticket_attempts: int_in_range(src, "MFA_TICKET_MAX_ATTEMPTS", 5, 1, 10)? as u32,
-            enrol_seconds: int_in_range(src, "TOTP_ENROL_SECONDS", 600, 60, 3600)?,
+            ticket_seconds: int_in_range(src, "MFA_TICKET_SECONDS", defaults.ticket_seconds, 60, 900)?,
+            ticket_attempts: int_in_range(
+                src,
+                "MFA_TICKET_MAX_ATTEMPTS",
+                u64::from(defaults.ticket_attempts),
+                1,
+                10,
+            )? as u32,
+            enrol_seconds: int_in_range(src, "TOTP_ENROL_SECONDS", defaults.enrol_seconds, 60, 3600)?,
         })
     }
 }

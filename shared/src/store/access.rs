@@ -68,15 +68,6 @@ pub const EPOCH_ATTRIBUTE: &str = "epoch";
 pub const EMAIL_ATTRIBUTE: &str = "email";
 /// The newest reset token's hash on a `USER#` item.
 pub const RESET_HASH_ATTRIBUTE: &str = "reset_hash";
-/// The second factor's attributes of a `USER#` item: the sealed secret, the last accepted
-/// step, the recovery codes' hashes, and a started enrolment.
-pub const TOTP_ATTRIBUTES: [&str; 5] = [
-    "totp_secret",
-    "totp_step",
-    "recovery",
-    "totp_pending",
-    "totp_pending_until",
-];
 /// The map of a user's passkeys' listings on its `USER#` item.
 pub const PASSKEYS_ATTRIBUTE: &str = "passkeys";
 /// The attribute of a `USER#` item that must never be read by a function that only needs the
