@@ -190,6 +190,24 @@ for name, method, path, body in [
     event["requestContext"]["authorizer"] = {**with_context["requestContext"]["authorizer"], "epoch": "0"}
     FIXTURES[name] = event
 
+# "Your devices" and the security history, behind the authorizer: a page's query, and a
+# session id in the path (the fixtures' own session, which the tests start).
+for name, method, resource, path, query in [
+    ("token/sessions.json", "GET", "/sessions", "/sessions", {"limit": "20"}),
+    ("token/end-session.json", "DELETE", "/sessions/{id}", f"/sessions/{SESSION_ID}", None),
+    ("token/security-events.json", "GET", "/me/events", "/me/events", {"limit": "20"}),
+]:
+    event = proxy(method, resource, None, {"Authorization": "Bearer ${TOKEN}"})
+    event["path"] = path
+    event["requestContext"]["path"] = f"/{STAGE}{path}"
+    if resource != path:
+        event["pathParameters"] = {"id": path.rsplit("/", 1)[1]}
+    if query:
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+    event["requestContext"]["authorizer"] = {**with_context["requestContext"]["authorizer"], "epoch": "0"}
+    FIXTURES[name] = event
+
 # The mailed links' routes: no Bearer token, the link's token in the body.
 FIXTURES["token/verify-email.json"] = proxy("POST", "/email/verify", json.dumps({"token": "${TOKEN}"}), JSON)
 FIXTURES["token/forgot-by-name.json"] = proxy("POST", "/password/forgot", json.dumps({"username": "alice"}), JSON)

@@ -149,7 +149,16 @@ impl SessionBench {
         self.apps
             .token
             .sessions
-            .start(&self.user_id, USERNAME, &self.username_key, 0)
+            .start(
+                shared::session::SessionUser {
+                    user_id: &self.user_id,
+                    username: USERNAME,
+                    username_key: &self.username_key,
+                    epoch: 0,
+                },
+                &shared::events::Client::unknown(),
+                shared::events::EventKind::LoginSucceeded(shared::events::LoginMethod::Password),
+            )
             .await
             .unwrap()
             .token
@@ -228,7 +237,7 @@ fn sessions(c: &mut Criterion) {
                         .apps
                         .token
                         .sessions
-                        .refresh(Some(token.expose()))
+                        .refresh(Some(token.expose()), &shared::events::Client::unknown())
                         .await
                         .unwrap();
                     assert!(!refreshed.duplicate, "rotated");

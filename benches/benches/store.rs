@@ -118,12 +118,16 @@ impl Bench {
     /// A new session of the user, as a login starts it (outside every timing).
     fn session(&self) -> Started {
         self.rt
-            .block_on(
-                self.apps
-                    .token
-                    .sessions
-                    .start(&self.user_id, &self.username, &self.username_key, 0),
-            )
+            .block_on(self.apps.token.sessions.start(
+                shared::session::SessionUser {
+                    user_id: &self.user_id,
+                    username: &self.username,
+                    username_key: &self.username_key,
+                    epoch: 0,
+                },
+                &shared::events::Client::unknown(),
+                shared::events::EventKind::LoginSucceeded(shared::events::LoginMethod::Password),
+            ))
             .unwrap()
     }
 
@@ -194,7 +198,7 @@ fn main() {
                         .expect("the token's record");
                     let now = record.started_at;
                     let outcome = store
-                        .rotate(&old, &record, &new, &sealed, now, now + 30 * 24 * 3600)
+                        .rotate(&old, &record, &new, &sealed, now, now + 30 * 24 * 3600, None)
                         .await
                         .unwrap();
                     assert!(matches!(outcome, RotateOutcome::Rotated), "{outcome:?}");

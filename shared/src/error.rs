@@ -83,6 +83,10 @@ pub enum ApiError {
     PasskeyRefused,
     #[error("No such passkey")]
     NoSuchPasskey,
+    /// A session id that is not one of the caller's live sessions (unknown, another user's, or
+    /// ended): all alike.
+    #[error("No such session")]
+    NoSuchSession,
     #[error("Mail could not be sent, try again shortly")]
     MailUnavailable(#[source] anyhow::Error),
     #[error("User store unavailable, try again shortly")]
@@ -104,7 +108,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NoSuchPasskey => StatusCode::NOT_FOUND,
+            Self::NoSuchPasskey | Self::NoSuchSession => StatusCode::NOT_FOUND,
             Self::BadCredentials
             | Self::MissingToken
             | Self::InvalidToken

@@ -10,9 +10,12 @@ pub mod clock;
 pub mod config;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 
 #[cfg(feature = "api")]
 pub mod error;
+#[cfg(feature = "api")]
+pub mod events;
 #[cfg(feature = "api")]
 pub mod http;
 #[cfg(feature = "secrets")]

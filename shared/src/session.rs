@@ -41,6 +41,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, Env, Source, int_in_range, lookup};
+use crate::events::{Client, EndedBy, EventConfig, EventKind, SecurityEvent};
 use crate::store::{GraceCheck, RotateOutcome, SessionStore, StoreError};
 pub use crate::store::{NewSession, RefreshRecord, TokenHash};
 use std::time::Duration;
@@ -200,6 +201,16 @@ pub struct Refreshed {
     pub duplicate: bool,
 }
 
+/// Whose session starts: the user as the login read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionUser<'a> {
+    pub user_id: &'a str,
+    pub username: &'a str,
+    /// The user's item key (the lowercase name).
+    pub username_key: &'a str,
+    pub epoch: u64,
+}
+
 /// A session just started: its id (the `sid` of its access tokens) and its first token.
 #[derive(Debug)]
 pub struct Started {
@@ -221,6 +232,7 @@ pub struct Sessions {
     config: SessionConfig,
     store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
+    events: EventConfig,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -232,8 +244,24 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
+    /// Sessions whose events are kept as long as [`EventConfig::default`] says.
     pub fn new(config: SessionConfig, store: Arc<dyn SessionStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { config, store, clock }
+        Self {
+            config,
+            store,
+            clock,
+            events: EventConfig::default(),
+        }
+    }
+
+    /// The same, its events kept as `events` says.
+    pub fn with_events(self, events: EventConfig) -> Self {
+        Self { events, ..self }
+    }
+
+    /// An event of `kind` for `user_id`, now, from `client`.
+    pub fn event(&self, kind: EventKind, user_id: &str, client: &Client) -> SecurityEvent {
+        SecurityEvent::new(kind, Some(user_id), client, self.clock.now(), &self.events)
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -244,16 +272,17 @@ impl Sessions {
         self.clock.now()
     }
 
-    /// Starts a session for a user who just proved the password; returns its id and first token.
+    /// Starts a session for a user who just proved the password, from `client`, with the event
+    /// `kind` (the login); returns its id and first token. The event is logged once stored.
     pub async fn start(
         &self,
-        user_id: &str,
-        username: &str,
-        username_key: &str,
-        epoch: u64,
+        user: SessionUser<'_>,
+        client: &Client,
+        kind: EventKind,
     ) -> Result<Started, StoreError> {
-        let (session, token) = self.prepare(user_id, username, username_key, epoch);
+        let (session, token) = self.prepare(user, client, kind);
         self.store.start_session(&session, &token.hash()).await?;
+        session.event.log();
         tracing::info!(session_id = %session.session_id, "session started");
         Ok(Started {
             session_id: session.session_id,
@@ -264,22 +293,25 @@ impl Sessions {
     /// A session for the user starting now and its first refresh token, not yet stored: for a
     /// write that starts it together with what it depends on (the second step of a login, a
     /// passkey sign-in, a change to the second factor), in one transaction.
+    /// Its event (`kind`, from `client`) goes into the same write: log it
+    /// ([`SecurityEvent::log`]) once that write succeeded.
     pub fn prepare(
         &self,
-        user_id: &str,
-        username: &str,
-        username_key: &str,
-        epoch: u64,
+        user: SessionUser<'_>,
+        client: &Client,
+        kind: EventKind,
     ) -> (NewSession, RefreshToken) {
         let now = self.clock.now();
         let session = NewSession {
             session_id: uuid::Uuid::new_v4().to_string(),
-            user_id: user_id.to_owned(),
-            username: username.to_owned(),
-            username_key: username_key.to_owned(),
-            epoch,
+            user_id: user.user_id.to_owned(),
+            username: user.username.to_owned(),
+            username_key: user.username_key.to_owned(),
+            epoch: user.epoch,
             started_at: now,
             expires_at: self.expires_at(now),
+            client: client.clone(),
+            event: SecurityEvent::new(kind, Some(user.user_id), client, now, &self.events),
         };
         (session, RefreshToken::generate())
     }
@@ -289,9 +321,10 @@ impl Sessions {
         started_at.saturating_add(self.config.absolute.as_secs())
     }
 
-    /// Uses `token` once: rotated (a successor), a duplicate within the grace period (no
-    /// successor), or refused. A refused reuse has revoked the session.
-    pub async fn refresh(&self, token: Option<&str>) -> Result<Refreshed, RefreshError> {
+    /// Uses `token` once, for `client`: rotated (a successor; the session's last use is
+    /// `client`'s), a duplicate within the grace period (no successor), or refused. A refused
+    /// reuse has revoked the session.
+    pub async fn refresh(&self, token: Option<&str>, client: &Client) -> Result<Refreshed, RefreshError> {
         let token = token.ok_or(Refused::Missing)?;
         let token = RefreshToken::parse(token).ok_or(Refused::Unknown)?;
         let hash = token.hash();
@@ -299,7 +332,7 @@ impl Sessions {
         let now = self.clock.now();
         match judge(&record, now, &self.config) {
             Verdict::Expired => Err(Refused::Expired.into()),
-            Verdict::Reuse => Err(self.reused(&record).await),
+            Verdict::Reuse => Err(self.reused(&record, client).await),
             Verdict::Grace => self.grace(&token, record).await,
             Verdict::Rotate => {
                 let next = RefreshToken::generate();
@@ -312,6 +345,7 @@ impl Sessions {
                         &token.seal(&next),
                         now,
                         self.expires_at(record.started_at),
+                        client.ip.as_deref(),
                     )
                     .await?;
                 match outcome {
@@ -328,7 +362,7 @@ impl Sessions {
                         let record = self.store.find_refresh(&hash).await?.ok_or(Refused::Unknown)?;
                         match judge(&record, self.clock.now(), &self.config) {
                             Verdict::Grace => self.grace(&token, record).await,
-                            Verdict::Reuse => Err(self.reused(&record).await),
+                            Verdict::Reuse => Err(self.reused(&record, client).await),
                             Verdict::Rotate | Verdict::Expired => Err(Refused::Expired.into()),
                         }
                     }
@@ -372,30 +406,40 @@ impl Sessions {
         }
     }
 
-    /// Revokes the session of a reused token; the refusal to answer, or the store's failure.
-    async fn reused(&self, record: &RefreshRecord) -> RefreshError {
+    /// Revokes the session of a reused token (presented by `client`), with its event; the
+    /// refusal to answer, or the store's failure. Every detection is logged and counted, also
+    /// when the session was revoked already (the event is stored once, with the revocation).
+    async fn reused(&self, record: &RefreshRecord, client: &Client) -> RefreshError {
         tracing::warn!(session_id = %record.session_id, user_id = %record.user_id, "refresh token reused: session revoked");
-        match self
+        let event = self.event(EventKind::ReuseDetected, &record.user_id, client);
+        let revoked = self
             .store
-            .revoke_session(&record.session_id, self.clock.now())
-            .await
-        {
-            Ok(()) => Refused::Reused.into(),
+            .revoke_session(&record.session_id, self.clock.now(), &event)
+            .await;
+        event.log();
+        match revoked {
+            Ok(_) => Refused::Reused.into(),
             Err(e) => e.into(),
         }
     }
 
-    /// Ends the session of `token`, if it is one of ours (logout). Unknown tokens end nothing.
-    pub async fn end(&self, token: Option<&str>) -> Result<(), StoreError> {
+    /// Ends the session of `token`, if it is one of ours (logout by `client`). Unknown tokens
+    /// end nothing.
+    pub async fn end(&self, token: Option<&str>, client: &Client) -> Result<(), StoreError> {
         let Some(token) = token.and_then(RefreshToken::parse) else {
             return Ok(());
         };
         let Some(record) = self.store.find_refresh(&token.hash()).await? else {
             return Ok(());
         };
-        self.store
-            .revoke_session(&record.session_id, self.clock.now())
-            .await?;
+        let event = self.event(EventKind::SessionEnded(EndedBy::Logout), &record.user_id, client);
+        if self
+            .store
+            .revoke_session(&record.session_id, self.clock.now(), &event)
+            .await?
+        {
+            event.log();
+        }
         tracing::info!(session_id = %record.session_id, "session ended (logout)");
         Ok(())
     }

@@ -11,7 +11,8 @@ pub struct Sent {
     /// `None`: an operation that no capability declares (a `Scan`, ...).
     pub action: Option<Action>,
     pub operation: String,
-    /// The partition key; for a `Query`, empty (an index's keys are user ids, with no prefix).
+    /// The partition key; for a `Query`, the partition it reads (the `ByUser` index's are user
+    /// ids, with no prefix; the `UserLists` index's have theirs).
     pub key: String,
     /// The index a `Query` reads (`None`: the table).
     pub index: Option<String>,
@@ -50,6 +51,13 @@ pub fn item_requests(operation: &str, body: &Value) -> Vec<Sent> {
         "Query" => {
             let mut query = item(Some(Action::Query), operation, body, Within::Alone);
             query.index = body["IndexName"].as_str().map(str::to_owned);
+            // The partition it reads: the value the key condition compares the partition key to.
+            query.key = body["KeyConditionExpression"]
+                .as_str()
+                .and_then(|condition| condition.split_whitespace().find(|t| t.starts_with(':')))
+                .and_then(|value| body["ExpressionAttributeValues"][value]["S"].as_str())
+                .unwrap_or_default()
+                .to_owned();
             // The whole item unless it asks for less (an index's projection is not the
             // request's to narrow).
             query.attributes = body.get("ProjectionExpression").map(|_| {
@@ -232,17 +240,23 @@ mod tests {
     #[test]
     fn an_update_names_its_expressions_attributes_and_the_key() {
         let body = json!({
-            "Key": {"pk": {"S": "SESSION#s1"}},
-            "UpdateExpression": "SET revoked_at = if_not_exists(revoked_at, :now)",
-            "ConditionExpression": "attribute_exists(#pk)",
-            "ExpressionAttributeNames": {"#pk": "pk"},
+            "Key": {"pk": {"S": "LOGIN#alice#7"}},
+            "UpdateExpression": "SET #n = #n - :one",
+            "ConditionExpression": "attribute_exists(#pk) AND #n > :zero",
+            "ExpressionAttributeNames": {"#pk": "pk", "#n": "attempts"},
         });
         let sent = item_requests("UpdateItem", &body);
         assert_eq!(
             sent[0].attributes,
-            Some(vec!["pk".to_owned(), "revoked_at".to_owned()])
+            Some(vec!["attempts".to_owned(), "pk".to_owned()])
         );
-        assert!(undeclared(&[Capability::Sessions], &[("UpdateItem".into(), body.clone())]).is_empty());
+        assert!(
+            undeclared(
+                &[Capability::CountLoginAttempts],
+                &[("UpdateItem".into(), body.clone())]
+            )
+            .is_empty()
+        );
         assert_eq!(
             undeclared(&[Capability::ReadCaller], &[("UpdateItem".into(), body)]).len(),
             1

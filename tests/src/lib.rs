@@ -130,12 +130,32 @@ pub async fn start_session_with_id(
         epoch: 0,
         started_at: now,
         expires_at: now + SessionConfig::default().absolute.as_secs(),
+        client: shared::events::Client::unknown(),
+        event: shared::events::SecurityEvent::new(
+            shared::events::EventKind::LoginSucceeded(shared::events::LoginMethod::Password),
+            Some(user_id),
+            &shared::events::Client::unknown(),
+            now,
+            &shared::events::EventConfig::default(),
+        ),
     };
     let first = shared::session::RefreshToken::generate().hash();
     store
         .start_session(&session, &first)
         .await
         .expect("the session starts");
+}
+
+/// A security event of `user_id` at `now`, for a store call that writes one where what it says
+/// does not matter to the test.
+pub fn an_event(user_id: &str, now: u64) -> shared::events::SecurityEvent {
+    shared::events::SecurityEvent::new(
+        shared::events::EventKind::SessionEnded(shared::events::EndedBy::Logout),
+        Some(user_id),
+        &shared::events::Client::unknown(),
+        now,
+        &shared::events::EventConfig::default(),
+    )
 }
 
 /// The `sid` of an access token, read without verifying it (a test's own token).
@@ -675,6 +695,7 @@ impl Apps {
                 mfa: MfaConfig::default(),
                 sealer: token::mfa::Sealer::ready(SealingKey::derive(&[42u8; 32])),
                 passkeys: Some(test_passkeys().relying_party().expect("the tests' relying party")),
+                events: shared::events::EventConfig::default(),
             },
             protected: protected::App {
                 store: functions.protected,
@@ -711,12 +732,34 @@ impl Apps {
                 .expect("multiValueHeaders holds lists")
                 .push(json!(value));
         }
+        // A query string (`/sessions?limit=1`) goes where API Gateway puts it, undecoded (the
+        // tests' values need no escapes).
+        let (path, query) = call.path.split_once('?').unwrap_or((&call.path, ""));
+        let mut single = serde_json::Map::new();
+        let mut lists = serde_json::Map::new();
+        for (name, value) in query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+        {
+            single.insert(name.to_owned(), json!(value));
+            lists
+                .entry(name.to_owned())
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .expect("a list")
+                .push(json!(value));
+        }
+        if !single.is_empty() {
+            event["queryStringParameters"] = Value::Object(single);
+            event["multiValueQueryStringParameters"] = Value::Object(lists);
+        }
         event["httpMethod"] = json!(call.method.as_str());
-        event["path"] = json!(call.path);
-        event["resource"] = json!(call.path);
+        event["path"] = json!(path);
+        event["resource"] = json!(path);
         event["requestContext"]["httpMethod"] = json!(call.method.as_str());
-        event["requestContext"]["resourcePath"] = json!(call.path);
-        event["requestContext"]["path"] = json!(format!("/v1{}", call.path));
+        event["requestContext"]["resourcePath"] = json!(path);
+        event["requestContext"]["path"] = json!(format!("/v1{path}"));
         event["headers"] = Value::Object(headers);
         event["multiValueHeaders"] = Value::Object(multi);
         event["body"] = call.body.as_ref().map_or(Value::Null, |b| json!(b));
@@ -764,9 +807,29 @@ fn function_of(path: &str) -> &'static str {
             }
             functions
         });
-    FUNCTIONS
-        .get(path)
-        .unwrap_or_else(|| panic!("template.yaml has no route {path}"))
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
+    let segments = |p: &str| {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    FUNCTIONS.get(path).map(String::as_str).unwrap_or_else(|| {
+        // A resource with a `{name}` segment (`/sessions/{id}`) matches any value there.
+        let parts = segments(path);
+        FUNCTIONS
+            .iter()
+            .find(|(resource, _)| {
+                let pattern = segments(resource);
+                pattern.len() == parts.len()
+                    && pattern
+                        .iter()
+                        .zip(&parts)
+                        .all(|(want, got)| want.starts_with('{') || want == got)
+            })
+            .map(|(_, function)| function.as_str())
+            .unwrap_or_else(|| panic!("template.yaml has no route {path}"))
+    })
 }
 
 impl Api for Apps {

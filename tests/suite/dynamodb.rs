@@ -15,10 +15,12 @@ use integration_tests::dynamo::{self, Table};
 use integration_tests::faults::{Fault, Faults, FaultyClient};
 use integration_tests::test_util::PASSWORD;
 use integration_tests::{
-    Apps, body_post, body_session, login, protected, sign_up, signed_up_user, unique_name,
+    Apps, an_event, body_post, body_session, login, protected, sign_up, signed_up_user, unique_name,
 };
 use shared::StoreConfig;
-use shared::store::access::{USER_ID_ATTRIBUTE, USER_INDEX};
+use shared::store::access::{
+    LIST_INDEX, LIST_KEY_ATTRIBUTE, LIST_SORT_ATTRIBUTE, LISTED_ATTRIBUTES, USER_ID_ATTRIBUTE, USER_INDEX,
+};
 use shared::store::dynamodb::{DynamoUserStore, LOGIN_PREFIX, PARTITION_KEY, USER_PREFIX};
 use shared::store::retry::{ConflictRetry, only_conflicts};
 use shared::store::{
@@ -70,7 +72,9 @@ async fn table_created_from_the_template_has_the_key_the_store_uses() {
         attrs,
         [
             (PARTITION_KEY, ScalarAttributeType::S),
-            (USER_ID_ATTRIBUTE, ScalarAttributeType::S)
+            (USER_ID_ATTRIBUTE, ScalarAttributeType::S),
+            (LIST_KEY_ATTRIBUTE, ScalarAttributeType::S),
+            (LIST_SORT_ATTRIBUTE, ScalarAttributeType::S),
         ]
     );
     let index = t.global_secondary_indexes().first().expect("the ByUser index");
@@ -83,6 +87,28 @@ async fn table_created_from_the_template_has_the_key_the_store_uses() {
             .collect::<Vec<_>>(),
         [(USER_ID_ATTRIBUTE, KeyType::Hash)]
     );
+    // The lists' index: keyed as the store queries it, projecting what the listings read.
+    let lists = t
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some(LIST_INDEX))
+        .expect("the UserLists index");
+    assert_eq!(
+        lists
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type().clone()))
+            .collect::<Vec<_>>(),
+        [
+            (LIST_KEY_ATTRIBUTE, KeyType::Hash),
+            (LIST_SORT_ATTRIBUTE, KeyType::Range)
+        ]
+    );
+    let projected: HashSet<&str> = lists
+        .projection()
+        .map(|p| p.non_key_attributes().iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(projected, LISTED_ATTRIBUTES.into_iter().collect::<HashSet<_>>());
     let ttl = client
         .describe_time_to_live()
         .table_name(&table)
@@ -517,28 +543,31 @@ async fn faulty_store(faults: &Arc<Faults>, operation_ms: u64) -> DynamoUserStor
 
 #[tokio::test]
 async fn a_write_that_meets_a_transaction_is_retried_until_it_goes_through() {
-    let conflicts = Faults::first("UpdateItem", 2, Fault::Conflict);
+    let conflicts = Faults::first("TransactWriteItems", 2, Fault::CancelledByConflict);
     let store = faulty_store(&conflicts, 3_000).await;
     let alice = Username::parse("alice").unwrap();
-    let ended = store.end_all_sessions(&alice, "user-1").await;
+    let ended = store
+        .end_all_sessions(&alice, "user-1", &an_event("user-1", 1))
+        .await;
     assert!(matches!(ended, Ok(true)), "{ended:?}");
     assert_eq!(conflicts.seen(), 3, "two conflicts, then the write");
 }
 
 #[tokio::test]
 async fn conflicts_that_persist_end_after_a_bounded_number_of_tries() {
-    let conflicts = Faults::first("UpdateItem", usize::MAX, Fault::Conflict);
+    let conflicts = Faults::first("TransactWriteItems", usize::MAX, Fault::CancelledByConflict);
     let store = faulty_store(&conflicts, 3_000).await;
     let alice = Username::parse("alice").unwrap();
+    let event = an_event("user-1", 1);
     let started = Instant::now();
     for result in [
-        store.end_all_sessions(&alice, "user-1").await,
-        store.change_password(&alice, "old", "new").await,
+        store.end_all_sessions(&alice, "user-1", &event).await,
+        store.change_password(&alice, "old", "new", &event).await,
+        store.revoke_session("s-1", 1, &event).await,
     ] {
         let err = result.unwrap_err();
         assert!(format!("{:#}", err.0).contains("TransactionConflict"), "{err:#?}");
     }
-    assert!(store.revoke_session("s-1", 1).await.is_err());
     assert_eq!(conflicts.seen(), 12, "four tries of each of the three writes");
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -619,13 +648,16 @@ async fn log_out_everywhere_rides_out_conflicts_and_is_a_503_when_they_persist()
             .header("authorization", &user.bearer())
     };
 
-    apps.faults.arm("UpdateItem", usize::MAX, Fault::Conflict);
+    // Log out everywhere is one transaction (the epoch and its event).
+    apps.faults
+        .arm("TransactWriteItems", usize::MAX, Fault::CancelledByConflict);
     let answer = apps.call(everywhere()).await;
     assert_eq!(answer.status, 503, "{answer:?}");
     assert_eq!(apps.faults.seen(), 4);
     assert_eq!(epoch().await, 0, "nothing changed");
 
-    apps.faults.arm("UpdateItem", 2, Fault::Conflict);
+    apps.faults
+        .arm("TransactWriteItems", 2, Fault::CancelledByConflict);
     let answer = apps.call(everywhere()).await;
     assert_eq!(answer.status, 204, "{answer:?}");
     assert_eq!(apps.faults.seen(), 3);

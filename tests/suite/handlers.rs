@@ -4,8 +4,8 @@
 use integration_tests::faults::Fault;
 use integration_tests::test_util::{ISSUER, PASSWORD, header, mint, signing_key, tampered};
 use integration_tests::{
-    Answer, Api, Apps, Call, FIXTURE_SESSION_ID, FIXTURE_USER_ID, fixture, fixture_json, login, protected,
-    request, sign_up, signed_up_user, start_fixture_session, with_body,
+    Answer, Api, Apps, Call, FIXTURE_SESSION_ID, FIXTURE_USER_ID, an_event, fixture, fixture_json, login,
+    protected, request, sign_up, signed_up_user, start_fixture_session, with_body,
 };
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -595,7 +595,11 @@ mod protected_route {
         let event = fixture_json("protected/authorizer-context.json", "${TOKEN}");
         assert_eq!(protected_event(&apps, &event).await.status, 200);
         apps.store
-            .revoke_session(FIXTURE_SESSION_ID, apps.clock.now())
+            .revoke_session(
+                FIXTURE_SESSION_ID,
+                apps.clock.now(),
+                &an_event(FIXTURE_USER_ID, apps.clock.now()),
+            )
             .await
             .unwrap();
         let response = protected_event(&apps, &event).await;

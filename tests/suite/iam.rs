@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use integration_tests::{template, template_text};
 use serde_json::{Map, Value, json};
 use shared::store::access::{
-    Access, Capability, PARTITION_KEY, PREFIXES, SECRET_ATTRIBUTE, USER_PREFIX, Within,
+    Access, Capability, LIST_PREFIXES, PARTITION_KEY, PREFIXES, SECRET_ATTRIBUTE, USER_PREFIX, Within,
 };
 
 /// A function of the template, by its binary: what its code may do.
@@ -481,8 +481,7 @@ fn problems(template: &Value) -> Vec<String> {
                 context(access, access.prefix, &[], false),
             );
             if access.index.is_some() {
-                // An index keyed by user ids: no prefix to hold it to, but the same request on
-                // the table, or on another index, is denied.
+                // The same request on the table, or on another index, is denied.
                 for index in [None, Some(FOREIGN_INDEX)] {
                     let variant = Access { index, ..*access };
                     probe(
@@ -490,6 +489,21 @@ fn problems(template: &Value) -> Vec<String> {
                         variant,
                         context(access, USER_PREFIX, &[], true),
                     );
+                }
+                // An index with kinds of partition (the lists): another kind's is denied.
+                if !access.prefix.is_empty() {
+                    for prefix in LIST_PREFIXES
+                        .iter()
+                        .chain([&FOREIGN_PREFIX])
+                        .filter(|p| **p != access.prefix)
+                    {
+                        let variant = Access { prefix, ..*access };
+                        probe(
+                            format!("{label} on the {prefix} lists"),
+                            variant,
+                            context(access, prefix, &[], true),
+                        );
+                    }
                 }
             }
             for prefix in PREFIXES

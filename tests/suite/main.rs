@@ -9,6 +9,7 @@
 
 mod accounts;
 mod attacks;
+mod devices;
 mod docs;
 mod dynamodb;
 mod e2e;

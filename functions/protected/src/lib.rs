@@ -52,6 +52,7 @@ impl App {
     /// Reads the configuration and builds the store and verifier; fails naming a bad variable.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let settings = TokenSettings::from_env()?;
+        shared::metrics::configure_from_env()?;
         Ok(Self {
             store: Arc::new(DynamoUserStore::from_env().await?),
             verifier: TokenVerifier::new(&settings, public_keys(&Env)?),

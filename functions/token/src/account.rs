@@ -13,8 +13,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::error::ApiError;
+use shared::events::EventKind;
 use shared::http::{
-    Forgotten, client_address, email_change, empty, forgotten, json, link_token, password_reset,
+    Forgotten, client, client_address, email_change, empty, forgotten, json, link_token, password_reset,
 };
 use shared::mail::{Kind, Mail};
 use shared::session::RefreshToken;
@@ -115,12 +116,13 @@ pub(crate) async fn verify_email(app: &App, req: &Request) -> Result<Response<Bo
     let user = user_of(app, &record.username_key, &record.user_id)
         .await?
         .ok_or(ApiError::InvalidLink)?;
+    let verified = crate::event(app, EventKind::EmailVerified, Some(&user.id), &client(req));
     match app
         .store
-        .confirm_email(&hash, &record, user.email.as_deref())
+        .confirm_email(&hash, &record, user.email.as_deref(), &verified)
         .await?
     {
-        Confirmed::Done => {}
+        Confirmed::Done => verified.log(),
         Confirmed::Taken => return Err(ApiError::EmailTaken),
         Confirmed::Stale => return Err(ApiError::InvalidLink),
     }
@@ -238,9 +240,15 @@ pub(crate) async fn reset_password(app: &App, req: &Request) -> Result<Response<
         .filter(|user| user.reset_hash.as_deref() == Some(hash.0.as_str()))
         .ok_or(ApiError::InvalidLink)?;
     let new_hash = app.hasher.hash(new).await?;
-    if !app.store.reset_password(&hash, &record, &new_hash).await? {
+    let reset = crate::event(app, EventKind::PasswordReset, Some(&user.id), &client(req));
+    if !app
+        .store
+        .reset_password(&hash, &record, &new_hash, &reset)
+        .await?
+    {
         return Err(ApiError::InvalidLink);
     }
+    reset.log();
     tracing::info!(user_id = %user.id, "password reset; every session ended");
     if let Err(error) = app.throttle.forget(&record.username_key).await {
         tracing::warn!(error = %shared::http::error_chain(&error), "could not clear the login limit");

@@ -21,6 +21,7 @@
 //! token the store has already consumed.
 
 mod account;
+mod devices;
 pub mod mfa;
 mod passkeys;
 
@@ -34,24 +35,27 @@ use shared::Issuer;
 use shared::clock::{Clock, SystemClock};
 use shared::config::Env;
 use shared::error::ApiError;
+use shared::events::{Client, EventConfig, EventKind, FailedStep, LoginMethod, SecurityEvent};
 use shared::http::{
-    Delivery, Identity, Responder, Route, account_deletion, client_address, current_user, empty, identify,
-    issuer_for, json, login as parse_login, password_change, presented_refresh_token, set_refresh_cookies,
+    Delivery, Identity, Responder, Route, account_deletion, client, client_address, current_user, empty,
+    identify, issuer_for, json, login as parse_login, password_change, presented_refresh_token,
+    set_refresh_cookies,
 };
 use shared::keys::public_keys;
 use shared::keystore::{LOGIN_TIMEOUTS, SecretsKeyStore};
 use shared::mail::{Kind, MailConfig, Mailer, SesMailer};
+use shared::metrics::{self, Metric};
 use shared::mfa::passkey::PasskeyConfig;
 use shared::mfa::{MfaConfig, SealingKeySource};
 use shared::password::{Check, PasswordHasher};
-use shared::session::{RefreshError, Sessions};
+use shared::session::{RefreshError, SessionUser, Sessions};
 use shared::store::access::Capability;
 use shared::store::dynamodb::DynamoUserStore;
 use shared::store::sdk_config::sdk_config_from_env;
 use shared::store::{
-    Caller, ChangePassword, DeleteAccount, EndAllSessions, FindUser, PasskeyStore, ReadCaller,
-    RehashPassword, ResetPassword, SecondFactors, StartVerification, StoreError, UserProfile, UserRecord,
-    VerifyEmail,
+    Caller, ChangePassword, DeleteAccount, Devices, EndAllSessions, FindUser, PasskeyStore, ReadCaller,
+    RehashPassword, ResetPassword, SecondFactors, SecurityLog, StartVerification, StoreError, UserProfile,
+    UserRecord, VerifyEmail,
 };
 use shared::throttle::{Attempt, ClientKey, LoginThrottle};
 use shared::throttle::{MailLimitConfig, MailThrottle};
@@ -80,6 +84,8 @@ pub const STORE: &[Capability] = &[
     Capability::CountMail,
     Capability::SecondFactor,
     Capability::Passkeys,
+    Capability::Devices,
+    Capability::SecurityLog,
 ];
 
 /// What this function may do with the signing keys' secret: read it (its role grants exactly
@@ -103,6 +109,8 @@ pub trait Users:
     + ResetPassword
     + SecondFactors
     + PasskeyStore
+    + Devices
+    + SecurityLog
 {
 }
 impl<
@@ -116,7 +124,9 @@ impl<
         + VerifyEmail
         + ResetPassword
         + SecondFactors
-        + PasskeyStore,
+        + PasskeyStore
+        + Devices
+        + SecurityLog,
 > Users for T
 {
 }
@@ -144,6 +154,8 @@ pub struct App {
     pub sealer: mfa::Sealer,
     /// The WebAuthn relying party; `None` when passkeys are off (`WEBAUTHN_ORIGINS` unset).
     pub passkeys: Option<Webauthn>,
+    /// How long security events are kept.
+    pub events: EventConfig,
 }
 
 /// The key tokens are signed with: given at cold start (`JWT_SIGNING_KEY`), or read once, on
@@ -229,6 +241,8 @@ impl App {
         let settings = TokenSettings::from_env()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mail = MailConfig::from_env()?;
+        let events = EventConfig::from_env()?;
+        metrics::configure_from_env()?;
         let (store_for_mail, clock_for_mail) = (store.clone(), clock.clone());
         let signer = match SigningKeySource::from_env()? {
             SigningKeySource::Pem(key) => Signer::Ready(TokenIssuer::new(settings.clone(), *key)),
@@ -244,7 +258,7 @@ impl App {
             throttle: LoginThrottle::new(LoginThrottleConfig::from_env()?, store.clone(), clock.clone()),
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
             signer,
-            sessions: Sessions::new(SessionConfig::from_env()?, store, clock.clone()),
+            sessions: Sessions::new(SessionConfig::from_env()?, store, clock.clone()).with_events(events),
             verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
             same_site: CookieSameSite::from_env()?,
             clock,
@@ -260,6 +274,7 @@ impl App {
             passkeys: PasskeyConfig::from_env()?
                 .map(|config| config.relying_party())
                 .transpose()?,
+            events,
         })
     }
 }
@@ -521,8 +536,47 @@ pub static PASSKEY_SIGN_IN: Route = post(
     ],
 );
 
+/// The caller's live sessions ("Your devices"), behind the authorizer: 400 for a `limit` or
+/// `cursor` that is not one this API takes.
+pub static SESSIONS: Route = Route {
+    method: Method::GET,
+    path: "/sessions",
+    success: StatusCode::OK,
+    errors: &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        SERVER[0],
+        SERVER[1],
+    ],
+};
+/// Ends one of the caller's sessions, behind the authorizer: 404 for an id that is not one of
+/// its live sessions (unknown, another user's, or ended), all alike.
+pub static END_SESSION: Route = Route {
+    method: Method::DELETE,
+    path: "/sessions/{id}",
+    success: StatusCode::NO_CONTENT,
+    errors: &[
+        StatusCode::UNAUTHORIZED,
+        StatusCode::NOT_FOUND,
+        SERVER[0],
+        SERVER[1],
+    ],
+};
+/// The caller's security history, newest first, behind the authorizer; 400 as [`SESSIONS`].
+pub static EVENTS: Route = Route {
+    method: Method::GET,
+    path: "/me/events",
+    success: StatusCode::OK,
+    errors: &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        SERVER[0],
+        SERVER[1],
+    ],
+};
+
 /// The routes of this function.
-pub static ROUTES: [&Route; 21] = [
+pub static ROUTES: [&Route; 24] = [
     &LOGIN,
     &REFRESH,
     &LOGOUT,
@@ -544,6 +598,9 @@ pub static ROUTES: [&Route; 21] = [
     &PASSKEY_DELETE,
     &PASSKEY_SIGN_IN_OPTIONS,
     &PASSKEY_SIGN_IN,
+    &SESSIONS,
+    &END_SESSION,
+    &EVENTS,
 ];
 
 /// Which of [`ROUTES`] a request is for.
@@ -570,10 +627,13 @@ pub enum Endpoint {
     PasskeyDelete,
     PasskeySignInOptions,
     PasskeySignIn,
+    Sessions,
+    EndSession,
+    Events,
 }
 
 impl Endpoint {
-    const ALL: [Self; 21] = [
+    const ALL: [Self; 24] = [
         Self::Login,
         Self::Refresh,
         Self::Logout,
@@ -595,6 +655,9 @@ impl Endpoint {
         Self::PasskeyDelete,
         Self::PasskeySignInOptions,
         Self::PasskeySignIn,
+        Self::Sessions,
+        Self::EndSession,
+        Self::Events,
     ];
 
     pub fn route(self) -> &'static Route {
@@ -620,21 +683,36 @@ impl Endpoint {
             Self::PasskeyDelete => &PASSKEY_DELETE,
             Self::PasskeySignInOptions => &PASSKEY_SIGN_IN_OPTIONS,
             Self::PasskeySignIn => &PASSKEY_SIGN_IN,
+            Self::Sessions => &SESSIONS,
+            Self::EndSession => &END_SESSION,
+            Self::Events => &EVENTS,
         }
     }
 
-    /// The endpoint of a request path, by the longest route path it ends with: with or without
-    /// a stage or base path in front, and under a function URL
-    /// (`/lambda-url/token/token/refresh`). API Gateway sends this function only its routes'
-    /// paths; anything else (the function URL's root) is the login, the function's first route.
+    /// The endpoint of a request path, by the longest route path its last segments are (a
+    /// `{name}` segment matches any one): with or without a stage or base path in front, and
+    /// under a function URL (`/lambda-url/token/token/refresh`). API Gateway sends this function
+    /// only its routes' paths; anything else (the function URL's root) is the login, the
+    /// function's first route.
     pub fn of(path: &str) -> Self {
-        let path = path.trim_end_matches('/');
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         Self::ALL
             .into_iter()
-            .filter(|endpoint| path.ends_with(endpoint.route().path))
+            .filter(|endpoint| ends_with_route(&segments, endpoint.route().path))
             .max_by_key(|endpoint| endpoint.route().path.len())
             .unwrap_or(Self::Login)
     }
+}
+
+/// Whether the path `segments` end with the route path `pattern`'s segments.
+fn ends_with_route(segments: &[&str], pattern: &str) -> bool {
+    let pattern: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    segments.len() >= pattern.len()
+        && pattern
+            .iter()
+            .rev()
+            .zip(segments.iter().rev())
+            .all(|(want, got)| (want.starts_with('{') && want.ends_with('}')) || want == got)
 }
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
@@ -665,6 +743,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 Endpoint::PasskeyDelete => passkeys::delete(app, req).await,
                 Endpoint::PasskeySignInOptions => passkeys::sign_in_options(app, req).await,
                 Endpoint::PasskeySignIn => passkeys::sign_in(app, req).await,
+                Endpoint::Sessions => devices::sessions(app, req).await,
+                Endpoint::EndSession => devices::end_session(app, req).await,
+                Endpoint::Events => devices::events(app, req).await,
             }
         })
         .await)
@@ -674,6 +755,7 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let input = parse_login(req)?;
     let password = Password::parse_existing(input.credentials.password)?;
     let (signer, issuer) = signing(app, req).await?;
+    let from = client(req);
     let client = ClientKey::of(client_address(req));
     // A name that breaks the username rules cannot exist: treat it as unknown, not as a 400, at
     // the same cost. Counted per address only: no password can ever match it.
@@ -684,6 +766,11 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             attempt = attempt.number,
             "login failed: no such username can exist"
         );
+        record(
+            app,
+            event(app, EventKind::LoginFailed(FailedStep::Password), None, &from),
+        )
+        .await;
         return Err(ApiError::BadCredentials);
     };
     // The attempt is reserved per address and per name before the password is checked; the
@@ -698,8 +785,12 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let check = app.hasher.verify(password, stored_hash).await?;
+    let known = user.as_ref().map(|u| u.id.clone());
     let (Some(user), Check::Right { rehash }) = (user, check) else {
         tracing::info!(attempt = by_name.number, "login failed");
+        // A known user's history gets it; an unknown name's only goes to the log.
+        let failed = EventKind::LoginFailed(FailedStep::Password);
+        record(app, event(app, failed, known.as_deref(), &from)).await;
         return Err(ApiError::BadCredentials);
     };
     if user.totp.is_some() {
@@ -719,7 +810,16 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         app.throttle.succeeded(by_name),
         app.throttle.succeeded(by_client),
         upgrade_hash(app, &username, &user.password_hash, rehash.as_deref()),
-        app.sessions.start(&user.id, &user.username, &key, user.epoch),
+        app.sessions.start(
+            SessionUser {
+                user_id: &user.id,
+                username: &user.username,
+                username_key: &key,
+                epoch: user.epoch,
+            },
+            &from,
+            EventKind::LoginSucceeded(LoginMethod::Password),
+        ),
     );
     let started = started?;
     let subject = Subject {
@@ -820,7 +920,7 @@ fn token_response(
 async fn refresh(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (token, delivery) = presented_refresh_token(req, app.responder.cors())?;
     let (signer, issuer) = signing(app, req).await?;
-    let refreshed = match app.sessions.refresh(token.as_deref()).await {
+    let refreshed = match app.sessions.refresh(token.as_deref(), &client(req)).await {
         Ok(refreshed) => refreshed,
         Err(RefreshError::Store(e)) => return Err(e.into()),
         Err(RefreshError::Refused(reason)) => {
@@ -854,7 +954,7 @@ pub(crate) fn ended(app: &App, req: &Request) -> Response<Body> {
 /// `POST /logout`: ends the presented token's session; 204 whether or not it was one.
 async fn logout(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (token, _) = presented_refresh_token(req, app.responder.cors())?;
-    app.sessions.end(token.as_deref()).await?;
+    app.sessions.end(token.as_deref(), &client(req)).await?;
     Ok(ended(app, req))
 }
 
@@ -877,9 +977,20 @@ pub(crate) fn identified(app: &App, req: &Request) -> Result<(Identity, Username
 /// `POST /logout/all`: ends every session of the caller, and every access token issued before.
 async fn logout_all(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (caller, username) = caller(app, req).await?;
-    if !app.store.end_all_sessions(&username, &caller.user_id).await? {
+    let ended_all = event(
+        app,
+        EventKind::EndedEverywhere,
+        Some(&caller.user_id),
+        &client(req),
+    );
+    if !app
+        .store
+        .end_all_sessions(&username, &caller.user_id, &ended_all)
+        .await?
+    {
         return Err(ApiError::UserGone);
     }
+    ended_all.log();
     tracing::info!(user_id = %caller.user_id, "every session ended (logout everywhere)");
     Ok(ended(app, req))
 }
@@ -897,15 +1008,17 @@ async fn change_password(app: &App, req: &Request) -> Result<Response<Body>, Api
         .await?;
     let user = confirm_password(app, &caller, &username, found, current, "password change").await?;
     let new_hash = app.hasher.hash(new).await?;
+    let changed = event(app, EventKind::PasswordChanged, Some(&user.id), &client(req));
     if !app
         .store
-        .change_password(&username, &user.password_hash, &new_hash)
+        .change_password(&username, &user.password_hash, &new_hash, &changed)
         .await?
     {
         // Changed by another request since it was read: the password verified is not current.
         tracing::info!("password change lost to a concurrent change");
         return Err(ApiError::WrongPassword);
     }
+    changed.log();
     tracing::info!(user_id = %user.id, "password changed; every session ended");
     Ok(ended(app, req))
 }
@@ -962,8 +1075,31 @@ async fn delete_account(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     // Not `items?` inside the macro: a disabled level would never evaluate it, and the error
     // would pass unseen.
     let items = items?;
+    event(app, EventKind::AccountDeleted, Some(&user.id), &client(req)).log();
     tracing::info!(user_id = %user.id, items, "account deleted");
     Ok(ended(app, req))
+}
+
+/// An event of `kind` for `user_id` (`None`: no account), now, from `from`.
+pub(crate) fn event(app: &App, kind: EventKind, user_id: Option<&str>, from: &Client) -> SecurityEvent {
+    SecurityEvent::new(kind, user_id, from, app.clock.now(), &app.events)
+}
+
+/// Writes `event` alone, where the request writes nothing else to hold it (a failed login or
+/// code): best effort, never the request's failure. It is logged either way; a write that
+/// failed is counted ([`Metric::EventNotRecorded`]). An event of no account is only logged.
+pub(crate) async fn record(app: &App, event: SecurityEvent) {
+    if event.user_id.is_some()
+        && let Err(error) = app.store.record_event(&event).await
+    {
+        tracing::warn!(error = %error, event = event.kind.name(), "security event not recorded");
+        let mut fields = serde_json::Map::new();
+        // Not `security_event`: a query for the events themselves must not match this line.
+        fields.insert("unrecorded_event".into(), event.kind.name().into());
+        fields.insert("event_id".into(), event.id.clone().into());
+        metrics::emit(Metric::EventNotRecorded, fields);
+    }
+    event.log();
 }
 
 /// The caller's user from one read (`found`: the user with its hash, and the session): still
@@ -1035,6 +1171,12 @@ mod tests {
             ("/email/verify", Endpoint::VerifyEmail),
             ("/v1/password/forgot", Endpoint::ForgotPassword),
             ("/password/reset/", Endpoint::ResetPassword),
+            ("/v1/sessions", Endpoint::Sessions),
+            (
+                "/sessions/0b4c1f4e-8d0a-4c2e-9a57-3f1c2b7d9e10",
+                Endpoint::EndSession,
+            ),
+            ("/v1/me/events", Endpoint::Events),
             // A function URL's root is the login, as it was before there were other routes.
             ("/", Endpoint::Login),
         ] {

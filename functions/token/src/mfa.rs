@@ -19,11 +19,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::error::ApiError;
-use shared::http::{Delivery, Identity, fields, json};
+use shared::events::{EventKind, FailedStep, LoginMethod};
+use shared::http::{Delivery, Identity, client, fields, json};
 use shared::keystore::SecretsKeyStore;
 use shared::mail::Kind;
 use shared::mfa::{Code, RecoveryCode, SealingKey, SealingKeySource, TotpSecret};
-use shared::session::RefreshToken;
+use shared::session::{RefreshToken, SessionUser};
 use shared::store::{
     CodeUse, NewSession, PendingTotp, TicketRecord, TotpChange, TotpState, UserAt, UserRecord,
 };
@@ -199,11 +200,24 @@ pub(crate) async fn complete_login(app: &App, req: &Request) -> Result<Response<
     let secret = open_secret(key, &totp.sealed_secret, &user.id)?;
     let Some(used) = usable(&code, &secret, totp, &user.id, now) else {
         tracing::info!(user_id = %user.id, attempt = attempt.number, "second step refused: wrong or used code");
+        let failed = EventKind::LoginFailed(FailedStep::SecondFactor);
+        crate::record(app, crate::event(app, failed, Some(&user.id), &client(req))).await;
         return Err(ApiError::WrongCode);
     };
-    let (session, token) = app
-        .sessions
-        .prepare(&user.id, &user.username, &record.username_key, user.epoch);
+    let method = match used {
+        CodeUse::Step(_) => LoginMethod::Totp,
+        CodeUse::Recovery(_) => LoginMethod::RecoveryCode,
+    };
+    let (session, token) = app.sessions.prepare(
+        SessionUser {
+            user_id: &user.id,
+            username: &user.username,
+            username_key: &record.username_key,
+            epoch: user.epoch,
+        },
+        &client(req),
+        EventKind::LoginSucceeded(method),
+    );
     if !app
         .store
         .complete_login(
@@ -219,6 +233,7 @@ pub(crate) async fn complete_login(app: &App, req: &Request) -> Result<Response<
         tracing::info!(user_id = %user.id, "second step refused: the ticket or the code was used meanwhile");
         return Err(ApiError::WrongCode);
     }
+    session.event.log();
     app.throttle.succeeded(attempt).await;
     if let CodeUse::Recovery(_) = used {
         tracing::info!(user_id = %user.id, left = totp.recovery.len() - 1, "recovery code used");
@@ -492,9 +507,21 @@ async fn commit(
     what: &'static str,
 ) -> Result<Response<Body>, ApiError> {
     let key = username.key();
-    let (session, token) = app
-        .sessions
-        .prepare(&user.id, &user.username, &key, user.epoch + 1);
+    let kind = match change {
+        TotpChange::Enable { .. } => EventKind::SecondFactorEnabled,
+        TotpChange::Disable { .. } => EventKind::SecondFactorDisabled,
+        TotpChange::Regenerate { .. } => EventKind::RecoveryCodesReplaced,
+    };
+    let (session, token) = app.sessions.prepare(
+        SessionUser {
+            user_id: &user.id,
+            username: &user.username,
+            username_key: &key,
+            epoch: user.epoch + 1,
+        },
+        &client(req),
+        kind,
+    );
     let at = UserAt {
         username_key: &key,
         user_id: &user.id,
@@ -508,6 +535,7 @@ async fn commit(
         tracing::info!(user_id = %user.id, "second factor change lost to a concurrent change");
         return Err(ApiError::WrongCode);
     }
+    session.event.log();
     tracing::info!(user_id = %user.id, "two-step verification {what}; every other session ended");
     super::account::notify(app, user.email.as_deref(), Kind::SecondFactorChanged, Some(what)).await;
     Ok(signed_in(

@@ -19,8 +19,10 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::Value;
 use shared::error::ApiError;
-use shared::http::{Delivery, client_address, empty, fields, json};
+use shared::events::{EventKind, LoginMethod};
+use shared::http::{Delivery, client, client_address, empty, fields, json};
 use shared::mail::Kind;
+use shared::session::SessionUser;
 use shared::store::{ChallengeRecord, PasskeySummary, PasskeyUse, StoredPasskey, UserAt};
 use shared::throttle::ClientKey;
 use shared::user::{Password, Username};
@@ -31,7 +33,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::mfa::signed_in;
-use super::{App, confirm_password, identified, signing};
+use super::{App, confirm_password, event, identified, signing};
 
 /// Seconds a ceremony may take, from its options to its answer (WebAuthn's recommended
 /// timeout is 300 s).
@@ -193,9 +195,11 @@ pub(crate) async fn register(app: &App, req: &Request) -> Result<Response<Body>,
         credential: serde_json::to_string(&passkey).map_err(internal("serializing a passkey"))?,
         counter: 0,
     };
-    if !app.store.add_passkey(&stored, &summary).await? {
+    let added = event(app, EventKind::PasskeyAdded, Some(&user.id), &client(req));
+    if !app.store.add_passkey(&stored, &summary, &added).await? {
         return Err(ApiError::BadRequest("This passkey is registered already".into()));
     }
+    added.log();
     tracing::info!(user_id = %user.id, passkey = %summary.id, "passkey registered");
     super::account::notify(
         app,
@@ -229,9 +233,11 @@ pub(crate) async fn delete(app: &App, req: &Request) -> Result<Response<Body>, A
         .ok()
         .and_then(|bytes| credential_id(&bytes))
         .is_some_and(|canonical| canonical == id);
-    if !known || !app.store.remove_passkey(at, &id).await? {
+    let removed = event(app, EventKind::PasskeyRemoved, Some(&user.id), &client(req));
+    if !known || !app.store.remove_passkey(at, &id, &removed).await? {
         return Err(ApiError::NoSuchPasskey);
     }
+    removed.log();
     tracing::info!(user_id = %user.id, passkey = %id, "passkey removed");
     super::account::notify(
         app,
@@ -325,9 +331,16 @@ pub(crate) async fn sign_in(app: &App, req: &Request) -> Result<Response<Body>, 
         .await?
         .filter(|u| u.id == passkey.user_id)
         .ok_or_else(|| refused("the passkey's user is gone"))?;
-    let (session, token) = app
-        .sessions
-        .prepare(&user.id, &user.username, &passkey.username_key, user.epoch);
+    let (session, token) = app.sessions.prepare(
+        SessionUser {
+            user_id: &user.id,
+            username: &user.username,
+            username_key: &passkey.username_key,
+            epoch: user.epoch,
+        },
+        &client(req),
+        EventKind::LoginSucceeded(LoginMethod::Passkey),
+    );
     let at = UserAt {
         username_key: &passkey.username_key,
         user_id: &user.id,
@@ -350,6 +363,7 @@ pub(crate) async fn sign_in(app: &App, req: &Request) -> Result<Response<Body>, 
     {
         return Err(refused("the passkey or its user changed meanwhile"));
     }
+    session.event.log();
     app.throttle
         .release_client(&ClientKey::of(client_address(req)))
         .await;

@@ -66,6 +66,7 @@ impl App {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         // One SDK configuration (and one HTTPS client) for the store and the mailer.
         let sdk = sdk_config_from_env().await;
+        shared::metrics::configure_from_env()?;
         let store = Arc::new(DynamoUserStore::new(&sdk, &StoreConfig::from_env()?));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mail = MailConfig::from_env()?;

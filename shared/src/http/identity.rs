@@ -42,6 +42,21 @@ pub fn client_address(req: &Request) -> Option<std::net::IpAddr> {
     source?.trim().parse().ok()
 }
 
+/// Where a request came from, as a session and an event record it: the address API Gateway saw,
+/// and a short label of the `User-Agent` ([`crate::events::device_label`]; the header itself is
+/// not kept).
+#[cfg(feature = "devices")]
+pub fn client(req: &Request) -> crate::events::Client {
+    let user_agent = req
+        .headers()
+        .get(lambda_http::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
+    crate::events::Client {
+        ip: client_address(req).map(|ip| ip.to_string()),
+        device: crate::events::device_label(user_agent),
+    }
+}
+
 /// The caller of a route behind the authorizer: who the access token names, its epoch and its
 /// session.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,6 +24,8 @@ pub use cookies::{
     refresh_cookie, set_refresh_cookies,
 };
 pub use cors::CorsConfig;
+#[cfg(feature = "devices")]
+pub use identity::client;
 pub use identity::{Identity, client_address, current_user, identify, issuer_for};
 
 /// A route as its function serves it. `template.yaml` says where it is (the path, the method,
@@ -124,6 +126,7 @@ impl Responder {
                 Ok(response) => (response.status(), String::new()),
                 Err(err) => (err.status(), err.to_string()),
             };
+            crate::metrics::answered(route.method.as_str(), route.path, status.as_u16());
             debug_assert!(
                 status == route.success || route.errors.contains(&status),
                 "{} {} answered {status} {what}, which its Route does not declare",

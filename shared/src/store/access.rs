@@ -44,8 +44,39 @@ pub const MFA_PREFIX: &str = "MFA#";
 pub const CHALLENGE_PREFIX: &str = "CHALLENGE#";
 /// Key prefix of a passkey, `PASSKEY#<base64url credential id>`.
 pub const PASSKEY_PREFIX: &str = "PASSKEY#";
+/// Key prefix of a security event, `EVENT#<UUID v7>`.
+pub const EVENT_PREFIX: &str = "EVENT#";
+/// The table's index of each user's lists, newest first: its live sessions and its security
+/// events. `template.yaml` defines the same (sparse: only items with [`LIST_KEY_ATTRIBUTE`]).
+pub const LIST_INDEX: &str = "UserLists";
+/// The partition key of [`LIST_INDEX`]: `SESSIONS#<user id>#<epoch>` on a live session (removed
+/// when it is revoked), `EVENTS#<user id>` on an event.
+pub const LIST_KEY_ATTRIBUTE: &str = "list_key";
+/// The sort key of [`LIST_INDEX`]: `<unix seconds, 10 digits>#<id>` ([`super::sort_key`]).
+pub const LIST_SORT_ATTRIBUTE: &str = "list_at";
+/// The [`LIST_INDEX`] partition prefix of a user's live sessions of one epoch.
+pub const SESSIONS_LIST_PREFIX: &str = "SESSIONS#";
+/// The [`LIST_INDEX`] partition prefix of a user's security events.
+pub const EVENTS_LIST_PREFIX: &str = "EVENTS#";
+/// Every partition prefix of [`LIST_INDEX`].
+pub const LIST_PREFIXES: [&str; 2] = [SESSIONS_LIST_PREFIX, EVENTS_LIST_PREFIX];
+/// The attributes [`LIST_INDEX`] projects besides the keys (the table's and its own): what a
+/// listing of sessions or events reads and filters on. `template.yaml` lists the same.
+pub const LISTED_ATTRIBUTES: [&str; 11] = [
+    "started_at",
+    "last_used_at",
+    "device",
+    "ip_at_start",
+    "ip_last_used",
+    TTL_ATTRIBUTE,
+    "event_type",
+    "outcome",
+    "detail",
+    "ip",
+    "at",
+];
 /// Every key prefix of the table.
-pub const PREFIXES: [&str; 12] = [
+pub const PREFIXES: [&str; 13] = [
     USER_PREFIX,
     LOGIN_PREFIX,
     SIGNUP_PREFIX,
@@ -58,6 +89,7 @@ pub const PREFIXES: [&str; 12] = [
     MFA_PREFIX,
     CHALLENGE_PREFIX,
     PASSKEY_PREFIX,
+    EVENT_PREFIX,
 ];
 
 /// The counter attribute of a `LOGIN#` or `SIGNUP#` item.
@@ -198,6 +230,48 @@ const PASSKEY: &[&str] = &[
     "counter",
     "created_at",
 ];
+/// A security event written in the transaction of the change it records.
+const EVENT_IN_TRANSACTION: Access = write(PutItem, EVENT_PREFIX, Some(EVENT), "NONE", TransactWriteItems);
+/// The attributes of a security event (`EVENT#`).
+const EVENT: &[&str] = &[
+    PARTITION_KEY,
+    USER_ID_ATTRIBUTE,
+    LIST_KEY_ATTRIBUTE,
+    LIST_SORT_ATTRIBUTE,
+    "event_type",
+    "outcome",
+    "detail",
+    "ip",
+    "device",
+    "at",
+    TTL_ATTRIBUTE,
+];
+/// A listing of [`LIST_INDEX`]: one partition kind, the projected attributes only.
+const fn listing(prefix: &'static str, attributes: &'static [&'static str]) -> Access {
+    Access {
+        action: Query,
+        prefix,
+        index: Some(LIST_INDEX),
+        attributes: Some(attributes),
+        returns: "NONE",
+        within: Alone,
+    }
+}
+/// The revocation of a session: when, and out of the list (logout, reuse, "Your devices").
+const REVOKE_SESSION: Access = write(
+    UpdateItem,
+    SESSION_PREFIX,
+    Some(&[
+        PARTITION_KEY,
+        USER_ID_ATTRIBUTE,
+        EPOCH_ATTRIBUTE,
+        "revoked_at",
+        TTL_ATTRIBUTE,
+        LIST_KEY_ATTRIBUTE,
+    ]),
+    "NONE",
+    TransactWriteItems,
+);
 /// A whole user item, password hash included.
 const WHOLE_USER: Access = get(USER_PREFIX, None, Alone);
 /// A counter's reservation: one more, the TTL, the new count returned.
@@ -247,11 +321,15 @@ pub enum Capability {
     SecondFactor,
     /// [`super::PasskeyStore`]: passkeys, their ceremonies, and sign-in with them.
     Passkeys,
+    /// [`super::Devices`]: the caller's live sessions listed, and one of them ended.
+    Devices,
+    /// [`super::SecurityLog`]: events written alone, and the caller's history listed.
+    SecurityLog,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::CreateUser,
         Self::CountSignUps,
         Self::FindUser,
@@ -268,6 +346,8 @@ impl Capability {
         Self::CountMail,
         Self::SecondFactor,
         Self::Passkeys,
+        Self::Devices,
+        Self::SecurityLog,
     ];
 
     /// Every request the capability's methods send.
@@ -314,20 +394,24 @@ impl Capability {
                                 RESET_HASH_ATTRIBUTE,
                             ]),
                             "NONE",
-                            Alone,
+                            TransactWriteItems,
                         ),
+                        EVENT_IN_TRANSACTION,
                     ]
                 }
             }
             Self::EndAllSessions => {
                 const {
-                    &[write(
-                        UpdateItem,
-                        USER_PREFIX,
-                        Some(&[PARTITION_KEY, "user_id", EPOCH_ATTRIBUTE]),
-                        "NONE",
-                        Alone,
-                    )]
+                    &[
+                        write(
+                            UpdateItem,
+                            USER_PREFIX,
+                            Some(&[PARTITION_KEY, "user_id", EPOCH_ATTRIBUTE]),
+                            "NONE",
+                            TransactWriteItems,
+                        ),
+                        EVENT_IN_TRANSACTION,
+                    ]
                 }
             }
             Self::CountLoginAttempts => {
@@ -348,9 +432,10 @@ impl Capability {
             Self::Sessions => {
                 const {
                     &[
-                        // start_session
+                        // start_session, with its event
                         write(PutItem, SESSION_PREFIX, None, "NONE", TransactWriteItems),
                         write(PutItem, REFRESH_PREFIX, None, "NONE", TransactWriteItems),
+                        EVENT_IN_TRANSACTION,
                         // find_refresh, and rotate after an unknown outcome
                         get(REFRESH_PREFIX, None, Alone),
                         // rotate
@@ -361,10 +446,19 @@ impl Capability {
                             "NONE",
                             TransactWriteItems,
                         ),
+                        // the session's last use, and (for a session started before the lists
+                        // existed) its place in the list
                         write(
                             UpdateItem,
                             SESSION_PREFIX,
-                            Some(&[PARTITION_KEY, "last_used_at", "revoked_at"]),
+                            Some(&[
+                                PARTITION_KEY,
+                                "last_used_at",
+                                "ip_last_used",
+                                "revoked_at",
+                                LIST_KEY_ATTRIBUTE,
+                                LIST_SORT_ATTRIBUTE,
+                            ]),
                             "NONE",
                             TransactWriteItems,
                         ),
@@ -391,14 +485,8 @@ impl Capability {
                             Some(&[PARTITION_KEY, "used_at"]),
                             TransactGetItems,
                         ),
-                        // revoke_session
-                        write(
-                            UpdateItem,
-                            SESSION_PREFIX,
-                            Some(&[PARTITION_KEY, "revoked_at"]),
-                            "NONE",
-                            Alone,
-                        ),
+                        // revoke_session, with its event
+                        REVOKE_SESSION,
                     ]
                 }
             }
@@ -425,6 +513,7 @@ impl Capability {
                         write(DeleteItem, MFA_PREFIX, None, "NONE", TransactWriteItems),
                         write(DeleteItem, CHALLENGE_PREFIX, None, "NONE", TransactWriteItems),
                         write(DeleteItem, PASSKEY_PREFIX, None, "NONE", TransactWriteItems),
+                        write(DeleteItem, EVENT_PREFIX, None, "NONE", TransactWriteItems),
                     ]
                 }
             }
@@ -466,6 +555,7 @@ impl Capability {
                         ),
                         write(DeleteItem, VERIFY_PREFIX, None, "NONE", TransactWriteItems),
                         write(DeleteItem, EMAIL_PREFIX, None, "NONE", TransactWriteItems),
+                        EVENT_IN_TRANSACTION,
                     ]
                 }
             }
@@ -504,6 +594,7 @@ impl Capability {
                             TransactWriteItems,
                         ),
                         write(DeleteItem, RESET_PREFIX, None, "NONE", TransactWriteItems),
+                        EVENT_IN_TRANSACTION,
                     ]
                 }
             }
@@ -557,6 +648,8 @@ impl Capability {
                         ),
                         // complete_login: the ticket used
                         write(DeleteItem, MFA_PREFIX, None, "NONE", TransactWriteItems),
+                        // the event of the change or login
+                        EVENT_IN_TRANSACTION,
                     ]
                 }
             }
@@ -604,6 +697,55 @@ impl Capability {
                         write(PutItem, REFRESH_PREFIX, None, "NONE", TransactWriteItems),
                         // remove_passkey
                         write(DeleteItem, PASSKEY_PREFIX, None, "NONE", TransactWriteItems),
+                        // the event of each change and sign-in
+                        EVENT_IN_TRANSACTION,
+                    ]
+                }
+            }
+            Self::Devices => {
+                const {
+                    &[
+                        // list_sessions
+                        listing(
+                            SESSIONS_LIST_PREFIX,
+                            &[
+                                PARTITION_KEY,
+                                LIST_KEY_ATTRIBUTE,
+                                LIST_SORT_ATTRIBUTE,
+                                "started_at",
+                                "last_used_at",
+                                "device",
+                                "ip_at_start",
+                                "ip_last_used",
+                                TTL_ATTRIBUTE,
+                            ],
+                        ),
+                        // end_session, with its event
+                        REVOKE_SESSION,
+                        EVENT_IN_TRANSACTION,
+                    ]
+                }
+            }
+            Self::SecurityLog => {
+                const {
+                    &[
+                        // record_event
+                        write(PutItem, EVENT_PREFIX, Some(EVENT), "NONE", Alone),
+                        // list_events
+                        listing(
+                            EVENTS_LIST_PREFIX,
+                            &[
+                                PARTITION_KEY,
+                                LIST_KEY_ATTRIBUTE,
+                                LIST_SORT_ATTRIBUTE,
+                                "event_type",
+                                "outcome",
+                                "detail",
+                                "ip",
+                                "device",
+                                "at",
+                            ],
+                        ),
                     ]
                 }
             }
@@ -611,10 +753,12 @@ impl Capability {
     }
 }
 
-/// The key prefix of a partition key value: the longest of [`PREFIXES`] it starts with.
+/// The key prefix of a partition key value (the table's, or [`LIST_INDEX`]'s): the longest of
+/// [`PREFIXES`] and [`LIST_PREFIXES`] it starts with.
 pub fn prefix_of(key: &str) -> Option<&'static str> {
     PREFIXES
         .into_iter()
+        .chain(LIST_PREFIXES)
         .filter(|prefix| key.starts_with(prefix))
         .max_by_key(|prefix| prefix.len())
 }
@@ -628,5 +772,9 @@ mod tests {
         assert_eq!(prefix_of("USER#alice"), Some(USER_PREFIX));
         assert_eq!(prefix_of("LOGIN#client/10.0.0.1#7"), Some(LOGIN_PREFIX));
         assert_eq!(prefix_of("OTHER#x"), None);
+        assert_eq!(prefix_of("SESSION#1"), Some(SESSION_PREFIX));
+        assert_eq!(prefix_of("SESSIONS#u#0"), Some(SESSIONS_LIST_PREFIX));
+        assert_eq!(prefix_of("EVENT#1"), Some(EVENT_PREFIX));
+        assert_eq!(prefix_of("EVENTS#u"), Some(EVENTS_LIST_PREFIX));
     }
 }

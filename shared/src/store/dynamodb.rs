@@ -13,7 +13,9 @@
 //! if unused, its successor put, the session unrevoked, the user's epoch unchanged). Writes that
 //! can meet that transaction retry its conflicts ([`super::retry`]). Lookups are strongly
 //! consistent `GetItem`s (a route's user and session read at once) or one `TransactGetItems`;
-//! no `Scan`, no `Query`. The endpoint comes from the SDK's own settings
+//! the only `Query`s read the `ByUser` index (account deletion) and the `UserLists` index (the
+//! caller's sessions and events, [`lists`]); no `Scan`. Security events (`EVENT#`) are written in
+//! the transaction of the change they record. The endpoint comes from the SDK's own settings
 //! (`AWS_ENDPOINT_URL_DYNAMODB` locally); timeouts come from [`StoreConfig`]; the TLS roots from
 //! [`tls`].
 
@@ -37,6 +39,7 @@ use super::{
     StartVerification, StoreError, TokenHash, UserProfile, UserRecord, VerificationRecord, VerifyEmail,
 };
 use crate::config::ConfigError;
+use crate::events::SecurityEvent;
 use crate::user::Username;
 
 pub use super::access::{
@@ -44,9 +47,12 @@ pub use super::access::{
     SIGNUP_PREFIX, TTL_ATTRIBUTE, USER_ID_ATTRIBUTE, USER_INDEX, USER_PREFIX,
 };
 use super::access::{
-    EMAIL_ATTRIBUTE, EMAIL_PREFIX, MAIL_PREFIX, RESET_HASH_ATTRIBUTE, RESET_PREFIX, VERIFY_PREFIX,
+    EMAIL_ATTRIBUTE, EMAIL_PREFIX, EVENT_PREFIX, EVENTS_LIST_PREFIX, LIST_KEY_ATTRIBUTE, LIST_SORT_ATTRIBUTE,
+    MAIL_PREFIX, RESET_HASH_ATTRIBUTE, RESET_PREFIX, SESSIONS_LIST_PREFIX, VERIFY_PREFIX,
 };
+use super::sort_key;
 
+mod lists;
 mod mfa;
 
 #[derive(Debug, Clone)]
@@ -119,6 +125,16 @@ fn verify_key(hash: &TokenHash) -> AttributeValue {
 
 fn reset_key(hash: &TokenHash) -> AttributeValue {
     AttributeValue::S(format!("{RESET_PREFIX}{}", hash.0))
+}
+
+/// The list-index partition of a user's live sessions of `epoch`.
+fn sessions_list(user_id: &str, epoch: u64) -> AttributeValue {
+    AttributeValue::S(format!("{SESSIONS_LIST_PREFIX}{user_id}#{epoch}"))
+}
+
+/// The list-index partition of a user's events.
+fn events_list(user_id: &str) -> AttributeValue {
+    AttributeValue::S(format!("{EVENTS_LIST_PREFIX}{user_id}"))
 }
 
 fn number(n: u64) -> AttributeValue {
@@ -366,10 +382,9 @@ impl ChangePassword for DynamoUserStore {
         username: &Username,
         current: &str,
         new: &str,
+        event: &SecurityEvent,
     ) -> Result<bool, StoreError> {
-        let request = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, user_key(&username.key()))
             // A reset link of the old password ends with it.
@@ -377,12 +392,17 @@ impl ChangePassword for DynamoUserStore {
             .condition_expression("password_hash = :current")
             .expression_attribute_values(":new", string(new))
             .expression_attribute_values(":current", string(current))
-            .expression_attribute_values(":one", number(1));
-        let result = self
-            .conflicts
-            .retry(request, |r| r.send(), write_conflicted)
-            .await;
-        updated(result, "UpdateItem password change")
+            .expression_attribute_values(":one", number(1))
+            .build();
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(built(update)?).build())
+            .transact_items(self.put_event(event)?);
+        Ok(self
+            .transact(request, "TransactWriteItems password change")
+            .await?
+            .is_none())
     }
 }
 
@@ -413,21 +433,29 @@ impl RehashPassword for DynamoUserStore {
 
 #[async_trait]
 impl EndAllSessions for DynamoUserStore {
-    async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError> {
-        let request = self
-            .client
-            .update_item()
+    async fn end_all_sessions(
+        &self,
+        username: &Username,
+        user_id: &str,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError> {
+        let update = Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, user_key(&username.key()))
             .update_expression("ADD epoch :one")
             .condition_expression("user_id = :user_id")
             .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":user_id", string(user_id));
-        let result = self
-            .conflicts
-            .retry(request, |r| r.send(), write_conflicted)
-            .await;
-        updated(result, "UpdateItem session epoch")
+            .expression_attribute_values(":user_id", string(user_id))
+            .build();
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(built(update)?).build())
+            .transact_items(self.put_event(event)?);
+        Ok(self
+            .transact(request, "TransactWriteItems session epoch")
+            .await?
+            .is_none())
     }
 }
 
@@ -575,6 +603,7 @@ impl VerifyEmail for DynamoUserStore {
         hash: &TokenHash,
         record: &VerificationRecord,
         previous: Option<&str>,
+        event: &SecurityEvent,
     ) -> Result<Confirmed, StoreError> {
         let new_key = record.email.to_ascii_lowercase();
         let claim = Put::builder()
@@ -639,6 +668,7 @@ impl VerifyEmail for DynamoUserStore {
                 .build();
             request = request.transact_items(TransactWriteItem::builder().delete(built(let_go)?).build());
         }
+        let request = request.transact_items(self.put_event(event)?);
         Ok(
             match self.transact(request, "TransactWriteItems confirm email").await? {
                 None => Confirmed::Done,
@@ -699,6 +729,7 @@ impl ResetPassword for DynamoUserStore {
         hash: &TokenHash,
         record: &ResetRecord,
         new_hash: &str,
+        event: &SecurityEvent,
     ) -> Result<bool, StoreError> {
         let set = Update::builder()
             .table_name(&self.table)
@@ -719,7 +750,8 @@ impl ResetPassword for DynamoUserStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(built(set)?).build())
-            .transact_items(TransactWriteItem::builder().delete(built(used)?).build());
+            .transact_items(TransactWriteItem::builder().delete(built(used)?).build())
+            .transact_items(self.put_event(event)?);
         // Cancelled by its conditions: the token used, superseded, or the user gone.
         Ok(self
             .transact(request, "TransactWriteItems reset password")
@@ -893,42 +925,98 @@ impl DynamoUserStore {
 }
 
 impl DynamoUserStore {
-    /// The two puts that start a session: the session and its first refresh token.
+    /// The three puts that start a session: the session (listed in its user's live sessions),
+    /// its first refresh token, and its event.
     fn session_items(
         &self,
         session: &NewSession,
         first: &TokenHash,
-    ) -> Result<[TransactWriteItem; 2], StoreError> {
-        let put_session = built(
-            Put::builder()
-                .table_name(&self.table)
-                .item(PARTITION_KEY, session_key(&session.session_id))
-                .item("user_id", string(&session.user_id))
-                .item("username_key", string(&session.username_key))
-                .item("epoch", number(session.epoch))
-                .item("started_at", number(session.started_at))
-                .item("last_used_at", number(session.started_at))
-                .item(TTL_ATTRIBUTE, number(session.expires_at))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .build(),
-        )?;
+    ) -> Result<[TransactWriteItem; 3], StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, session_key(&session.session_id))
+            .item("user_id", string(&session.user_id))
+            .item("username_key", string(&session.username_key))
+            .item("epoch", number(session.epoch))
+            .item("started_at", number(session.started_at))
+            .item("last_used_at", number(session.started_at))
+            .item(TTL_ATTRIBUTE, number(session.expires_at))
+            .item(LIST_KEY_ATTRIBUTE, sessions_list(&session.user_id, session.epoch))
+            .item(
+                LIST_SORT_ATTRIBUTE,
+                string(&sort_key(session.started_at, &session.session_id)),
+            )
+            .item("device", string(&session.client.device))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY);
+        if let Some(ip) = &session.client.ip {
+            put = put
+                .item("ip_at_start", string(ip))
+                .item("ip_last_used", string(ip));
+        }
         let record = session.first_record();
         Ok([
-            TransactWriteItem::builder().put(put_session).build(),
+            TransactWriteItem::builder().put(built(put.build())?).build(),
             self.put_refresh(first, &record, session.started_at, session.expires_at)?,
+            self.put_event(&session.event)?,
         ])
+    }
+
+    /// The `Put` of a security event, for the transaction of the change it records; an event of
+    /// no account (a failed login of an unknown name) is refused here: it is only logged.
+    fn put_event(&self, event: &SecurityEvent) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(self.event_item(event)?))
+                    .build(),
+            )?)
+            .build())
+    }
+
+    /// A security event as an item: listed in its user's history, deleted by TTL.
+    fn event_item(&self, event: &SecurityEvent) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let user_id = event
+            .user_id
+            .as_deref()
+            .ok_or_else(|| StoreError(anyhow!("an event of no account is not stored")))?;
+        let mut item = HashMap::from([
+            (
+                PARTITION_KEY.to_owned(),
+                string(&format!("{EVENT_PREFIX}{}", event.id)),
+            ),
+            (USER_ID_ATTRIBUTE.to_owned(), string(user_id)),
+            (LIST_KEY_ATTRIBUTE.to_owned(), events_list(user_id)),
+            (
+                LIST_SORT_ATTRIBUTE.to_owned(),
+                string(&sort_key(event.at, &event.id)),
+            ),
+            ("event_type".to_owned(), string(event.kind.name())),
+            ("outcome".to_owned(), string(event.kind.outcome().as_str())),
+            ("device".to_owned(), string(&event.client.device)),
+            ("at".to_owned(), number(event.at)),
+            (TTL_ATTRIBUTE.to_owned(), number(event.expires_at)),
+        ]);
+        if let Some(detail) = event.kind.detail() {
+            item.insert("detail".to_owned(), string(detail));
+        }
+        if let Some(ip) = &event.client.ip {
+            item.insert("ip".to_owned(), string(ip));
+        }
+        Ok(item)
     }
 }
 
 #[async_trait]
 impl SessionStore for DynamoUserStore {
     async fn start_session(&self, session: &NewSession, first: &TokenHash) -> Result<(), StoreError> {
-        let [put_session, put_first] = self.session_items(session, first)?;
+        let [put_session, put_first, put_event] = self.session_items(session, first)?;
         self.client
             .transact_write_items()
             .transact_items(put_session)
             .transact_items(put_first)
+            .transact_items(put_event)
             .send()
             .await
             .map_err(unavailable("TransactWriteItems session start"))?;
@@ -962,6 +1050,7 @@ impl SessionStore for DynamoUserStore {
         sealed: &str,
         now: u64,
         expires_at: u64,
+        ip: Option<&str>,
     ) -> Result<RotateOutcome, StoreError> {
         let mark_used = built(
             Update::builder()
@@ -974,16 +1063,26 @@ impl SessionStore for DynamoUserStore {
                 .expression_attribute_values(":successor", string(sealed))
                 .build(),
         )?;
-        let touch_session = built(
-            Update::builder()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, session_key(&record.session_id))
-                .update_expression("SET last_used_at = :now")
-                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(revoked_at)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_values(":now", number(now))
-                .build(),
-        )?;
+        // A session started before the lists existed joins its user's list at its first
+        // refresh since (an already listed one keeps its place: if_not_exists).
+        let mut touch = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, session_key(&record.session_id))
+            .condition_expression("attribute_exists(#pk) AND attribute_not_exists(revoked_at)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
+            .expression_attribute_names("#at", LIST_SORT_ATTRIBUTE)
+            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":list", sessions_list(&record.user_id, record.epoch))
+            .expression_attribute_values(":at", string(&sort_key(record.started_at, &record.session_id)));
+        let mut set =
+            "SET last_used_at = :now, #list = if_not_exists(#list, :list), #at = if_not_exists(#at, :at)"
+                .to_owned();
+        if let Some(ip) = ip {
+            set.push_str(", ip_last_used = :ip");
+            touch = touch.expression_attribute_values(":ip", string(ip));
+        }
+        let touch_session = built(touch.update_expression(set).build())?;
         let check_user = built(
             ConditionCheck::builder()
                 .table_name(&self.table)
@@ -1108,23 +1207,32 @@ impl SessionStore for DynamoUserStore {
         })
     }
 
-    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError> {
-        let request = self
-            .client
-            .update_item()
+    async fn revoke_session(
+        &self,
+        session_id: &str,
+        now: u64,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError> {
+        let revoke = Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, session_key(session_id))
-            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
-            .condition_expression("attribute_exists(#pk)")
+            // Out of its user's list too: the index is sparse.
+            .update_expression("SET revoked_at = :now REMOVE #list")
+            .condition_expression("attribute_exists(#pk) AND attribute_not_exists(revoked_at)")
             .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_values(":now", number(now));
-        let result = self
-            .conflicts
-            .retry(request, |r| r.send(), write_conflicted)
-            .await;
-        // `false`: no such session (deleted by TTL), nothing to revoke.
-        updated(result, "UpdateItem session revoke")?;
-        Ok(())
+            .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
+            .expression_attribute_values(":now", number(now))
+            .build();
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(built(revoke)?).build())
+            .transact_items(self.put_event(event)?);
+        // Cancelled: no such session (deleted by TTL) or revoked already; nothing written.
+        Ok(self
+            .transact(request, "TransactWriteItems session revoke")
+            .await?
+            .is_none())
     }
 }
 

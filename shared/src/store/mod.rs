@@ -18,6 +18,7 @@ pub mod tls;
 use async_trait::async_trait;
 
 use crate::config::{ConfigError, Env, Source, int_in_range, required};
+use crate::events::{Client, SecurityEvent};
 use crate::user::Username;
 use std::time::Duration;
 
@@ -142,6 +143,10 @@ pub struct NewSession {
     pub started_at: u64,
     /// When the store may delete the session's records (its absolute end).
     pub expires_at: u64,
+    /// Where it started: listed in "Your devices".
+    pub client: Client,
+    /// The event written with it (the login, or the change that started it).
+    pub event: SecurityEvent,
 }
 
 impl NewSession {
@@ -268,12 +273,14 @@ pub trait ChangePassword: Send + Sync {
 
     /// Changes the password: replaces the hash with `new` and adds one to the session epoch
     /// (every session and access token of the user ends), in one write conditioned on the hash
-    /// still being `current`, so of two racing changes one wins. `false`: nothing was written.
+    /// still being `current`, so of two racing changes one wins, with `event` in the same
+    /// transaction. `false`: nothing was written.
     async fn change_password(
         &self,
         username: &Username,
         current: &str,
         new: &str,
+        event: &SecurityEvent,
     ) -> Result<bool, StoreError>;
 }
 
@@ -281,8 +288,13 @@ pub trait ChangePassword: Send + Sync {
 #[async_trait]
 pub trait EndAllSessions: Send + Sync {
     /// Adds one to the session epoch of the user `username` whose id is `user_id`, in one
-    /// conditional write; `false` when no such user exists.
-    async fn end_all_sessions(&self, username: &Username, user_id: &str) -> Result<bool, StoreError>;
+    /// conditional write, with `event` in the same transaction; `false` when no such user exists.
+    async fn end_all_sessions(
+        &self,
+        username: &Username,
+        user_id: &str,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Account deletion ([`access::Capability::DeleteAccount`]).
@@ -342,8 +354,9 @@ pub trait SessionStore: Send + Sync {
 
     /// In one transaction: marks `old` used at `now` (keeping `sealed`, its successor sealed
     /// with it) if it is still unused, stores `new` as its successor (records deletable after
-    /// `expires_at`), and requires the session to be unrevoked and the user to still have the
-    /// record's id and epoch.
+    /// `expires_at`), notes the session's last use (at `now`, from `ip`), and requires the
+    /// session to be unrevoked and the user to still have the record's id and epoch.
+    #[allow(clippy::too_many_arguments)]
     async fn rotate(
         &self,
         old: &TokenHash,
@@ -352,6 +365,7 @@ pub trait SessionStore: Send + Sync {
         sealed: &str,
         now: u64,
         expires_at: u64,
+        ip: Option<&str>,
     ) -> Result<RotateOutcome, StoreError>;
 
     /// What a duplicate of `record`'s token within the grace period may get: whether the
@@ -363,9 +377,15 @@ pub trait SessionStore: Send + Sync {
         successor: &TokenHash,
     ) -> Result<GraceCheck, StoreError>;
 
-    /// Revokes the session (idempotent: the first revocation time stays). Unknown ids are no
-    /// error.
-    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<(), StoreError>;
+    /// Revokes the session and writes `event`, in one transaction, unless it is revoked already
+    /// (then nothing is written: the first revocation and its event stay). Unknown ids are no
+    /// error. `true`: revoked now.
+    async fn revoke_session(
+        &self,
+        session_id: &str,
+        now: u64,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The answer to a login-attempt reservation.
@@ -494,12 +514,13 @@ pub trait VerifyEmail: Send + Sync {
     /// In one transaction: claims the record's address for its user (unless another account
     /// holds it), sets it as the user's address (while the user is still `record.user_id` and
     /// its address still `previous`), deletes the token, and lets go of the previous address's
-    /// claim.
+    /// claim, and writes `event`.
     async fn confirm_email(
         &self,
         hash: &TokenHash,
         record: &VerificationRecord,
         previous: Option<&str>,
+        event: &SecurityEvent,
     ) -> Result<Confirmed, StoreError>;
 }
 
@@ -530,6 +551,7 @@ pub trait ResetPassword: Send + Sync {
         hash: &TokenHash,
         record: &ResetRecord,
         new_hash: &str,
+        event: &SecurityEvent,
     ) -> Result<bool, StoreError>;
 }
 
@@ -690,6 +712,7 @@ pub trait PasskeyStore: Send + Sync {
         &self,
         passkey: &StoredPasskey,
         summary: &PasskeySummary,
+        event: &SecurityEvent,
     ) -> Result<bool, StoreError>;
 
     /// The passkey with this credential id (strongly consistent), if any.
@@ -710,7 +733,153 @@ pub trait PasskeyStore: Send + Sync {
 
     /// Deletes the user's passkey `id` and its listing, in one transaction; `false`: it is not
     /// the user's (or is gone already), nothing written.
-    async fn remove_passkey(&self, user: UserAt<'_>, id: &str) -> Result<bool, StoreError>;
+    async fn remove_passkey(
+        &self,
+        user: UserAt<'_>,
+        id: &str,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Where a listing goes on: the sort key of the last item a page held, `<unix seconds>.<uuid>`
+/// as base64url to the client, for whom it is opaque. Only a well-formed one is accepted, and it
+/// only ever moves within the caller's own list (the list comes from the caller's token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub at: u64,
+    /// The item's id (a session's or an event's UUID).
+    pub id: uuid::Uuid,
+}
+
+impl ListCursor {
+    /// The longest cursor accepted, as text.
+    pub const MAX_LENGTH: usize = 96;
+
+    /// The item's sort key in the list index: the time zero-padded, then the id, so the index
+    /// orders by time and ties by id.
+    pub fn sort_key(&self) -> String {
+        sort_key(self.at, &self.id.to_string())
+    }
+
+    /// The cursor of the item with this sort key, if it is one of ours.
+    pub fn from_sort_key(key: &str) -> Option<Self> {
+        let (at, id) = key.split_once('#')?;
+        if at.len() != 10 || !at.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let id = uuid::Uuid::try_parse(id).ok()?;
+        Some(Self {
+            at: at.parse().ok()?,
+            id,
+        })
+    }
+
+    /// As the client gets it.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.sort_key())
+    }
+
+    /// A cursor a client sent back; `None` for anything this API did not give out.
+    pub fn parse(text: &str) -> Option<Self> {
+        use base64::Engine;
+        if text.len() > Self::MAX_LENGTH {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let cursor = Self::from_sort_key(std::str::from_utf8(&bytes).ok()?)?;
+        // One spelling only: the canonical text of what it decodes to.
+        (cursor.encode() == text).then_some(cursor)
+    }
+}
+
+/// The sort key of an item listed at `at` (unix seconds) with id `id`.
+pub fn sort_key(at: u64, id: &str) -> String {
+    format!("{at:010}#{id}")
+}
+
+/// A page of a listing, newest first, and where the next one starts (`None`: no more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<ListCursor>,
+}
+
+/// A live session as "Your devices" lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub id: String,
+    pub started_at: u64,
+    pub last_used_at: u64,
+    /// `None` for a session started before devices were recorded.
+    pub device: Option<String>,
+    pub ip_at_start: Option<String>,
+    pub ip_last_used: Option<String>,
+}
+
+/// Which sessions are live at a listing: unrevoked (a revoked one leaves the list), before
+/// their absolute end, used since `idle_since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    pub now: u64,
+    pub idle_since: u64,
+}
+
+/// "Your devices": the caller's sessions ([`access::Capability::Devices`]).
+#[async_trait]
+pub trait Devices: Send + Sync {
+    /// Up to `limit` of the user's live sessions of `epoch`, newest start first, after `after`:
+    /// one `Query` on the list index (a page may hold fewer than `limit`: sessions that ended
+    /// without leaving the index are skipped).
+    async fn list_sessions(
+        &self,
+        user_id: &str,
+        epoch: u64,
+        live: Liveness,
+        limit: u32,
+        after: Option<&ListCursor>,
+    ) -> Result<Page<SessionSummary>, StoreError>;
+
+    /// Revokes the session `session_id` and writes `event`, in one transaction, only while the
+    /// session is the user's, of `epoch`, unrevoked and before its end: `false` (nothing
+    /// written) for an unknown id, another user's, or one that ended.
+    async fn end_session(
+        &self,
+        user_id: &str,
+        epoch: u64,
+        session_id: &str,
+        now: u64,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError>;
+}
+
+/// An event of a user's history, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub at: u64,
+    pub kind: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub ip: Option<String>,
+    pub device: Option<String>,
+}
+
+/// The security history ([`access::Capability::SecurityLog`]).
+#[async_trait]
+pub trait SecurityLog: Send + Sync {
+    /// Writes `event` alone (the best-effort path, where the request writes nothing else).
+    async fn record_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
+
+    /// Up to `limit` of the user's events, newest first, after `after`: one `Query`.
+    async fn list_events(
+        &self,
+        user_id: &str,
+        limit: u32,
+        after: Option<&ListCursor>,
+    ) -> Result<Page<StoredEvent>, StoreError>;
 }
 
 // --- settings ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ use super::{
     ATTEMPTS_ATTRIBUTE, DynamoUserStore, PARTITION_KEY, TTL_ATTRIBUTE, USER_ID_ATTRIBUTE, built, number,
     number_attr, optional_string, string, string_attr, unavailable, user_epoch_condition, user_key,
 };
+use crate::events::SecurityEvent;
 
 fn ticket_key(hash: &TokenHash) -> AttributeValue {
     AttributeValue::S(format!("{MFA_PREFIX}{}", hash.0))
@@ -221,7 +222,7 @@ impl SecondFactors for DynamoUserStore {
                     .expression_attribute_values(":recovery", string_set(recovery))
             }
         };
-        let [put_session, put_first] = self.session_items(session, first)?;
+        let [put_session, put_first, put_event] = self.session_items(session, first)?;
         let request = self
             .client
             .transact_write_items()
@@ -231,7 +232,8 @@ impl SecondFactors for DynamoUserStore {
                     .build(),
             )
             .transact_items(put_session)
-            .transact_items(put_first);
+            .transact_items(put_first)
+            .transact_items(put_event);
         Ok(self
             .transact(request, "TransactWriteItems change TOTP")
             .await?
@@ -324,14 +326,15 @@ impl SecondFactors for DynamoUserStore {
                 user_epoch_condition(ticket.epoch)
             ))
             .build();
-        let [put_session, put_first] = self.session_items(session, first)?;
+        let [put_session, put_first, put_event] = self.session_items(session, first)?;
         let request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(built(used_ticket)?).build())
             .transact_items(TransactWriteItem::builder().update(built(update)?).build())
             .transact_items(put_session)
-            .transact_items(put_first);
+            .transact_items(put_first)
+            .transact_items(put_event);
         Ok(self
             .transact(request, "TransactWriteItems MFA login")
             .await?
@@ -390,6 +393,7 @@ impl PasskeyStore for DynamoUserStore {
         &self,
         passkey: &StoredPasskey,
         summary: &PasskeySummary,
+        event: &SecurityEvent,
     ) -> Result<bool, StoreError> {
         let listing = AttributeValue::M(HashMap::from([
             ("name".to_owned(), string(&summary.name)),
@@ -430,7 +434,8 @@ impl PasskeyStore for DynamoUserStore {
                 .client
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().put(built(put)?).build())
-                .transact_items(TransactWriteItem::builder().update(built(list.build())?).build());
+                .transact_items(TransactWriteItem::builder().update(built(list.build())?).build())
+                .transact_items(self.put_event(event)?);
             match self.transact(request, "TransactWriteItems add passkey").await? {
                 None => return Ok(true),
                 // The credential is registered already.
@@ -486,7 +491,7 @@ impl PasskeyStore for DynamoUserStore {
             .expression_attribute_values(":user_id", string(user.user_id))
             .expression_attribute_values(":epoch", number(user.epoch))
             .build();
-        let [put_session, put_first] = self.session_items(session, first)?;
+        let [put_session, put_first, put_event] = self.session_items(session, first)?;
         let request = self
             .client
             .transact_write_items()
@@ -497,14 +502,20 @@ impl PasskeyStore for DynamoUserStore {
                     .build(),
             )
             .transact_items(put_session)
-            .transact_items(put_first);
+            .transact_items(put_first)
+            .transact_items(put_event);
         Ok(self
             .transact(request, "TransactWriteItems passkey sign-in")
             .await?
             .is_none())
     }
 
-    async fn remove_passkey(&self, user: UserAt<'_>, id: &str) -> Result<bool, StoreError> {
+    async fn remove_passkey(
+        &self,
+        user: UserAt<'_>,
+        id: &str,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, passkey_key(id))
@@ -523,7 +534,8 @@ impl PasskeyStore for DynamoUserStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(built(delete)?).build())
-            .transact_items(TransactWriteItem::builder().update(built(unlist)?).build());
+            .transact_items(TransactWriteItem::builder().update(built(unlist)?).build())
+            .transact_items(self.put_event(event)?);
         Ok(self
             .transact(request, "TransactWriteItems remove passkey")
             .await?
