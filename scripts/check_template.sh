@@ -15,13 +15,16 @@
 #      about 3 minutes on 2 cores from nothing and seconds after a small change, where the
 #      release profile's fat LTO took 6.5 minutes every time. CHECK_TEMPLATE_RELEASE=1 builds
 #      in release instead.
-#   6-9. scripts/test_template.py, on the SAM translation: API Gateway logging only with the
+#   6-10. scripts/test_template.py, on the SAM translation: API Gateway logging only with the
 #      account's CloudWatch role for every logging choice, the execution log group in the stack
-#      and Lambda's REPORT lines kept, a new API deployment when AllowedOrigins changes; and its
-#      self-test (each check fails on a template broken on purpose)
-#   (The Rules against the code's settings, routes and preflights, gateway-response CORS and
-#   each function's IAM grants are cargo tests: tests/suite/template.rs and iam.rs.)
-#   10. openapi.yaml, the HTTP contract, valid OpenAPI (openapi-spec-validator); that it matches
+#      and Lambda's REPORT lines kept, a new API deployment when AllowedOrigins changes, the
+#      alarms' actions (AlarmTopicArn given or not), the API, stage and functions they watch and
+#      METRICS_NAMESPACE on every function; and its self-test (each check fails on a template
+#      broken on purpose)
+#   (The Rules against the code's settings, routes and preflights, gateway-response CORS, the
+#   alarms' metrics against those the code emits and each function's IAM grants are cargo
+#   tests: tests/suite/template.rs and iam.rs.)
+#   11. openapi.yaml, the HTTP contract, valid OpenAPI (openapi-spec-validator); that it matches
 #      the template is tests/suite/openapi.rs, and the running API, scripts/schemathesis.sh
 #
 # Tools come from the project venv (.dev/venv, filled by ./dev from scripts/requirements-checks.txt).
@@ -145,6 +148,8 @@ check "execution logs in the stack, REPORT lines kept (test_template.py executio
   python scripts/test_template.py --template "$TEMPLATE" execution-logs
 check "new API deployment when AllowedOrigins changes (test_template.py redeploy)" \
   python scripts/test_template.py --template "$TEMPLATE" redeploy
+check "alarms notify AlarmTopicArn only when given, watch the stack (test_template.py alarms)" \
+  python scripts/test_template.py --template "$TEMPLATE" alarms
 check "each template check catches its breakage (test_template.py --self-test)" \
   python scripts/test_template.py --template "$TEMPLATE" --self-test
 

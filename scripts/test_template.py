@@ -13,6 +13,13 @@ Each check is named on the command line (all of them by default) and prints what
                   API Gateway writes to (API-Gateway-Execution-Logs_<api id>/<stage>) in the stack,
                   with a retention; and every function's SystemLogLevel keeps Lambda's REPORT
                   lines (INFO or DEBUG; Lambda sends START and REPORT at INFO).
+  alarms          With the defaults and with AlarmTopicArn set: every AWS::CloudWatch::Alarm
+                  notifies the topic on ALARM and OK when it is given and has no action without
+                  it, treats missing data as not breaching and says what it means; every function
+                  has METRICS_NAMESPACE, one value, the namespace the stack's own alarms read; the
+                  API alarms name the stack's REST API and stage (ApiName, Stage), and the Lambda
+                  alarms cover every function of the stack. (That the metrics they read are ones
+                  the functions emit is tests/suite/template.rs, against shared::metrics.)
   redeploy        Two stack updates that differ only in AllowedOrigins (translated as
                   CloudFormation runs the transform, at two different times) create different
                   AWS::ApiGateway::Deployment resources, so the new gateway-response CORS headers
@@ -46,6 +53,8 @@ import translate_template  # noqa: E402
 # AllowedOrigins has no default; sam deploy --guided asks for it.
 SAMPLE_ORIGIN = "https://app.example.com"
 ORIGIN_SAMPLES = [SAMPLE_ORIGIN, "*", "https://a.example.com,https://b.example.com"]
+# AlarmTopicArn is empty by default (alarms without actions); a deployer may name a topic.
+SAMPLE_TOPIC = "arn:aws:sns:us-east-1:123456789012:jwt-auth-alarms"
 # The parameter value by which a deployer declares the account's CloudWatch role present.
 ROLE_DECLARED = ("ApiGatewayLogging", "account-role-exists")
 # Lambda sends START and REPORT at INFO ("Log-level filtering", Lambda Developer Guide).
@@ -331,6 +340,93 @@ def check_execution_logs(sam_template, verbose, deployed=None):
     return report
 
 
+ACTIONS = ("AlarmActions", "OKActions", "InsufficientDataActions")
+
+
+def alarm_metrics(props):
+    """(id, namespace, metric name, dimensions) of each metric an alarm reads."""
+    if "MetricName" in props:
+        return [(None, props.get("Namespace"), props["MetricName"],
+                 {d["Name"]: d["Value"] for d in props.get("Dimensions", [])})]
+    found = []
+    for query in props.get("Metrics", []):
+        metric = query.get("MetricStat", {}).get("Metric")
+        if metric:
+            found.append((query.get("Id"), metric.get("Namespace"), metric.get("MetricName"),
+                          {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}))
+    return found
+
+
+def check_alarms(sam_template, verbose):
+    report = Report("alarms")
+    pattern = sam_template.get("Parameters", {}).get("AlarmTopicArn", {}).get("AllowedPattern")
+    for value in ("", SAMPLE_TOPIC):
+        report.expect(pattern is not None and re.fullmatch(pattern, value) is not None,
+                      f"AlarmTopicArn takes {value!r} (AllowedPattern {pattern})")
+    with_topic = without_topic = 0
+    base = defaults(sam_template)
+    # Another stage name too, so that a stage written into an alarm, not referred to, fails.
+    other = {**base, "AlarmTopicArn": SAMPLE_TOPIC, "StageName": "live"}
+    for label, values in (("defaults", base), ("AlarmTopicArn and StageName set", other)):
+        stack = Deployed(sam_template, values)
+        topic = values.get("AlarmTopicArn", "")
+        with_topic, without_topic = with_topic + bool(topic), without_topic + (not topic)
+        functions = stack.of_type("AWS::Lambda::Function")
+        namespaces = {}
+        for function, resource in functions.items():
+            variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            report.expect("METRICS_NAMESPACE" in variables, f"[{label}] {function} has METRICS_NAMESPACE")
+            namespaces[json.dumps(variables.get("METRICS_NAMESPACE"), sort_keys=True)] = function
+        report.expect(len(namespaces) == 1,
+                      f"[{label}] every function has the same METRICS_NAMESPACE ({', '.join(namespaces)})")
+        own_namespace = json.loads(next(iter(namespaces))) if len(namespaces) == 1 else None
+        apis = stack.of_type("AWS::ApiGateway::RestApi")
+        stages = stack.of_type("AWS::ApiGateway::Stage")
+        api_names = [r["Properties"].get("Name") for r in apis.values()]
+        stage_names = [r["Properties"].get("StageName") for r in stages.values()]
+        watched_functions = set()
+        alarms = stack.of_type("AWS::CloudWatch::Alarm")
+        report.expect(bool(alarms), f"[{label}] {len(alarms)} alarms")
+        for alarm, resource in alarms.items():
+            props = resource["Properties"]
+            for action in ACTIONS:
+                want = [topic] if topic and action != "InsufficientDataActions" else None
+                got = props.get(action) or None
+                report.expect(got == want, f"[{label}] {alarm}: {action} {got}, want {want}")
+            report.expect(props.get("TreatMissingData") == "notBreaching",
+                          f"[{label}] {alarm}: TreatMissingData {props.get('TreatMissingData')}")
+            report.expect(len(str(props.get("AlarmDescription", ""))) >= 40,
+                          f"[{label}] {alarm} says what it means and what to do (AlarmDescription)")
+            metrics = alarm_metrics(props)
+            report.expect(bool(metrics), f"[{label}] {alarm} reads {len(metrics)} metrics")
+            expression = " ".join(q.get("Expression", "") for q in props.get("Metrics", []))
+            for query_id, namespace, name, dimensions in metrics:
+                where = f"[{label}] {alarm}: {namespace} {name}"
+                if query_id is not None:
+                    report.expect("METRICS()" in expression or re.search(rf"\b{query_id}\b", expression),
+                                  f"{where} ({query_id}) is in the alarm's expression")
+                if namespace == "AWS/ApiGateway":
+                    report.expect(dimensions.get("ApiName") in api_names and len(api_names) == 1,
+                                  f"{where}: ApiName {dimensions.get('ApiName')}, the REST API's Name "
+                                  f"{api_names}")
+                    report.expect(dimensions.get("Stage") in stage_names and len(stage_names) == 1,
+                                  f"{where}: Stage {dimensions.get('Stage')}, the stage {stage_names}")
+                elif namespace == "AWS/Lambda":
+                    target = next(iter(references(dimensions.get("FunctionName"))), None)
+                    report.expect(target in functions,
+                                  f"{where}: FunctionName is {target}, a function of the stack")
+                    watched_functions.add(target)
+                else:
+                    report.expect(namespace == own_namespace,
+                                  f"{where}: the functions' METRICS_NAMESPACE ({own_namespace})")
+        report.expect(watched_functions == set(functions),
+                      f"[{label}] the Lambda alarms watch every function "
+                      f"(missing {sorted(set(functions) - watched_functions)})")
+    report.expect(with_topic and without_topic,
+                  f"evaluated {with_topic} parameter sets with AlarmTopicArn and {without_topic} without")
+    return report
+
+
 def deployment_ids(translated):
     return sorted(k for k, r in translated["Resources"].items() if r["Type"] == "AWS::ApiGateway::Deployment")
 
@@ -389,6 +485,7 @@ CHECKS = {
     "logging": check_logging,
     "execution-logs": check_execution_logs,
     "redeploy": check_redeploy,
+    "alarms": check_alarms,
 }
 
 
@@ -405,27 +502,80 @@ def _without_always_deploy(template):
     template["Resources"]["AuthApi"]["Properties"].pop("AlwaysDeploy")
 
 
+def _alarms(template):
+    resources = template["Resources"].values()
+    return [r["Properties"] for r in resources if r.get("Type") == "AWS::CloudWatch::Alarm"]
+
+
+def _alarm_always_notifying(template):
+    _alarms(template)[0]["AlarmActions"] = [{"Ref": "AlarmTopicArn"}]
+
+
+def _alarm_without_ok_action(template):
+    _alarms(template)[-1].pop("OKActions")
+
+
+def _function_unwatched(template):
+    alarm = next(a for a in _alarms(template) if "Metrics" in a)
+    alarm["Metrics"] = [m for m in alarm["Metrics"]
+                        if "UsersFunction" not in json.dumps(m.get("MetricStat", {}))]
+
+
+def _function_without_namespace(template):
+    """METRICS_NAMESPACE removed from Globals and every function, then given to one."""
+    settings = [template.get("Globals", {}).get("Function", {})]
+    settings += [r["Properties"] for r in template["Resources"].values()
+                 if r.get("Type") == "AWS::Serverless::Function"]
+    namespace = None
+    for setting in settings:
+        namespace = setting.get("Environment", {}).get("Variables", {}).pop("METRICS_NAMESPACE", namespace)
+    settings[1].setdefault("Environment", {}).setdefault("Variables", {})["METRICS_NAMESPACE"] = namespace
+
+
+def _alarm_on_another_namespace(template):
+    alarm = next(a for a in _alarms(template)
+                 if "MetricName" in a and not str(a.get("Namespace")).startswith("AWS/"))
+    alarm["Namespace"] = "JwtAuth"
+
+
+def _alarm_on_the_default_stage(template):
+    alarm = next(a for a in _alarms(template) if a.get("Namespace") == "AWS/ApiGateway")
+    for dimension in alarm["Dimensions"]:
+        if dimension["Name"] == "Stage":
+            dimension["Value"] = str(template["Parameters"]["StageName"]["Default"])
+
+
 # Each check against a template broken on purpose: it must fail there, and pass on the real one.
 BREAKAGES = {
-    "logging": ("the API without its dependency on the account's logging role", _without_logging_dependency),
-    "execution-logs": ("a function whose SystemLogLevel drops REPORT lines", _warn_only_system_logs),
-    "redeploy": ("the API without AlwaysDeploy", _without_always_deploy),
+    "logging": [("the API without its dependency on the account's logging role", _without_logging_dependency)],
+    "execution-logs": [("a function whose SystemLogLevel drops REPORT lines", _warn_only_system_logs)],
+    "redeploy": [("the API without AlwaysDeploy", _without_always_deploy)],
+    "alarms": [
+        ("an alarm that notifies the topic also when none is given", _alarm_always_notifying),
+        ("an alarm without OK notifications", _alarm_without_ok_action),
+        ("a function whose throttles no alarm reads", _function_unwatched),
+        ("METRICS_NAMESPACE on one function only", _function_without_namespace),
+        ("an alarm on a namespace the functions do not write", _alarm_on_another_namespace),
+        ("the 5xx alarm on the default stage's name, not StageName's", _alarm_on_the_default_stage),
+    ],
 }
+SHARED = ("logging", "execution-logs")
 
 
 def self_test(sam_template):
     """Exit status: 0 when every check passes on the template and fails on its breakage."""
     failed = False
-    for name, (what, breakage) in BREAKAGES.items():
-        broken = copy.deepcopy(sam_template)
-        breakage(broken)
-        arguments = (deployments(broken),) if name in ("logging", "execution-logs") else ()
-        caught = bool(CHECKS[name](broken, False, *arguments).failures)
-        arguments = (deployments(sam_template),) if name in ("logging", "execution-logs") else ()
+    for name, breakages in BREAKAGES.items():
+        arguments = (deployments(sam_template),) if name in SHARED else ()
         passes = not CHECKS[name](sam_template, False, *arguments).failures
-        print(f"self-test {name}: {'ok' if passes else 'FAILS on the template'}, "
-              f"{'catches' if caught else 'MISSES'} {what}")
-        failed |= not (caught and passes)
+        for what, breakage in breakages:
+            broken = copy.deepcopy(sam_template)
+            breakage(broken)
+            arguments = (deployments(broken),) if name in SHARED else ()
+            caught = bool(CHECKS[name](broken, False, *arguments).failures)
+            print(f"self-test {name}: {'ok' if passes else 'FAILS on the template'}, "
+                  f"{'catches' if caught else 'MISSES'} {what}")
+            failed |= not (caught and passes)
     return 1 if failed else 0
 
 
@@ -447,12 +597,12 @@ def main():
         sys.exit(self_test(sam_template))
     names = args.checks or list(CHECKS)
     shared = None
-    if {"logging", "execution-logs"} & set(names):
+    if set(SHARED) & set(names):
         shared = deployments(sam_template)
     failed = False
     for name in names:
         try:
-            if name in ("logging", "execution-logs"):
+            if name in SHARED:
                 report = CHECKS[name](sam_template, args.verbose, shared)
             else:
                 report = CHECKS[name](sam_template, args.verbose)

@@ -3,7 +3,8 @@
 //! accept it at cold start (`PasswordConfig`, `SessionConfig`, `CookieSameSite` read the variables
 //! the template passes), and the authorizer cache stays below the token lifetime. The rules are
 //! evaluated as CloudFormation does: a Number parameter's `Ref` is a string ("Parameters",
-//! CloudFormation User Guide) and rule functions compare strings ("Rule functions").
+//! CloudFormation User Guide) and rule functions compare strings ("Rule functions"). The alarms
+//! on the functions' own metrics name only metrics the code emits (`shared::metrics::Metric`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -503,5 +504,128 @@ fn every_route_has_an_event_fixture_in_the_folder_of_its_function() {
             route.function,
             route.function
         );
+    }
+}
+
+/// The `METRICS_NAMESPACE` values the template gives the functions (in `Globals` or each
+/// function's own variables), each once.
+fn metrics_namespaces(template: &Value) -> Vec<Value> {
+    let mut found: Vec<Value> = Vec::new();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"];
+    let functions = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| &r["Properties"]["Environment"]["Variables"]["METRICS_NAMESPACE"]);
+    for value in std::iter::once(globals).chain(functions) {
+        if !value.is_null() && !found.contains(value) {
+            found.push(value.clone());
+        }
+    }
+    found
+}
+
+/// What is wrong with the alarms on the functions' own metrics (every namespace but AWS's): a
+/// namespace other than the one the functions write, or a metric name the code never emits.
+/// Also returns the names they read.
+fn own_alarm_problems(template: &Value) -> (Vec<String>, Vec<String>) {
+    let namespaces = metrics_namespaces(template);
+    let emitted: Vec<&str> = shared::metrics::Metric::ALL.iter().map(|m| m.name()).collect();
+    let (mut problems, mut read) = (Vec::new(), Vec::new());
+    if namespaces.len() != 1 {
+        problems.push(format!(
+            "the functions get {} METRICS_NAMESPACE values: {namespaces:?}",
+            namespaces.len()
+        ));
+    }
+    for (id, resource) in template["Resources"].as_object().unwrap() {
+        if resource["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        let mut metrics = vec![(&properties["Namespace"], &properties["MetricName"])];
+        for query in properties["Metrics"].as_array().into_iter().flatten() {
+            let metric = &query["MetricStat"]["Metric"];
+            metrics.push((&metric["Namespace"], &metric["MetricName"]));
+        }
+        for (namespace, name) in metrics.into_iter().filter(|(_, name)| !name.is_null()) {
+            if namespace.as_str().is_some_and(|n| n.starts_with("AWS/")) {
+                continue;
+            }
+            if namespaces.first() != Some(namespace) {
+                problems.push(format!(
+                    "{id}: namespace {namespace}, not the functions' {namespaces:?}"
+                ));
+            }
+            let name = text(name);
+            if !emitted.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{id}: {name} is not a metric the functions emit ({emitted:?})"
+                ));
+            }
+            read.push(name);
+        }
+    }
+    (problems, read)
+}
+
+#[test]
+fn every_alarm_on_the_functions_namespace_reads_a_metric_they_emit() {
+    let (problems, read) = own_alarm_problems(&template());
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(
+        read.iter()
+            .any(|name| name == shared::metrics::Metric::RefreshTokenReuse.name()),
+        "no alarm on refresh-token reuse: {read:?}"
+    );
+}
+
+#[test]
+fn the_alarm_check_catches_a_metric_or_namespace_the_functions_do_not_write() {
+    // Positive control for the test above: a misspelt metric and the default namespace (the
+    // one without the stack's name) are each reported.
+    let template = template();
+    let own = |resource: &Value| {
+        resource["Type"] == "AWS::CloudWatch::Alarm"
+            && resource["Properties"]["Namespace"]
+                .as_str()
+                .is_none_or(|n| !n.starts_with("AWS/"))
+    };
+    let id = template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| own(r) && !r["Properties"]["MetricName"].is_null())
+        .map(|(id, _)| id.clone())
+        .expect("an alarm on the functions' namespace");
+    for (property, value) in [
+        ("MetricName", json!("RefreshTokenReused")),
+        ("Namespace", json!(shared::metrics::DEFAULT_NAMESPACE)),
+    ] {
+        let mut broken = template.clone();
+        broken["Resources"][&id]["Properties"][property] = value.clone();
+        let (problems, _) = own_alarm_problems(&broken);
+        assert!(!problems.is_empty(), "{id} with {property} {value} passed");
+    }
+}
+
+#[test]
+fn the_metrics_namespace_the_template_sets_is_one_the_functions_accept() {
+    let namespaces = metrics_namespaces(&template());
+    let [namespace] = namespaces.as_slice() else {
+        panic!("one METRICS_NAMESPACE for every function, not {namespaces:?}");
+    };
+    let pattern = namespace["Fn::Sub"]
+        .as_str()
+        .unwrap_or_else(|| panic!("METRICS_NAMESPACE {namespace}: a !Sub of the stack name"));
+    // Stack names: a letter, then letters, digits and hyphens, 128 characters at most.
+    for stack in ["jwt-auth", &format!("a{}", "-0".repeat(63) + "b")] {
+        let value = pattern.replace("${AWS::StackName}", stack);
+        assert!(
+            !value.contains("${"),
+            "{value}: only the stack name is substituted"
+        );
+        let read = shared::metrics::namespace_from(&source(&[("METRICS_NAMESPACE", value.clone())]));
+        assert_eq!(read.ok().as_deref(), Some(value.as_str()), "stack {stack}");
     }
 }
