@@ -127,7 +127,9 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
         format!("unk-{}", random()),
     );
 
-    assert_eq!(sign_up(&api, &name, &password).await.status, 201);
+    let created = sign_up(&api, &name, &password).await;
+    assert_eq!(created.status, 201);
+    let user_id = created.body["id"].clone();
     let token = login(&api, &name, &password).await.body["token"]
         .as_str()
         .unwrap()
@@ -310,6 +312,19 @@ async fn logs_never_contain_passwords_tokens_or_the_secret_even_at_trace() {
     assert!(
         !log.to_ascii_lowercase().contains("bearer ey"),
         "an Authorization header value appears in the log"
+    );
+    // The operators' line of the wrong password above: one JSON document that is the event
+    // and its CloudWatch metric (embedded metric format), holding none of the secrets above.
+    let failed = log
+        .lines()
+        .filter_map(|line| line.find('{').map(|start| &line[start..]))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["security_event"] == "login.failed" && line["user_id"] == user_id)
+        .unwrap_or_else(|| panic!("no login.failed line of {user_id} in {log_path}"));
+    assert_eq!(failed["LoginFailed"], 1, "{failed}");
+    assert_eq!(
+        failed["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "LoginFailed",
+        "{failed}"
     );
     // Positive controls: the log is the functions' log, and it was written at TRACE.
     assert!(log.contains("user created"), "the log is being read: {log_path}");
