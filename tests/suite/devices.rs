@@ -80,6 +80,8 @@ async fn history(apps: &Apps, token: &str) -> Vec<String> {
 async fn two_logins_are_listed_newest_first_with_their_device_and_address_and_the_caller_marked() {
     let apps = Apps::embedded().await;
     let user = signed_up_user(&apps).await;
+    // Sessions of one second are ordered by id: a second apart each, for a known order.
+    apps.clock.advance(1);
     let (laptop, _) = login_as(&apps, &user.name, "203.0.113.7", FIREFOX).await;
     apps.clock.advance(60);
     let (desktop, _) = login_as(&apps, &user.name, "198.51.100.4", CHROME).await;

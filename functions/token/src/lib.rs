@@ -542,13 +542,15 @@ pub static SESSIONS: Route = Route {
     method: Method::GET,
     path: "/sessions",
     success: StatusCode::OK,
-    errors: &[
-        StatusCode::BAD_REQUEST,
-        StatusCode::UNAUTHORIZED,
-        SERVER[0],
-        SERVER[1],
-    ],
+    errors: &LISTING,
 };
+/// A listing's errors: its query, the Bearer token, the store.
+const LISTING: [StatusCode; 4] = [
+    StatusCode::BAD_REQUEST,
+    StatusCode::UNAUTHORIZED,
+    SERVER[0],
+    SERVER[1],
+];
 /// Ends one of the caller's sessions, behind the authorizer: 404 for an id that is not one of
 /// its live sessions (unknown, another user's, or ended), all alike.
 pub static END_SESSION: Route = Route {
@@ -567,12 +569,7 @@ pub static EVENTS: Route = Route {
     method: Method::GET,
     path: "/me/events",
     success: StatusCode::OK,
-    errors: &[
-        StatusCode::BAD_REQUEST,
-        StatusCode::UNAUTHORIZED,
-        SERVER[0],
-        SERVER[1],
-    ],
+    errors: &LISTING,
 };
 
 /// The routes of this function.

@@ -246,6 +246,30 @@ const EVENT: &[&str] = &[
     "at",
     TTL_ATTRIBUTE,
 ];
+/// What a listing of a user's sessions reads ([`super::Devices::list_sessions`]).
+pub const SESSION_LISTING: &[&str] = &[
+    PARTITION_KEY,
+    LIST_KEY_ATTRIBUTE,
+    LIST_SORT_ATTRIBUTE,
+    "started_at",
+    "last_used_at",
+    "device",
+    "ip_at_start",
+    "ip_last_used",
+    TTL_ATTRIBUTE,
+];
+/// What a listing of a user's events reads ([`super::SecurityLog::list_events`]).
+pub const EVENT_LISTING: &[&str] = &[
+    PARTITION_KEY,
+    LIST_KEY_ATTRIBUTE,
+    LIST_SORT_ATTRIBUTE,
+    "event_type",
+    "outcome",
+    "detail",
+    "ip",
+    "device",
+    "at",
+];
 /// A listing of [`LIST_INDEX`]: one partition kind, the projected attributes only.
 const fn listing(prefix: &'static str, attributes: &'static [&'static str]) -> Access {
     Access {
@@ -706,20 +730,7 @@ impl Capability {
                 const {
                     &[
                         // list_sessions
-                        listing(
-                            SESSIONS_LIST_PREFIX,
-                            &[
-                                PARTITION_KEY,
-                                LIST_KEY_ATTRIBUTE,
-                                LIST_SORT_ATTRIBUTE,
-                                "started_at",
-                                "last_used_at",
-                                "device",
-                                "ip_at_start",
-                                "ip_last_used",
-                                TTL_ATTRIBUTE,
-                            ],
-                        ),
+                        listing(SESSIONS_LIST_PREFIX, SESSION_LISTING),
                         // end_session, with its event
                         REVOKE_SESSION,
                         EVENT_IN_TRANSACTION,
@@ -732,20 +743,7 @@ impl Capability {
                         // record_event
                         write(PutItem, EVENT_PREFIX, Some(EVENT), "NONE", Alone),
                         // list_events
-                        listing(
-                            EVENTS_LIST_PREFIX,
-                            &[
-                                PARTITION_KEY,
-                                LIST_KEY_ATTRIBUTE,
-                                LIST_SORT_ATTRIBUTE,
-                                "event_type",
-                                "outcome",
-                                "detail",
-                                "ip",
-                                "device",
-                                "at",
-                            ],
-                        ),
+                        listing(EVENTS_LIST_PREFIX, EVENT_LISTING),
                     ]
                 }
             }

@@ -394,15 +394,8 @@ impl ChangePassword for DynamoUserStore {
             .expression_attribute_values(":current", string(current))
             .expression_attribute_values(":one", number(1))
             .build();
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(built(update)?).build())
-            .transact_items(self.put_event(event)?);
-        Ok(self
-            .transact(request, "TransactWriteItems password change")
-            .await?
-            .is_none())
+        self.update_with_event(update, event, "TransactWriteItems password change")
+            .await
     }
 }
 
@@ -447,15 +440,8 @@ impl EndAllSessions for DynamoUserStore {
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":user_id", string(user_id))
             .build();
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(built(update)?).build())
-            .transact_items(self.put_event(event)?);
-        Ok(self
-            .transact(request, "TransactWriteItems session epoch")
-            .await?
-            .is_none())
+        self.update_with_event(update, event, "TransactWriteItems session epoch")
+            .await
     }
 }
 
@@ -542,6 +528,24 @@ impl DynamoUserStore {
                 }
             }
         }
+    }
+}
+
+impl DynamoUserStore {
+    /// `update` and the `event` it records, in one transaction: `true` when it committed,
+    /// `false` when the update's condition cancelled it (nothing written).
+    async fn update_with_event(
+        &self,
+        update: Result<Update, aws_sdk_dynamodb::error::BuildError>,
+        event: &SecurityEvent,
+        operation: &'static str,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(built(update)?).build())
+            .transact_items(self.put_event(event)?);
+        Ok(self.transact(request, operation).await?.is_none())
     }
 }
 
@@ -1223,16 +1227,9 @@ impl SessionStore for DynamoUserStore {
             .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
             .expression_attribute_values(":now", number(now))
             .build();
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(built(revoke)?).build())
-            .transact_items(self.put_event(event)?);
         // Cancelled: no such session (deleted by TTL) or revoked already; nothing written.
-        Ok(self
-            .transact(request, "TransactWriteItems session revoke")
-            .await?
-            .is_none())
+        self.update_with_event(revoke, event, "TransactWriteItems session revoke")
+            .await
     }
 }
 

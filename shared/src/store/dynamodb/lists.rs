@@ -12,16 +12,17 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
 use super::super::access::{
-    EVENT_PREFIX, LIST_INDEX, LIST_KEY_ATTRIBUTE, LIST_SORT_ATTRIBUTE, SESSION_PREFIX,
+    EVENT_LISTING, EVENT_PREFIX, LIST_INDEX, LIST_KEY_ATTRIBUTE, LIST_SORT_ATTRIBUTE, SESSION_LISTING,
+    SESSION_PREFIX,
 };
 use super::super::{
     Devices, ListCursor, Liveness, Page, SecurityLog, SessionSummary, StoreError, StoredEvent,
 };
 use super::{
-    DynamoUserStore, PARTITION_KEY, TTL_ATTRIBUTE, built, events_list, number, number_attr, optional_string,
+    DynamoUserStore, PARTITION_KEY, TTL_ATTRIBUTE, events_list, number, number_attr, optional_string,
     session_key, sessions_list, string, string_attr, unavailable,
 };
 use crate::events::SecurityEvent;
@@ -50,16 +51,15 @@ fn next_cursor(last: Option<&Item>) -> Result<Option<ListCursor>, StoreError> {
 }
 
 impl DynamoUserStore {
-    /// One page of the list `list` (newest first), projected to `projection` (with the
-    /// placeholders `names`), after `after`, filtered by `filter` (with its values): the items,
-    /// and the last key read if there may be more.
+    /// One page of the list `list` (newest first), projected to `projection` (each name as a
+    /// placeholder: some are reserved words), after `after`, filtered by `filter` (with its
+    /// values): the items, and the last key read if there may be more.
     #[allow(clippy::too_many_arguments)]
     async fn list_page(
         &self,
         list: AttributeValue,
         item_prefix: &str,
-        projection: &str,
-        names: &[(&str, &str)],
+        projection: &[&str],
         filter: Option<(&str, Vec<(&str, AttributeValue)>)>,
         limit: u32,
         after: Option<&ListCursor>,
@@ -83,12 +83,17 @@ impl DynamoUserStore {
             .key_condition_expression("#list = :list")
             .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
             .expression_attribute_values(":list", list)
-            .projection_expression(projection)
+            .projection_expression(
+                (0..projection.len())
+                    .map(|i| format!("#p{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start);
-        for (placeholder, name) in names {
-            query = query.expression_attribute_names(*placeholder, *name);
+        for (i, name) in projection.iter().enumerate() {
+            query = query.expression_attribute_names(format!("#p{i}"), *name);
         }
         if let Some((filter, values)) = filter {
             query = query.filter_expression(filter);
@@ -116,8 +121,7 @@ impl Devices for DynamoUserStore {
             .list_page(
                 sessions_list(user_id, epoch),
                 SESSION_PREFIX,
-                "pk, #list, list_at, started_at, last_used_at, device, ip_at_start, ip_last_used, expires_at",
-                &[],
+                SESSION_LISTING,
                 Some((
                     "expires_at > :now AND last_used_at > :idle_since",
                     vec![
@@ -171,15 +175,8 @@ impl Devices for DynamoUserStore {
             .expression_attribute_values(":epoch", number(epoch))
             .expression_attribute_values(":now", number(now))
             .build();
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(built(revoke)?).build())
-            .transact_items(self.put_event(event)?);
-        Ok(self
-            .transact(request, "TransactWriteItems end a session")
-            .await?
-            .is_none())
+        self.update_with_event(revoke, event, "TransactWriteItems end a session")
+            .await
     }
 }
 
@@ -206,8 +203,7 @@ impl SecurityLog for DynamoUserStore {
             .list_page(
                 events_list(user_id),
                 EVENT_PREFIX,
-                "pk, #list, list_at, event_type, outcome, detail, ip, device, #at",
-                &[("#at", "at")],
+                EVENT_LISTING,
                 None,
                 limit,
                 after,
