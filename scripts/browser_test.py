@@ -12,6 +12,7 @@ Chromium's virtual authenticator (WebAuthn's test API), on the API's relying par
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,7 +26,7 @@ import time
 import unittest
 import uuid
 from urllib.parse import urlsplit, urlunsplit
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -109,6 +110,20 @@ def mailed_link(address, route):
         time.sleep(0.2)  # bounded polling of a mailbox outside the page; no event to wait on
 
 
+def log_in_elsewhere(username, user_agent):
+    """POST /token as another device would (an app on a phone, say): a session of its own, whose
+    device the API names from `user_agent`."""
+    body = json.dumps({"username": username, "password": PASSWORD}).encode()
+    request = Request(f"{API_URL}/token", data=body, method="POST",
+                      headers={"content-type": "application/json", "user-agent": user_agent})
+    with urlopen(request, timeout=WAIT) as answer:
+        if answer.status != 200:
+            raise AssertionError(f"login from {user_agent}: HTTP {answer.status}")
+
+
+FIREFOX_ON_ANDROID = "Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0"
+
+
 class Browser(unittest.TestCase):
     step = 0
 
@@ -153,7 +168,8 @@ class Browser(unittest.TestCase):
         self.assertEqual(self.text("error"), "")
         return self.text("notice")
 
-    def sign_up_and_log_in(self, email=""):
+    def sign_up(self, email=""):
+        """A new user, signed up on the sign-up page; the page is then the login page."""
         name = f"web{uuid.uuid4().hex[:12]}"
         self.open(fragment="#/signup")
         fields = {"username": name, "password": PASSWORD}
@@ -162,6 +178,10 @@ class Browser(unittest.TestCase):
         self.fill("signup", **fields)
         WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/login"))
         self.wait_state("logged-out")
+        return name
+
+    def sign_up_and_log_in(self, email=""):
+        name = self.sign_up(email)
         self.fill("login", username=name, password=PASSWORD)
         self.assertEqual(self.wait_state("logged-in"), "logged-in")
         WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.endswith("#/private"))
@@ -273,6 +293,46 @@ class Browser(unittest.TestCase):
             "fetch(arguments[0], arguments[1]).then(r => done([r.status]), e => done(['error', e.name]));",
             url, init)
 
+    def another_browser(self):
+        """A second browser (a cookie jar of its own); `with self.in_browser(it):` drives it."""
+        other = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")),
+                                 options=self._options())
+        self.addCleanup(other.quit)
+        return other
+
+    @contextlib.contextmanager
+    def in_browser(self, driver):
+        """The block's steps (self.driver) in `driver`, then back in the test's own browser."""
+        first, self.driver = self.driver, driver
+        try:
+            yield
+        finally:
+            self.driver = first
+
+    def rows(self, list_id):
+        """The rows of a list of #/devices or #/activity, read in one go (a reload replaces them):
+        each its title, its text and its data- attributes (sessionId, current, eventType, ...)."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll(`#${arguments[0]} > li`)].map((item) =>"
+            " ({ title: item.querySelector('.row-title').textContent, text: item.innerText, ...item.dataset }))",
+            list_id)
+
+    def open_from_private_page(self, view):
+        """A view opened by its link on the private page (no page load: the page keeps its token)."""
+        self.driver.execute_script("location.hash = '#/private'")
+        self.visible("private")  # shown in the step that starts its loading
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.driver.find_element(By.ID, f"{view}-link").click()
+        self.visible(view)
+        self.assertEqual(self.wait_state("logged-in", "logged-out"), "logged-in")
+
+    def sign_out_device(self, session_id):
+        """"Sign out this device" on a row of #/devices; the list reloads without it."""
+        self.driver.find_element(By.CSS_SELECTOR, f'#session-list li[data-session-id="{session_id}"] button').click()
+        self.assertIn("is signed out", self.notice())
+        self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertNotIn(session_id, [row["sessionId"] for row in self.rows("session-list")])
+
     # --- the tests ---------------------------------------------------------------------------
 
     def test_sign_up_log_in_and_the_private_page_shows_the_user(self):
@@ -313,22 +373,118 @@ class Browser(unittest.TestCase):
         self.assertEqual(self.refresh_cookies(), [], "the logout cleared the cookie")
         self.shot("after-logout")
 
+    def test_your_devices_lists_both_browsers_and_signing_out_the_other_one_ends_its_session(self):
+        name = self.sign_up_and_log_in()
+        other = self.another_browser()
+        with self.in_browser(other):
+            self.open()
+            self.fill("login", username=name, password=PASSWORD)
+            self.wait_for(lambda d: d.find_element(By.ID, "user-name").text == name, "other-private-page")
+            self.assertEqual(self.wait_state("logged-in"), "logged-in")
+            self.count_refreshes()
+        self.open_from_private_page("devices")
+        rows = self.rows("session-list")
+        self.assertEqual(len(rows), 2, rows)
+        mine = [row for row in rows if "current" in row]
+        self.assertEqual(len(mine), 1, f"exactly one is this device: {rows}")
+        self.assertIn("This device", mine[0]["text"])
+        theirs = rows[0]
+        self.assertNotIn("current", theirs, "newest first: the other browser signed in later")
+        self.assertNotIn("This device", theirs["text"])
+        for row in rows:
+            for fact in ("Signed in", "Last used", "IP at sign-in", "IP last used"):
+                self.assertIn(fact, row["text"])
+            # Every client of the local API comes from 127.0.0.1: that address at start and last use.
+            self.assertEqual(row["text"].count("127.0.0.1"), 2, row)
+        self.assertFalse(self.driver.find_element(By.ID, "sessions-more").is_displayed(), "one page")
+        self.shot("two-devices")
+        self.sign_out_device(theirs["sessionId"])
+        self.assertEqual([row["sessionId"] for row in self.rows("session-list")], [mine[0]["sessionId"]])
+        ended_again = self.driver.execute_async_script(
+            "const done = arguments[1];"
+            "import('./api.js').then((api) => api.endSession(arguments[0])).then(done, (e) => done(e.message));",
+            theirs["sessionId"])
+        self.assertIs(ended_again, False, "an ended session is no longer there to end (404)")
+        self.shot("other-device-signed-out")
+        # The other page still holds its access token, which the (stateless) authorizer passes
+        # until it expires; its next request that reads the store is refused, and so is the
+        # refresh that follows: it is logged out (the same page, not a reload).
+        with self.in_browser(other):
+            self.driver.execute_script("window.notReloaded = true; location.hash = '#/devices'")
+            self.wait_for(lambda d: d.current_url.endswith("#/login"), "other-signed-out")
+            self.assertEqual(self.wait_state("logged-out"), "logged-out")
+            self.assertEqual(self.notice(), "Your session has ended. Please log in again.")
+            self.assertTrue(self.driver.execute_script("return window.notReloaded === true"), "the same page")
+            self.assertEqual(self.refreshes(), 1, "its refresh was refused too")
+            self.shot("other-browser-signed-out")
+        # This device's own "Sign out" is a log out: the cookie goes too.
+        self.driver.find_element(By.CSS_SELECTOR, "#session-list li[data-current] button").click()
+        self.wait_for(lambda d: d.current_url.endswith("#/login"), "signed-out")
+        self.assertEqual(self.notice(), "You are logged out.")
+        self.assertEqual(self.wait_state("logged-out"), "logged-out")
+        self.assertEqual(self.refresh_cookies(), [], "the log out cleared the cookie")
+
+    def test_security_activity_shows_a_failed_sign_in_the_sign_ins_and_a_device_signed_out(self):
+        name = self.sign_up()
+        self.fill("login", username=name, password="not the password")
+        self.assertEqual(self.error(), "Bad username or password")
+        self.fill("login", username=name, password=PASSWORD)
+        self.wait_for(lambda d: d.find_element(By.ID, "user-name").text == name, "private-page")
+        log_in_elsewhere(name, FIREFOX_ON_ANDROID)
+        self.open_from_private_page("devices")
+        sessions = self.rows("session-list")
+        this_browser = [row["title"] for row in sessions if "current" in row]
+        phone = [row for row in sessions if "current" not in row]
+        self.assertEqual(len(phone), 1, sessions)
+        self.assertIn("Firefox", phone[0]["title"], "the device is named from its User-Agent")
+        self.sign_out_device(phone[0]["sessionId"])
+        # Two events a page (the page asks for 20; a shim asks for 2), so "Load more" has to
+        # fetch the rest, each time with the last page's cursor.
+        self.driver.execute_script(
+            "const real = window.fetch;"
+            "window.fetch = (url, init) =>"
+            " real(String(url).replace(/([?&]limit=)20\\b/, (_, key) => `${key}2`), init);")
+        self.open_from_private_page("activity")
+        self.assertEqual(len(self.rows("event-list")), 2, "the first page")
+        for _ in range(5):
+            more = self.driver.find_element(By.ID, "events-more")
+            if not more.is_displayed():
+                break
+            more.click()
+            self.assertEqual(self.wait_state("logged-in"), "logged-in")
+        self.assertFalse(self.driver.find_element(By.ID, "events-more").is_displayed(), "no more pages")
+        self.shot("security-activity")
+        events = self.rows("event-list")
+        self.assertEqual(len({event["eventId"] for event in events}), len(events), "no page shown twice")
+        self.assertEqual([(event["eventType"], event["outcome"]) for event in events],
+                         [("session.ended", "success"), ("login.succeeded", "success"),
+                          ("login.succeeded", "success"), ("login.failed", "failure")], "newest first")
+        ended, phone_login, login, failed = events
+        self.assertEqual(ended["title"], "Signed out a device")
+        self.assertEqual(phone_login["title"], "Signed in with a password")
+        self.assertIn(phone[0]["title"], phone_login["text"])
+        self.assertEqual(login["title"], "Signed in with a password")
+        self.assertEqual(failed["title"], "Failed sign-in (wrong password)")
+        self.assertIn("Failed", failed["text"].replace(failed["title"], ""), "its outcome")
+        for event in (ended, login, failed):
+            self.assertIn(this_browser[0], event["text"], "this browser's device")
+        for event in events:
+            self.assertIn("When", event["text"])
+            self.assertIn("127.0.0.1", event["text"])
+
     def test_after_log_out_everywhere_another_browser_is_logged_out_too(self):
         name = self.sign_up_and_log_in()
-        other = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")),
-                                 options=self._options())
-        self.addCleanup(other.quit)
-        first, self.driver = self.driver, other
-        self.open()
-        self.fill("login", username=name, password=PASSWORD)
-        self.wait_state("logged-in")
-        self.driver = first
+        other = self.another_browser()
+        with self.in_browser(other):
+            self.open()
+            self.fill("login", username=name, password=PASSWORD)
+            self.wait_state("logged-in")
         self.driver.find_element(By.ID, "logout-all").click()
         self.assertEqual(self.wait_state("logged-out"), "logged-out")
-        self.driver = other
-        self.driver.refresh()
-        self.assertEqual(self.wait_state("logged-out"), "logged-out", "its session ended too")
-        self.shot("other-browser-after-logout-all")
+        with self.in_browser(other):
+            self.driver.refresh()
+            self.assertEqual(self.wait_state("logged-out"), "logged-out", "its session ended too")
+            self.shot("other-browser-after-logout-all")
 
     def test_an_address_from_sign_up_recovers_the_account_and_the_account_can_be_deleted(self):
         email = f"web-{uuid.uuid4().hex[:12]}@example.com"

@@ -220,6 +220,47 @@ export async function me() {
   return res.data;
 }
 
+// A query string of the parameters that are set: `?cursor=...&limit=...`, or nothing.
+function query(params) {
+  const set = Object.entries(params).filter(([, value]) => value !== null && value !== undefined);
+  return set.length ? `?${new URLSearchParams(set)}` : '';
+}
+
+/**
+ * GET /sessions: one page of the caller's live sessions, newest start first. Resolves to
+ * {sessions: [{id, created_at, last_used_at, device, ip_at_start, ip_last_used, current}],
+ * next_cursor} (times in unix seconds, addresses possibly null, next_cursor null on the last
+ * page); `cursor` is a page's next_cursor, `limit` 1 to 100 (the API's default: 20).
+ */
+export async function sessions({ cursor = null, limit = null } = {}) {
+  const res = await authorized('GET', `/sessions${query({ cursor, limit })}`);
+  if (res.status !== 200) throw failure(res);
+  return res.data;
+}
+
+/**
+ * DELETE /sessions/{id}: ends another session of the caller (its device is signed out at its
+ * next request). Resolves to true, or false when there was no such live session (404: it had
+ * ended already). The caller's own session ends with logOut(), which clears the cookie too.
+ */
+export async function endSession(id) {
+  const res = await authorized('DELETE', `/sessions/${encodeURIComponent(id)}`);
+  if (res.status === 404) return false;
+  if (res.status !== 204) throw failure(res);
+  return true;
+}
+
+/**
+ * GET /me/events: one page of the caller's security history, newest first. Resolves to
+ * {events: [{id, at, type, outcome, ip, device, detail}], next_cursor}; `cursor` and `limit`
+ * as for sessions().
+ */
+export async function securityEvents({ cursor = null, limit = null } = {}) {
+  const res = await authorized('GET', `/me/events${query({ cursor, limit })}`);
+  if (res.status !== 200) throw failure(res);
+  return res.data;
+}
+
 /** POST /logout: ends this session and clears the cookie (204 even if there was none). */
 export async function logOut() {
   const res = await request('POST', '/logout', { body: '{}', cookie: true });

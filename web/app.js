@@ -1,12 +1,13 @@
 // The page: hash routes over the sections of index.html: #/signup, #/login (and a login's
 // second step, #/two-step, while api.js holds its ticket), #/forgot, and, logged in, #/private,
-// #/password, #/email, #/delete, #/security (two-step verification and passkeys). A mailed link opens #verify=<token> or
-// #reset=<token>: the token is taken into memory at once and the address bar shows #/verify or
+// #/password, #/email, #/delete, #/security (two-step verification and passkeys), #/devices (the
+// account's sessions) and #/activity (its security history). A mailed link opens #verify=<token>
+// or #reset=<token>: the token is taken into memory at once and the address bar shows #/verify or
 // #/reset, so the token stays in no history entry (it never reaches a server: it is a fragment).
 //
 // <body data-state> tells tests (and CSS) where things stand:
 //   loading     a request is in flight (the session restore at start-up, a form, a logout,
-//               the private page's GET /protected); the page is not settled yet;
+//               the private page's GET /protected, a page of a list); the page is not settled yet;
 //   logged-in   an access token is in memory (on #/private: the user is shown);
 //   logged-out  no access token.
 
@@ -15,9 +16,9 @@ import * as webauthn from './webauthn.js';
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = ['signup', 'login', 'two-step', 'forgot', 'reset', 'verify', 'private', 'password', 'email', 'delete',
-  'security'];
+  'security', 'devices', 'activity'];
 // The views that need a session.
-const PRIVATE = ['private', 'password', 'email', 'delete', 'security'];
+const PRIVATE = ['private', 'password', 'email', 'delete', 'security', 'devices', 'activity'];
 const NO_LINK = 'Open the link from the message we sent you.';
 
 // The token of the mailed link this page was opened with ({kind: 'verify' | 'reset', token}).
@@ -87,6 +88,9 @@ async function render() {
     $('totp-qr').replaceChildren();
   }
   if (view !== 'two-step') api.forgetSecondStep();
+  // A list of sessions or events stays on its page only while it is shown.
+  if (view !== 'devices') clearList(SESSIONS);
+  if (view !== 'activity') clearList(EVENTS);
   // Redirects replace the history entry, so Back does not bounce off them.
   if (location.hash !== `#/${view}`) history.replaceState(null, '', `#/${view}`);
 
@@ -102,6 +106,8 @@ async function render() {
   if (view === 'reset' && link?.kind !== 'reset') showMessages({ error: NO_LINK });
   if (view === 'two-step') $('two-step-code').focus();
   if (view === 'security') return security(count);
+  if (view === 'devices') return showFirstPage(SESSIONS, count);
+  if (view === 'activity') return showFirstPage(EVENTS, count);
   if (view !== 'private') return settle();
   $('user-id').textContent = '';
   $('user-name').textContent = '';
@@ -395,6 +401,194 @@ $('passkey-remove-cancel').addEventListener('click', () => {
   $('passkey-remove-form').reset();
   $('passkey-remove-form').hidden = true;
 });
+
+// --- #/devices and #/activity: lists read a page at a time ---------------------------------
+
+// Items asked for at a time; "Load more" asks for the next page with the last one's cursor.
+const PAGE_SIZE = 20;
+
+// A paged list: where it is shown, how to fetch a page and make an item of it; `cursor` is the
+// next page's (null: no more).
+const SESSIONS = {
+  list: 'session-list', empty: 'sessions-empty', more: 'sessions-more',
+  fetch: async (cursor) => {
+    const page = await api.sessions({ cursor, limit: PAGE_SIZE });
+    return { items: page.sessions, cursor: page.next_cursor };
+  },
+  item: sessionItem,
+  cursor: null,
+};
+const EVENTS = {
+  list: 'event-list', empty: 'events-empty', more: 'events-more',
+  fetch: async (cursor) => {
+    const page = await api.securityEvents({ cursor, limit: PAGE_SIZE });
+    return { items: page.events, cursor: page.next_cursor };
+  },
+  item: eventItem,
+  cursor: null,
+};
+
+function clearList(paged) {
+  paged.cursor = null;
+  $(paged.list).replaceChildren();
+  $(paged.empty).hidden = true;
+  $(paged.more).hidden = true;
+}
+
+function showPage(paged, { items, cursor }) {
+  $(paged.list).append(...items.map(paged.item));
+  paged.cursor = cursor ?? null;
+  $(paged.empty).hidden = $(paged.list).childElementCount > 0;
+  $(paged.more).hidden = paged.cursor === null;
+}
+
+// The first page of a list, for the render `count` (a later render wins).
+async function showFirstPage(paged, count) {
+  clearList(paged);
+  setState('loading');
+  try {
+    const page = await paged.fetch(null);
+    if (count !== renderCount) return;
+    clearList(paged);
+    showPage(paged, page);
+    settle();
+  } catch (err) {
+    if (count === renderCount) failed(err);
+  }
+}
+
+for (const paged of [SESSIONS, EVENTS]) {
+  $(paged.more).addEventListener('click', (event) => {
+    const count = renderCount;
+    busy(event.currentTarget, async () => {
+      const page = await paged.fetch(paged.cursor);
+      if (count !== renderCount) return;
+      showPage(paged, page);
+      settle();
+    });
+  });
+}
+
+// A time of the API (unix seconds) in the user's locale, as a <time> element.
+function timeElement(seconds) {
+  const at = new Date(seconds * 1000);
+  const element = document.createElement('time');
+  element.dateTime = at.toISOString();
+  element.textContent = at.toLocaleString();
+  return element;
+}
+
+function facts(pairs) {
+  const list = document.createElement('dl');
+  for (const [term, value] of pairs) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.append(value);
+    list.append(dt, dd);
+  }
+  return list;
+}
+
+function span(className, text) {
+  const element = document.createElement('span');
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+const address = (ip) => ip ?? 'unknown';
+
+function sessionItem(session) {
+  const item = document.createElement('li');
+  item.dataset.sessionId = session.id;
+  const head = document.createElement('div');
+  head.className = 'row-head';
+  head.append(span('row-title', session.device));
+  const signOut = document.createElement('button');
+  signOut.type = 'button';
+  signOut.className = 'secondary';
+  if (session.current) {
+    item.dataset.current = '';
+    head.append(' ', span('badge', 'This device'));
+    // This browser's own session ends as a logout: the answer clears its cookie too.
+    signOut.textContent = 'Sign out';
+    signOut.addEventListener('click', () => busy(signOut, async () => {
+      await api.logOut();
+      navigate('#/login', { notice: 'You are logged out.' });
+    }));
+  } else {
+    signOut.textContent = 'Sign out this device';
+    const started = new Date(session.created_at * 1000).toLocaleString();
+    signOut.setAttribute('aria-label', `Sign out ${session.device}, signed in ${started}`);
+    signOut.addEventListener('click', () => busy(signOut, async () => {
+      const ended = await api.endSession(session.id);
+      navigate('#/devices', {
+        notice: ended ? `${session.device} is signed out.` : 'That device was signed out already.',
+      });
+    }));
+  }
+  head.append(signOut);
+  item.append(head, facts([
+    ['Signed in', timeElement(session.created_at)],
+    ['Last used', timeElement(session.last_used_at)],
+    ['IP at sign-in', address(session.ip_at_start)],
+    ['IP last used', address(session.ip_last_used)],
+  ]));
+  return item;
+}
+
+// What an event was, in words: by its type, and its detail where that says more.
+const EVENT_WORDS = {
+  'login.succeeded': {
+    password: 'Signed in with a password',
+    totp: 'Signed in with a password and an authenticator code',
+    recovery_code: 'Signed in with a password and a recovery code',
+    passkey: 'Signed in with a passkey',
+    '': 'Signed in',
+  },
+  'login.failed': {
+    password: 'Failed sign-in (wrong password)',
+    second_factor: 'Failed sign-in (wrong two-step verification code)',
+    '': 'Failed sign-in',
+  },
+  'session.reuse_detected': { '': 'A stolen or replayed session token was refused; that session was ended' },
+  'session.ended': { logout: 'Signed out', device_list: 'Signed out a device', '': 'A session ended' },
+  'sessions.ended_everywhere': { '': 'Signed out everywhere' },
+  'password.changed': { '': 'Password changed' },
+  'password.reset': { '': 'Password reset with an emailed link' },
+  'email.verified': { '': 'Email address confirmed' },
+  'second_factor.enabled': { '': 'Two-step verification turned on' },
+  'second_factor.disabled': { '': 'Two-step verification turned off' },
+  'recovery_codes.replaced': { '': 'New recovery codes made' },
+  'passkey.added': { '': 'Passkey added' },
+  'passkey.removed': { '': 'Passkey removed' },
+};
+const OUTCOMES = { success: 'Succeeded', failure: 'Failed' };
+
+function eventWords(event) {
+  const words = EVENT_WORDS[event.type];
+  // A type this page does not know yet (a newer API) is shown as it is named.
+  if (!words) return `Security event: ${event.type}`;
+  return words[event.detail ?? ''] ?? words[''];
+}
+
+function eventItem(event) {
+  const item = document.createElement('li');
+  item.dataset.eventId = event.id;
+  item.dataset.eventType = event.type;
+  item.dataset.outcome = event.outcome;
+  const head = document.createElement('div');
+  head.className = 'row-head';
+  head.append(span('row-title', eventWords(event)), ' ',
+    span(event.outcome === 'failure' ? 'badge failure' : 'badge', OUTCOMES[event.outcome] ?? event.outcome));
+  item.append(head, facts([
+    ['When', timeElement(event.at)],
+    ['Device', event.device ?? 'unknown'],
+    ['IP', address(event.ip)],
+  ]));
+  return item;
+}
 
 $('logout').addEventListener('click', (event) =>
   busy(event.currentTarget, async () => {
