@@ -222,8 +222,10 @@ async fn pages_of_one_walk_the_whole_list_once_and_a_cursor_never_leaves_the_cal
         login_as(&apps, &user.name, "203.0.113.7", FIREFOX).await;
     }
     let mut seen = Vec::new();
+    let mut pages = 0;
     let mut cursor: Option<String> = None;
     for _ in 0..10 {
+        pages += 1;
         let path = match &cursor {
             Some(c) => format!("/sessions?limit=1&cursor={c}"),
             None => "/sessions?limit=1".to_owned(),
@@ -237,6 +239,7 @@ async fn pages_of_one_walk_the_whole_list_once_and_a_cursor_never_leaves_the_cal
         }
     }
     assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(pages, 4, "the last page says there is no next one");
     assert_eq!(
         seen.iter().collect::<HashSet<_>>().len(),
         4,

@@ -53,7 +53,8 @@ fn next_cursor(last: Option<&Item>) -> Result<Option<ListCursor>, StoreError> {
 impl DynamoUserStore {
     /// One page of the list `list` (newest first), projected to `projection` (each name as a
     /// placeholder: some are reserved words), after `after`, filtered by `filter` (with its
-    /// values): the items, and the last key read if there may be more.
+    /// values): at most `limit` items, and where the next page starts if there may be one
+    /// (`None`: this is the last).
     #[allow(clippy::too_many_arguments)]
     async fn list_page(
         &self,
@@ -90,7 +91,9 @@ impl DynamoUserStore {
                     .join(", "),
             )
             .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            // One more than the page: if it comes, there is a next page for sure; if not, the
+            // page is the last unless DynamoDB stopped early (it filtered some out).
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start);
         for (i, name) in projection.iter().enumerate() {
             query = query.expression_attribute_names(format!("#p{i}"), *name);
@@ -102,8 +105,16 @@ impl DynamoUserStore {
             }
         }
         let output = query.send().await.map_err(unavailable(operation))?;
-        let last = output.last_evaluated_key().cloned();
-        Ok((output.items.unwrap_or_default(), last))
+        let stopped_at = output.last_evaluated_key().cloned();
+        let mut items = output.items.unwrap_or_default();
+        let page = usize::try_from(limit).unwrap_or(usize::MAX);
+        let last = if items.len() > page {
+            items.truncate(page);
+            items.last().cloned()
+        } else {
+            stopped_at
+        };
+        Ok((items, last))
     }
 }
 
