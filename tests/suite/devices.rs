@@ -80,7 +80,6 @@ async fn history(apps: &Apps, token: &str) -> Vec<String> {
 async fn two_logins_are_listed_newest_first_with_their_device_and_address_and_the_caller_marked() {
     let apps = Apps::embedded().await;
     let user = signed_up_user(&apps).await;
-    // Sessions of one second are ordered by id: a second apart each, for a known order.
     apps.clock.advance(1);
     let (laptop, _) = login_as(&apps, &user.name, "203.0.113.7", FIREFOX).await;
     apps.clock.advance(60);
@@ -103,6 +102,23 @@ async fn two_logins_are_listed_newest_first_with_their_device_and_address_and_th
     assert_eq!(page.body["next_cursor"], Value::Null);
     // The raw header is nowhere in the answer.
     assert!(!page.body.to_string().contains("Gecko/20100101"));
+}
+
+#[tokio::test]
+async fn sessions_started_in_one_second_are_listed_newest_first() {
+    let apps = Apps::embedded().await;
+    let user = signed_up_user(&apps).await;
+    let mut started = vec![sid_of(&user.token)];
+    for _ in 0..5 {
+        started.push(sid_of(
+            &login_as(&apps, &user.name, "203.0.113.7", FIREFOX).await.0,
+        ));
+    }
+    started.reverse();
+    assert_eq!(
+        ids(&get(&apps, "/sessions", &user.token).await, "sessions"),
+        started
+    );
 }
 
 #[tokio::test]
