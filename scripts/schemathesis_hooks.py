@@ -15,6 +15,12 @@ password gets that user's real values in place of generated ones, where the gene
 a valid one (a negative case stays exactly as invalid as it was generated). The routes that need
 a code of the user's app, a login ticket or a WebAuthn ceremony get no real ones: their success
 paths are `./dev smoke`'s.
+
+For "Your devices" and the security history the user logs in twice, so that it has a second
+session and two events: every other case of `DELETE /sessions/{id}` with a well-formed id gets
+the id of that other session (the first such case ends it, 204; the next ones until the user is
+replaced get 404, as does every generated id), and every other case of `GET /sessions` and
+`GET /me/events` with a cursor gets a real `next_cursor` (of a page of one) in its place.
 """
 
 import json
@@ -24,6 +30,7 @@ import re
 import secrets
 import urllib.error
 import urllib.request
+import uuid
 
 import schemathesis
 import yaml
@@ -51,15 +58,26 @@ MAX_PASSWORD_BYTES = 1024
 # Members whose schema has a pattern (openapi.yaml): RefreshTokenBody.refresh_token.
 PATTERNS = {"refresh_token": re.compile(
     CONTRACT["components"]["schemas"]["RefreshTokenBody"]["properties"]["refresh_token"]["pattern"])}
+# The listings (GET) whose cases may get a real cursor, and the member of their page holding the
+# items; the operation that ends a session by its id.
+LISTINGS = {"/sessions": "sessions", "/me/events": "events"}
+END_SESSION = ("DELETE", "/sessions/{id}")
 SEEN = {}
 
 
 def post(path, body):
+    return call("POST", path, body)
+
+
+def call(method, path, body=None, token=None):
+    headers = {"content-type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
         API + path,
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers,
+        method=method,
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -86,7 +104,10 @@ class FreshUser:
         status, body = post("/token", {**credentials, "refresh_token_in_body": True})
         if status != 200:
             raise RuntimeError(f"login for the schemathesis run failed: {status} {body}")
-        return {**credentials, "token": body["token"], "refresh_token": body["refresh_token"]}
+        data = {**credentials, "token": body["token"], "refresh_token": body["refresh_token"]}
+        if operation(context) == END_SESSION or listing(context):
+            data.update(second_session(data))
+        return data
 
     def set(self, case, data, context):
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data['token']}"}
@@ -99,6 +120,58 @@ class FreshUser:
                 for member, value in real.items():
                     if valid(member, case.body.get(member)):
                         case.body[member] = data[value]
+        path = context.operation.path
+        if operation(context) == END_SESSION and well_formed_id((case.path_parameters or {}).get("id")):
+            if alternate(path):
+                case.path_parameters = {**case.path_parameters, "id": data["other_session"]}
+        elif listing(context) and isinstance((case.query or {}).get("cursor"), str):
+            if alternate(path):
+                case.query = {**case.query, "cursor": data["cursors"][path]}
+
+
+def operation(context):
+    return context.operation.method.upper(), context.operation.path
+
+
+def listing(context):
+    return context.operation.method.upper() == "GET" and context.operation.path in LISTINGS
+
+
+def second_session(data):
+    """A second login of the user, then what its listings give: the id of that other session,
+    and a real `next_cursor` of each listing (pages of one: two sessions, two logins)."""
+    credentials = {"username": data["username"], "password": data["password"]}
+    status, body = post("/token", {**credentials, "refresh_token_in_body": True})
+    if status != 200:
+        raise RuntimeError(f"second login for the schemathesis run failed: {status} {body}")
+    status, page = call("GET", "/sessions?limit=100", token=data["token"])
+    others = [s["id"] for s in page.get("sessions", []) if not s.get("current")] if status == 200 else []
+    if len(others) != 1:
+        raise RuntimeError(f"GET /sessions after two logins should list one other session: {status} {page}")
+    cursors = {}
+    for path, items in LISTINGS.items():
+        status, page = call("GET", f"{path}?limit=1", token=data["token"])
+        if status != 200 or len(page.get(items, [])) != 1 or not page.get("next_cursor"):
+            raise RuntimeError(f"GET {path}?limit=1 after two logins should give a next_cursor: {status} {page}")
+        cursors[path] = page["next_cursor"]
+    return {"other_session": others[0], "cursors": cursors}
+
+
+def alternate(path):
+    """True every other time for an operation: half its cases keep their generated values."""
+    count = SEEN[path] = SEEN.get(path, 0) + 1
+    return count % 2 == 0
+
+
+def well_formed_id(value):
+    """Whether a generated path id is a UUID as the schema has it, so that a real session id in
+    its place changes no case from invalid to valid."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
 
 
 def valid(member, value):

@@ -4,19 +4,23 @@
 Run it after `sam deploy` against the stack's `ApiUrl` (or, by default, against `./dev run`'s local
 API). It signs up one throwaway user, named `smoke-` and 16 random hex digits with a random
 password it never prints, and goes through sign-up, login, the protected route, refresh, logout
-log out everywhere and a password change, a representative subset of the attack suite (forged, tampered and
-wrongly typed tokens must all be refused), the CORS preflight and the CORS and cache headers of
+log out everywhere and a password change, "Your devices" (two sessions listed a page at a time,
+one ended from the list and its tokens refused at once; a second throwaway user's session, which
+the first cannot end) and the security history (the events the run made, newest first), a
+representative subset of the attack suite (forged, tampered and wrongly typed tokens must all be
+refused), the CORS preflight and the CORS and cache headers of
 error responses (the function's and API Gateway's own), the published keys, two-step
 verification (enrolment, a login's second step, recovery codes, turning it off: the codes are
 computed here, RFC 6238) and passkeys (registration, a sign-in without a username, removal: with
 a software authenticator, below); a last check fails if an operation of `openapi.yaml` never
 answered a success. On a stage without passkeys (`PasskeyOrigins` empty, `passkeys_available:
 false`) their operations are reported as skipped, each by name, and left out of that check. The
-user stays in the table only until the last checks delete it (`POST /users/me/delete`); if a run
-stops before, its name says where it came from.
+user stays in the table only until the last checks delete it (`POST /users/me/delete`), and the
+second user until the device checks are done with it; if a run stops before, their names say
+where they came from.
 
 One line per check, `PASS name`, `FAIL name: why` or `SKIP name: why`, then `N passed, M failed`
-(and `, K skipped`); the exit status is 1 if any check failed. About 65 requests, each with a 15 s
+(and `, K skipped`); the exit status is 1 if any check failed. About 100 requests, each with a 15 s
 timeout; no retries, no waiting. Python's standard library only, so it runs anywhere Python 3.9+
 does: the passkey's P-256 signatures are made here too.
 """
@@ -24,6 +28,7 @@ does: the passkey's P-256 signatures are made here too.
 import argparse
 import base64
 import email.utils
+import functools
 import hashlib
 import hmac
 import json
@@ -35,11 +40,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 TIMEOUT = 15
 OPENAPI = pathlib.Path(__file__).resolve().parent.parent / "openapi.yaml"
 
 
+@functools.lru_cache(maxsize=None)
 def operations():
     """The (METHOD, path) of each operation of openapi.yaml but the preflights and those marked
     `x-needs-mailbox` (their success takes a mailed link). The file's own layout, read with the
@@ -55,7 +62,20 @@ def operations():
             found.discard(operation)
         elif line and not line.startswith(" "):
             path, operation = None, None
-    return found
+    return frozenset(found)
+
+
+def operation_of(method, path):
+    """The operation of openapi.yaml a request is for: its path without the query, a `{name}`
+    segment of the operation's matching any one segment."""
+    parts = path.split("?", 1)[0].split("/")
+    for operation_method, template in operations():
+        pattern = template.split("/")
+        if operation_method == method and len(pattern) == len(parts) and all(
+            want == got or (want.startswith("{") and want.endswith("}") and got) for want, got in zip(pattern, parts)
+        ):
+            return operation_method, template
+    return method, path
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -105,7 +125,7 @@ class Smoke:
         except urllib.error.HTTPError as error:
             answer = Answer(error.code, error.headers, error.read().decode(errors="replace"))
         if 200 <= answer.status < 300:
-            self.succeeded.add((method, path))
+            self.succeeded.add(operation_of(method, path))
         return answer
 
     def check(self, name, condition, why=""):
@@ -340,6 +360,219 @@ def bearer(token):
 def message(answer):
     body = answer.json()
     return body.get("msg") if isinstance(body, dict) else None
+
+# A browser's User-Agent for one login, whose device label "Your devices" shows.
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+EVENT_TYPES = {
+    "login.succeeded", "login.failed", "session.reuse_detected", "session.ended", "sessions.ended_everywhere",
+    "password.changed", "password.reset", "email.verified", "second_factor.enabled", "second_factor.disabled",
+    "recovery_codes.replaced", "passkey.added", "passkey.removed",
+}
+
+
+def is_uuid(value):
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value) is not None
+
+
+def is_label(value):
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+def well_formed_session(session):
+    return (
+        set(session) == {"id", "created_at", "last_used_at", "device", "ip_at_start", "ip_last_used", "current"}
+        and is_uuid(session["id"])
+        and isinstance(session["created_at"], int)
+        and isinstance(session["last_used_at"], int)
+        and session["created_at"] <= session["last_used_at"]
+        and is_label(session["device"])
+        and all(session[ip] is None or isinstance(session[ip], str) for ip in ("ip_at_start", "ip_last_used"))
+        and isinstance(session["current"], bool)
+    )
+
+
+def well_formed_event(event):
+    return (
+        set(event) == {"id", "at", "type", "outcome", "ip", "device", "detail"}
+        and is_uuid(event["id"])
+        and isinstance(event["at"], int)
+        and event["type"] in EVENT_TYPES
+        and event["outcome"] in ("success", "failure")
+        and (event["ip"] is None or isinstance(event["ip"], str))
+        and is_label(event["device"])
+        and (event["detail"] is None or isinstance(event["detail"], str))
+    )
+
+
+def pages(s, path, token, limit, count, first=None):
+    """The items of a listing read `limit` at a time, following `next_cursor` from `first` (the
+    first page's answer, else fetched) until the last page or `count` pages: the items in order,
+    and whether every page was a 200 of at most `limit` items."""
+    items, cursor, answer = [], None, first
+    member = path.rsplit("/", 1)[-1]
+    for _ in range(count):
+        if answer is None:
+            after = f"&cursor={cursor}" if cursor is not None else ""
+            answer = s.call("GET", f"{path}?limit={limit}{after}", headers=bearer(token))
+        page = answer.json() or {}
+        got = page.get(member) if answer.status == 200 else None
+        if not isinstance(got, list) or len(got) > limit:
+            return items, False
+        items += got
+        cursor, answer = page.get("next_cursor"), None
+        if cursor is None:
+            break
+        if not isinstance(cursor, str):
+            return items, False
+    return items, True
+
+
+def devices_and_history(s, credentials):
+    """ "Your devices" and the security history: two sessions listed, one ended from the list
+    (its refresh and access tokens refused at once), what cannot be ended, bad pages, and the
+    events the run made. A second throwaway user, deleted at the end, owns a session the first
+    cannot end. Starts with none of the user's sessions live."""
+    wrong = s.call("POST", "/token", {**credentials, "password": credentials["password"] + "x"})
+    s.check("a wrong password before the device list: 401", wrong.status == 401, repr(wrong))
+    first = s.call("POST", "/token", {**credentials, "refresh_token_in_body": True}, headers={"User-Agent": FIREFOX})
+    second = s.call("POST", "/token", {**credentials, "refresh_token_in_body": True})
+    a, b = first.json() or {}, second.json() or {}
+    if not s.check(
+        "two logins of the user, two sessions: 200, 200",
+        first.status == 200 and second.status == 200 and a.get("token") and b.get("token"),
+        f"{first!r} {second!r}",
+    ):
+        return
+    sid_a, sid_b = segments(a["token"])[1].get("sid"), segments(b["token"])[1].get("sid")
+    token = b["token"]
+
+    listed = s.call("GET", "/sessions", headers=bearer(token))
+    sessions = (listed.json() or {}).get("sessions") if listed.status == 200 else None
+    sessions = sessions if isinstance(sessions, list) else []
+    by_id = {x.get("id"): x for x in sessions if isinstance(x, dict)}
+    s.check(
+        "GET /sessions: 200, both sessions, well formed, exactly one current: the caller's",
+        listed.status == 200
+        and set(by_id) == {sid_a, sid_b}
+        and len(sessions) == 2
+        and all(well_formed_session(x) for x in sessions)
+        and [x["id"] for x in sessions if x["current"]] == [sid_b]
+        and (listed.json() or {}).get("next_cursor") is None,
+        repr(listed),
+    )
+    s.check(
+        "GET /sessions: newest start first",
+        [x.get("id") for x in sessions] == [sid_b, sid_a],
+        f"order {[x.get('id') for x in sessions]}, the newest login's is {sid_b}",
+    )
+    device = (by_id.get(sid_a) or {}).get("device") or ""
+    s.check(
+        "a Firefox login's device: a short label naming Firefox, not the User-Agent",
+        "Firefox" in device and "Mozilla" not in device and "Gecko" not in device and len(device) <= 64,
+        repr(device),
+    )
+    one = s.call("GET", "/sessions?limit=1", headers=bearer(token))
+    page = one.json() or {}
+    # Up to 3 pages: the last page of one may still carry a cursor, to an empty page.
+    paged, ok = pages(s, "/sessions", token, 1, 3, first=one)
+    s.check(
+        "GET /sessions?limit=1: one session and a next_cursor that gets the other",
+        one.status == 200
+        and len(page.get("sessions") or []) == 1
+        and isinstance(page.get("next_cursor"), str)
+        and ok
+        and [x.get("id") for x in paged] == [x.get("id") for x in sessions],
+        f"{one!r}, the pages gave {[x.get('id') for x in paged]} (each a 200 of at most one: {ok})",
+    )
+    bad_pages(s, "/sessions", token)
+
+    # The first session ended from the second: refused at once, and only once.
+    ended = s.call("DELETE", f"/sessions/{sid_a}", headers=bearer(token))
+    s.check("DELETE /sessions/{the other}: 204", ended.status == 204, repr(ended))
+    refresh = s.call("POST", "/token/refresh", {"refresh_token": a.get("refresh_token", "")})
+    s.check("the ended session's refresh token: 401", refresh.status == 401, repr(refresh))
+    protected = s.call("GET", "/protected", headers=bearer(a["token"]))
+    s.check("the ended session's access token: 401 at /protected", protected.status == 401, repr(protected))
+    listing = s.call("GET", "/sessions", headers=bearer(a["token"]))
+    s.check("the ended session's access token: 401 at GET /sessions", listing.status == 401, repr(listing))
+    left = s.call("GET", "/sessions", headers=bearer(token))
+    s.check(
+        "GET /sessions after: the caller's session alone",
+        left.status == 200 and [x.get("id") for x in (left.json() or {}).get("sessions") or []] == [sid_b],
+        repr(left),
+    )
+    again = s.call("DELETE", f"/sessions/{sid_a}", headers=bearer(token))
+    s.check("DELETE of the ended session again: 404 No such session", again.status == 404 and message(again) == "No such session", repr(again))
+    unknown = s.call("DELETE", f"/sessions/{uuid.uuid4()}", headers=bearer(token))
+    s.check("DELETE of an unknown session id: 404 No such session", unknown.status == 404 and message(unknown) == "No such session", repr(unknown))
+
+    # Another user's session cannot be ended, nor its list read through a cursor.
+    other = {"username": "smoke-" + secrets.token_hex(8), "password": secrets.token_urlsafe(24)}
+    created = s.call("POST", "/users", other)
+    if s.check("a second throwaway user: 201", created.status == 201, repr(created)):
+        theirs = [s.call("POST", "/token", {**other, "refresh_token_in_body": True}).json() or {} for _ in range(2)]
+        their_token = theirs[1].get("token", "")
+        their_sid = segments(theirs[0]["token"])[1].get("sid") if theirs[0].get("token") else "none"
+        foreign = s.call("DELETE", f"/sessions/{their_sid}", headers=bearer(token))
+        s.check("DELETE of another user's session: 404 No such session", foreign.status == 404 and message(foreign) == "No such session", repr(foreign))
+        alive = s.call("POST", "/token/refresh", {"refresh_token": theirs[0].get("refresh_token", "")})
+        s.check("that session lives on: its refresh token 200", alive.status == 200, repr(alive))
+        their_page = s.call("GET", "/sessions?limit=1", headers=bearer(their_token)).json() or {}
+        their_cursor = their_page.get("next_cursor")
+        if their_cursor:
+            crossed = s.call("GET", f"/sessions?cursor={their_cursor}", headers=bearer(token))
+            ids = {x.get("id") for x in (crossed.json() or {}).get("sessions") or []}
+            s.check(
+                "another user's cursor: 400, or only the caller's sessions",
+                crossed.status == 400 or (crossed.status == 200 and ids <= {sid_b}),
+                repr(crossed),
+            )
+        gone = s.call("POST", "/users/me/delete", {"password": other["password"]}, headers=bearer(their_token))
+        s.check("the second user deleted: 204", gone.status == 204, repr(gone))
+
+    # The history, newest first: what this function did, on top.
+    history = s.call("GET", "/me/events", headers=bearer(token))
+    body = history.json() or {}
+    events = body.get("events") if history.status == 200 else None
+    events = events if isinstance(events, list) else []
+    s.check(
+        "GET /me/events: 200, well-formed events, newest first",
+        history.status == 200
+        and events
+        and all(isinstance(e, dict) and well_formed_event(e) for e in events)
+        and all(x["at"] >= y["at"] for x, y in zip(events, events[1:])),
+        repr(history),
+    )
+    newest = [(e.get("type"), e.get("outcome"), e.get("detail")) for e in events[:4] if isinstance(e, dict)]
+    s.check(
+        "GET /me/events: session.ended (device_list), the two logins, the wrong password, newest first",
+        newest == [
+            ("session.ended", "success", "device_list"),
+            ("login.succeeded", "success", "password"),
+            ("login.succeeded", "success", "password"),
+            ("login.failed", "failure", "password"),
+        ],
+        f"the newest four: {newest}",
+    )
+    paged, ok = pages(s, "/me/events", token, 2, 2)
+    s.check(
+        "GET /me/events?limit=2, then its next_cursor: the newest four, in order",
+        ok and len(events) >= 4 and [e.get("id") for e in paged] == [e.get("id") for e in events[:4]],
+        f"two pages of two gave {[e.get('type') for e in paged]} (each a 200 of at most two: {ok})",
+    )
+    bad_pages(s, "/me/events", token)
+
+
+def bad_pages(s, path, token):
+    """A page too large or empty, and cursors the API never gave: 400."""
+    for what, query in (
+        ("limit=1000", "limit=1000"),
+        ("limit=0", "limit=0"),
+        ("a forged cursor", "cursor=" + b64url(secrets.token_bytes(24))),
+        ("a cursor that is no base64", "cursor=not.a.cursor"),
+    ):
+        bad = s.call("GET", f"{path}?{query}", headers=bearer(token))
+        s.check(f"GET {path} with {what}: 400 {{msg}}", bad.status == 400 and message(bad), repr(bad))
 
 
 def second_factor(s, username, password, token, user_id):
@@ -735,6 +968,9 @@ def run(smoke):
     s.check("a refresh token from before the change: 401", stale.status == 401, repr(stale))
     old_password = s.call("POST", "/token", credentials)
     s.check("login with the old password: 401", old_password.status == 401, repr(old_password))
+
+    # "Your devices" and the security history, from no live session.
+    devices_and_history(s, {**credentials, "password": new_password})
     new_login = s.call("POST", "/token", {**credentials, "password": new_password})
     s.check("login with the new password: 200", new_login.status == 200, repr(new_login))
 
