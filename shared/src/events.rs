@@ -207,13 +207,18 @@ pub fn device_label(user_agent: Option<&str>) -> String {
     label
 }
 
+/// How long an event of no account (a failed login of a name nobody has) stays in the table:
+/// it is written only so that a wrong password and an unknown name cost the same round trips
+/// (the answer's timing must not tell which it was); no list shows it.
+pub const NO_ACCOUNT_SECONDS: u64 = 86_400;
+
 /// One security event, as written and logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityEvent {
     /// UUID v7: ordered by time within a second.
     pub id: String,
     /// The account it happened to; `None` for a failed login of a name that has no account
-    /// (logged, not stored).
+    /// (stored in no list, for a day: [`NO_ACCOUNT_SECONDS`]).
     pub user_id: Option<String>,
     pub kind: EventKind,
     pub client: Client,
@@ -238,7 +243,13 @@ impl SecurityEvent {
             kind,
             client: client.clone(),
             at,
-            expires_at: at.saturating_add(config.retention.as_secs()),
+            // An event of no account is kept only as long as it takes to write it (see
+            // `NO_ACCOUNT_SECONDS`).
+            expires_at: at.saturating_add(if user_id.is_some() {
+                config.retention.as_secs()
+            } else {
+                NO_ACCOUNT_SECONDS
+            }),
         }
     }
 

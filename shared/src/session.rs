@@ -409,18 +409,22 @@ impl Sessions {
     }
 
     /// Revokes the session of a reused token (presented by `client`), with its event; the
-    /// refusal to answer, or the store's failure. Every detection is logged and counted, also
-    /// when the session was revoked already (the event is stored once, with the revocation).
+    /// refusal to answer, or the store's failure. Every detection whose session is revoked is
+    /// logged and counted, also when it was revoked already (the event is stored once, with the
+    /// revocation); one whose revocation failed is not (a 503: the next one detects it again).
     async fn reused(&self, record: &RefreshRecord, client: &Client) -> RefreshError {
         tracing::warn!(session_id = %record.session_id, user_id = %record.user_id, "refresh token reused: session revoked");
         let event = self.event(EventKind::ReuseDetected, &record.user_id, client);
-        let revoked = self
+        match self
             .store
             .revoke_session(&record.session_id, self.clock.now(), &event)
-            .await;
-        event.log();
-        match revoked {
-            Ok(_) => Refused::Reused.into(),
+            .await
+        {
+            Ok(_) => {
+                event.log();
+                Refused::Reused.into()
+            }
+            // Not revoked: a 503, and the next presentation detects it again.
             Err(e) => e.into(),
         }
     }

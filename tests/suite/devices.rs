@@ -319,6 +319,51 @@ async fn a_session_past_its_idle_time_is_not_listed() {
     let token = refreshed.body["token"].as_str().unwrap();
     let listed = ids(&get(&apps, "/sessions", token).await, "sessions");
     assert_eq!(listed, [sid_of(token)], "{listed:?}");
+    // Not listed, so not one to end either.
+    let idle = end(&apps, &sid_of(&user.token), token).await;
+    assert_eq!(idle.status, 404, "{idle:?}");
+}
+
+#[tokio::test]
+async fn a_session_past_its_absolute_end_cannot_be_ended_from_the_list() {
+    let apps = Apps::embedded().await;
+    let user = signed_up_user(&apps).await;
+    let (old, _) = login_as(&apps, &user.name, "203.0.113.7", FIREFOX).await;
+    let absolute = shared::SessionConfig::default().absolute.as_secs();
+    // Kept from idling by a session of its own age's end: a fresh login to ask with, and the
+    // old one's last use moved up so only its absolute end can refuse it.
+    apps.clock.advance(absolute);
+    let key = format!("SESSION#{}", sid_of(&old));
+    apps.table
+        .client
+        .update_item()
+        .table_name(&apps.table.name)
+        .key("pk", AttributeValue::S(key))
+        .update_expression("SET last_used_at = :now")
+        .expression_attribute_values(":now", AttributeValue::N(apps.clock.now().to_string()))
+        .send()
+        .await
+        .unwrap();
+    let (fresh, _) = login_as(&apps, &user.name, "203.0.113.7", FIREFOX).await;
+    let ended = end(&apps, &sid_of(&old), &fresh).await;
+    assert_eq!(ended.status, 404, "its end is now: {ended:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_name_make_the_same_store_calls() {
+    // The answer's timing must not tell them apart: the known user's failed login writes its
+    // event, so the unknown name's writes one too.
+    let apps = Apps::embedded().await;
+    let user = signed_up_user(&apps).await;
+    apps.faults.arm("*", 0, Fault::Refused);
+    assert_eq!(login(&apps, &user.name, "not the password at all").await.status, 401);
+    let known = apps.faults.seen();
+    apps.faults.arm("*", 0, Fault::Refused);
+    assert_eq!(login(&apps, &unique_name("nobody"), "not the password at all").await.status, 401);
+    assert_eq!(apps.faults.seen(), known, "the same number of store requests");
+    apps.faults.arm("PutItem", 0, Fault::Refused);
+    assert_eq!(login(&apps, &unique_name("nobody"), "not the password at all").await.status, 401);
+    assert_eq!(apps.faults.seen(), 1, "one event written, in no list");
 }
 
 #[tokio::test]

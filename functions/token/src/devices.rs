@@ -82,6 +82,16 @@ fn page_query(req: &Request) -> Result<(u32, Option<ListCursor>), ApiError> {
     Ok((limit, cursor))
 }
 
+/// Which sessions are live at `now`, by the configured lifetimes.
+fn liveness(app: &App, now: u64) -> Liveness {
+    let config = app.sessions.config();
+    Liveness {
+        now,
+        started_after: now.saturating_sub(config.absolute.as_secs()),
+        idle_since: now.saturating_sub(config.idle.as_secs()),
+    }
+}
+
 fn next(page_next: Option<&ListCursor>) -> Option<String> {
     page_next.map(ListCursor::encode)
 }
@@ -91,10 +101,7 @@ pub(crate) async fn sessions(app: &App, req: &Request) -> Result<Response<Body>,
     let (caller, username) = identified(app, req)?;
     let (limit, after) = page_query(req)?;
     let now = app.clock.now();
-    let live = Liveness {
-        now,
-        idle_since: now.saturating_sub(app.sessions.config().idle.as_secs()),
-    };
+    let live = liveness(app, now);
     let (found, page) = tokio::join!(
         app.store.find_caller(&username, &caller.session_id),
         app.store
@@ -140,6 +147,7 @@ pub(crate) async fn end_session(app: &App, req: &Request) -> Result<Response<Bod
     let found = app.store.find_caller(&username, &caller.session_id).await?;
     let now = app.clock.now();
     current_user(&caller, found, now)?;
+    let live = liveness(app, now);
     let Some(id) = id else {
         return Err(ApiError::NoSuchSession);
     };
@@ -151,7 +159,7 @@ pub(crate) async fn end_session(app: &App, req: &Request) -> Result<Response<Bod
     );
     if !app
         .store
-        .end_session(&caller.user_id, caller.epoch, &id, now, &ended)
+        .end_session(&caller.user_id, caller.epoch, &id, live, &ended)
         .await?
     {
         return Err(ApiError::NoSuchSession);

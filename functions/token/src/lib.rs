@@ -1084,11 +1084,10 @@ pub(crate) fn event(app: &App, kind: EventKind, user_id: Option<&str>, from: &Cl
 
 /// Writes `event` alone, where the request writes nothing else to hold it (a failed login or
 /// code): best effort, never the request's failure. It is logged either way; a write that
-/// failed is counted ([`Metric::EventNotRecorded`]). An event of no account is only logged.
+/// failed is counted ([`Metric::EventNotRecorded`]). An event of no account is written too
+/// (in no list, for a day), so a wrong password and an unknown name take the same round trips.
 pub(crate) async fn record(app: &App, event: SecurityEvent) {
-    if event.user_id.is_some()
-        && let Err(error) = app.store.record_event(&event).await
-    {
+    if let Err(error) = app.store.record_event(&event).await {
         tracing::warn!(error = %error, event = event.kind.name(), "security event not recorded");
         let mut fields = serde_json::Map::new();
         // Not `security_event`: a query for the events themselves must not match this line.

@@ -281,17 +281,17 @@ const fn listing(prefix: &'static str, attributes: &'static [&'static str]) -> A
         within: Alone,
     }
 }
-/// The revocation of a session: when, and out of the list (logout, reuse, "Your devices").
+/// The revocation of a session: when, and out of the list (logout, reuse, "Your devices",
+/// conditioned on its place in the list and its last use).
 const REVOKE_SESSION: Access = write(
     UpdateItem,
     SESSION_PREFIX,
     Some(&[
         PARTITION_KEY,
-        USER_ID_ATTRIBUTE,
-        EPOCH_ATTRIBUTE,
         "revoked_at",
-        TTL_ATTRIBUTE,
         LIST_KEY_ATTRIBUTE,
+        LIST_SORT_ATTRIBUTE,
+        "last_used_at",
     ]),
     "NONE",
     TransactWriteItems,

@@ -966,8 +966,7 @@ impl DynamoUserStore {
         ])
     }
 
-    /// The `Put` of a security event, for the transaction of the change it records; an event of
-    /// no account (a failed login of an unknown name) is refused here: it is only logged.
+    /// The `Put` of a security event, for the transaction of the change it records.
     fn put_event(&self, event: &SecurityEvent) -> Result<TransactWriteItem, StoreError> {
         Ok(TransactWriteItem::builder()
             .put(built(
@@ -979,19 +978,14 @@ impl DynamoUserStore {
             .build())
     }
 
-    /// A security event as an item: listed in its user's history, deleted by TTL.
+    /// A security event as an item: listed in its user's history, deleted by TTL. An event of
+    /// no account (a failed login of a name nobody has) is in no list.
     fn event_item(&self, event: &SecurityEvent) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        let user_id = event
-            .user_id
-            .as_deref()
-            .ok_or_else(|| StoreError(anyhow!("an event of no account is not stored")))?;
         let mut item = HashMap::from([
             (
                 PARTITION_KEY.to_owned(),
                 string(&format!("{EVENT_PREFIX}{}", event.id)),
             ),
-            (USER_ID_ATTRIBUTE.to_owned(), string(user_id)),
-            (LIST_KEY_ATTRIBUTE.to_owned(), events_list(user_id)),
             (
                 LIST_SORT_ATTRIBUTE.to_owned(),
                 string(&sort_key(event.at, &event.id)),
@@ -1002,6 +996,10 @@ impl DynamoUserStore {
             ("at".to_owned(), number(event.at)),
             (TTL_ATTRIBUTE.to_owned(), number(event.expires_at)),
         ]);
+        if let Some(user_id) = event.user_id.as_deref() {
+            item.insert(USER_ID_ATTRIBUTE.to_owned(), string(user_id));
+            item.insert(LIST_KEY_ATTRIBUTE.to_owned(), events_list(user_id));
+        }
         if let Some(detail) = event.kind.detail() {
             item.insert("detail".to_owned(), string(detail));
         }

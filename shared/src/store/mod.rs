@@ -741,8 +741,8 @@ pub trait PasskeyStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Where a listing goes on: the sort key of the last item a page held, `<unix seconds>.<uuid>`
-/// as base64url to the client, for whom it is opaque. Only a well-formed one is accepted, and it
+/// Where a listing goes on: the sort key of the last item a page held, `<unix seconds, 10
+/// digits>#<uuid>` as base64url to the client, for whom it is opaque. Only a well-formed one is accepted, and it
 /// only ever moves within the caller's own list (the list comes from the caller's token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListCursor {
@@ -820,10 +820,13 @@ pub struct SessionSummary {
 }
 
 /// Which sessions are live at a listing: unrevoked (a revoked one leaves the list), before
-/// their absolute end, used since `idle_since`.
+/// their absolute end (started after `started_after`), used since `idle_since`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
     pub now: u64,
+    /// `now` less `SESSION_ABSOLUTE_SECONDS`.
+    pub started_after: u64,
+    /// `now` less `SESSION_IDLE_SECONDS`.
     pub idle_since: u64,
 }
 
@@ -842,15 +845,15 @@ pub trait Devices: Send + Sync {
         after: Option<&ListCursor>,
     ) -> Result<Page<SessionSummary>, StoreError>;
 
-    /// Revokes the session `session_id` and writes `event`, in one transaction, only while the
-    /// session is the user's, of `epoch`, unrevoked and before its end: `false` (nothing
-    /// written) for an unknown id, another user's, or one that ended.
+    /// Revokes the session `session_id` and writes `event`, in one transaction, only while it is
+    /// one [`Self::list_sessions`] lists (the user's, of `epoch`, unrevoked, live at `live`):
+    /// `false` (nothing written) for an unknown id, another user's, or one that ended.
     async fn end_session(
         &self,
         user_id: &str,
         epoch: u64,
         session_id: &str,
-        now: u64,
+        live: Liveness,
         event: &SecurityEvent,
     ) -> Result<bool, StoreError>;
 }

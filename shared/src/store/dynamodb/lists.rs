@@ -22,8 +22,8 @@ use super::super::{
     Devices, ListCursor, Liveness, Page, SecurityLog, SessionSummary, StoreError, StoredEvent,
 };
 use super::{
-    DynamoUserStore, PARTITION_KEY, TTL_ATTRIBUTE, events_list, number, number_attr, optional_string,
-    session_key, sessions_list, string, string_attr, unavailable,
+    DynamoUserStore, PARTITION_KEY, events_list, number, number_attr, optional_string, session_key,
+    sessions_list, string, string_attr, unavailable,
 };
 use crate::events::SecurityEvent;
 
@@ -170,21 +170,27 @@ impl Devices for DynamoUserStore {
         user_id: &str,
         epoch: u64,
         session_id: &str,
-        now: u64,
+        live: Liveness,
         event: &SecurityEvent,
     ) -> Result<bool, StoreError> {
+        // Conditioned on what the revocation writes anyway, not on user_id, epoch or expires_at:
+        // IAM's dynamodb:Attributes cannot tell a condition's attributes from an update's, and
+        // the role must not be able to set those. The list says whose, which epoch and not
+        // revoked; its sort key starts with the start time (absolute end); the last use is
+        // the idle time's.
         let revoke = Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, session_key(session_id))
             .update_expression("SET revoked_at = :now REMOVE #list")
-            .condition_expression(
-                "user_id = :user_id AND epoch = :epoch AND attribute_not_exists(revoked_at) AND #end > :now",
-            )
+            .condition_expression("#list = :list AND #at > :oldest AND last_used_at > :idle_since")
             .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
-            .expression_attribute_names("#end", TTL_ATTRIBUTE)
-            .expression_attribute_values(":user_id", string(user_id))
-            .expression_attribute_values(":epoch", number(epoch))
-            .expression_attribute_values(":now", number(now))
+            .expression_attribute_names("#at", LIST_SORT_ATTRIBUTE)
+            .expression_attribute_values(":list", sessions_list(user_id, epoch))
+            // Every sort key of a session started after `started_after` is greater; one of that
+            // very second (whose end is now) is not: `~` is above any id's character.
+            .expression_attribute_values(":oldest", string(&format!("{:010}#~", live.started_after)))
+            .expression_attribute_values(":idle_since", number(live.idle_since))
+            .expression_attribute_values(":now", number(live.now))
             .build();
         self.update_with_event(revoke, event, "TransactWriteItems end a session")
             .await
