@@ -532,6 +532,17 @@ impl DynamoUserStore {
 }
 
 impl DynamoUserStore {
+    /// The revocation of session `session_id` at `now`, its condition to add: `revoked_at`
+    /// set, and out of its user's list (the index is sparse).
+    fn revocation(&self, session_id: &str, now: u64) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, session_key(session_id))
+            .update_expression("SET revoked_at = :now REMOVE #list")
+            .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
+            .expression_attribute_values(":now", number(now))
+    }
+
     /// `update` and the `event` it records, in one transaction: `true` when it committed,
     /// `false` when the update's condition cancelled it (nothing written).
     async fn update_with_event(
@@ -1215,15 +1226,10 @@ impl SessionStore for DynamoUserStore {
         now: u64,
         event: &SecurityEvent,
     ) -> Result<bool, StoreError> {
-        let revoke = Update::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, session_key(session_id))
-            // Out of its user's list too: the index is sparse.
-            .update_expression("SET revoked_at = :now REMOVE #list")
+        let revoke = self
+            .revocation(session_id, now)
             .condition_expression("attribute_exists(#pk) AND attribute_not_exists(revoked_at)")
             .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
-            .expression_attribute_values(":now", number(now))
             .build();
         // Cancelled: no such session (deleted by TTL) or revoked already; nothing written.
         self.update_with_event(revoke, event, "TransactWriteItems session revoke")

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::super::access::{
     EVENT_LISTING, EVENT_PREFIX, LIST_INDEX, LIST_KEY_ATTRIBUTE, LIST_SORT_ATTRIBUTE, SESSION_LISTING,
@@ -22,8 +22,8 @@ use super::super::{
     Devices, ListCursor, Liveness, Page, SecurityLog, SessionSummary, StoreError, StoredEvent,
 };
 use super::{
-    DynamoUserStore, PARTITION_KEY, events_list, number, number_attr, optional_string, session_key,
-    sessions_list, string, string_attr, unavailable,
+    DynamoUserStore, PARTITION_KEY, events_list, number, number_attr, optional_string, sessions_list, string,
+    string_attr, unavailable,
 };
 use crate::events::SecurityEvent;
 
@@ -178,19 +178,15 @@ impl Devices for DynamoUserStore {
         // the role must not be able to set those. The list says whose, which epoch and not
         // revoked; its sort key starts with the start time (absolute end); the last use is
         // the idle time's.
-        let revoke = Update::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, session_key(session_id))
-            .update_expression("SET revoked_at = :now REMOVE #list")
+        let revoke = self
+            .revocation(session_id, live.now)
             .condition_expression("#list = :list AND #at > :oldest AND last_used_at > :idle_since")
-            .expression_attribute_names("#list", LIST_KEY_ATTRIBUTE)
             .expression_attribute_names("#at", LIST_SORT_ATTRIBUTE)
             .expression_attribute_values(":list", sessions_list(user_id, epoch))
             // Every sort key of a session started after `started_after` is greater; one of that
             // very second (whose end is now) is not: `~` is above any id's character.
             .expression_attribute_values(":oldest", string(&format!("{:010}#~", live.started_after)))
             .expression_attribute_values(":idle_since", number(live.idle_since))
-            .expression_attribute_values(":now", number(live.now))
             .build();
         self.update_with_event(revoke, event, "TransactWriteItems end a session")
             .await
