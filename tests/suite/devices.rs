@@ -356,13 +356,26 @@ async fn a_wrong_password_and_an_unknown_name_make_the_same_store_calls() {
     let apps = Apps::embedded().await;
     let user = signed_up_user(&apps).await;
     apps.faults.arm("*", 0, Fault::Refused);
-    assert_eq!(login(&apps, &user.name, "not the password at all").await.status, 401);
+    assert_eq!(
+        login(&apps, &user.name, "not the password at all").await.status,
+        401
+    );
     let known = apps.faults.seen();
     apps.faults.arm("*", 0, Fault::Refused);
-    assert_eq!(login(&apps, &unique_name("nobody"), "not the password at all").await.status, 401);
+    assert_eq!(
+        login(&apps, &unique_name("nobody"), "not the password at all")
+            .await
+            .status,
+        401
+    );
     assert_eq!(apps.faults.seen(), known, "the same number of store requests");
     apps.faults.arm("PutItem", 0, Fault::Refused);
-    assert_eq!(login(&apps, &unique_name("nobody"), "not the password at all").await.status, 401);
+    assert_eq!(
+        login(&apps, &unique_name("nobody"), "not the password at all")
+            .await
+            .status,
+        401
+    );
     assert_eq!(apps.faults.seen(), 1, "one event written, in no list");
 }
 
