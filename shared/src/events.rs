@@ -80,6 +80,34 @@ impl Outcome {
 }
 
 impl EventKind {
+    /// Every kind, each detail of each.
+    pub const ALL: [Self; 19] = [
+        Self::LoginSucceeded(LoginMethod::Password),
+        Self::LoginSucceeded(LoginMethod::Totp),
+        Self::LoginSucceeded(LoginMethod::RecoveryCode),
+        Self::LoginSucceeded(LoginMethod::Passkey),
+        Self::LoginFailed(FailedStep::Password),
+        Self::LoginFailed(FailedStep::SecondFactor),
+        Self::ReuseDetected,
+        Self::SessionEnded(EndedBy::Logout),
+        Self::SessionEnded(EndedBy::DeviceList),
+        Self::EndedEverywhere,
+        Self::PasswordChanged,
+        Self::PasswordReset,
+        Self::EmailVerified,
+        Self::SecondFactorEnabled,
+        Self::SecondFactorDisabled,
+        Self::RecoveryCodesReplaced,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::AccountDeleted,
+    ];
+
+    /// Whether a user's history holds it (`account.deleted` goes with the history).
+    pub fn listed(self) -> bool {
+        self != Self::AccountDeleted
+    }
+
     /// The event's type as stored, logged and answered (`login.failed`).
     pub fn name(self) -> &'static str {
         match self {

@@ -259,9 +259,10 @@ impl Sessions {
         Self { events, ..self }
     }
 
-    /// An event of `kind` for `user_id`, now, from `client`.
-    pub fn event(&self, kind: EventKind, user_id: &str, client: &Client) -> SecurityEvent {
-        SecurityEvent::new(kind, Some(user_id), client, self.clock.now(), &self.events)
+    /// An event of `kind` for `user_id` (`None`: no account), now, from `client`, kept as the
+    /// configuration says.
+    pub fn event(&self, kind: EventKind, user_id: Option<&str>, client: &Client) -> SecurityEvent {
+        SecurityEvent::new(kind, user_id, client, self.clock.now(), &self.events)
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -414,7 +415,7 @@ impl Sessions {
     /// revocation); one whose revocation failed is not (a 503: the next one detects it again).
     async fn reused(&self, record: &RefreshRecord, client: &Client) -> RefreshError {
         tracing::warn!(session_id = %record.session_id, user_id = %record.user_id, "refresh token reused: session revoked");
-        let event = self.event(EventKind::ReuseDetected, &record.user_id, client);
+        let event = self.event(EventKind::ReuseDetected, Some(&record.user_id), client);
         match self
             .store
             .revoke_session(&record.session_id, self.clock.now(), &event)
@@ -438,7 +439,11 @@ impl Sessions {
         let Some(record) = self.store.find_refresh(&token.hash()).await? else {
             return Ok(());
         };
-        let event = self.event(EventKind::SessionEnded(EndedBy::Logout), &record.user_id, client);
+        let event = self.event(
+            EventKind::SessionEnded(EndedBy::Logout),
+            Some(&record.user_id),
+            client,
+        );
         if self
             .store
             .revoke_session(&record.session_id, self.clock.now(), &event)

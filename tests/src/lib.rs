@@ -695,7 +695,6 @@ impl Apps {
                 mfa: MfaConfig::default(),
                 sealer: token::mfa::Sealer::ready(SealingKey::derive(&[42u8; 32])),
                 passkeys: Some(test_passkeys().relying_party().expect("the tests' relying party")),
-                events: shared::events::EventConfig::default(),
             },
             protected: protected::App {
                 store: functions.protected,

@@ -333,3 +333,22 @@ fn the_templates_sender_pattern_is_the_contracts_email_pattern() {
         "template.yaml's MailFrom pattern is openapi.yaml's Email pattern, or empty"
     );
 }
+
+#[test]
+fn the_events_types_and_details_are_the_ones_the_code_writes() {
+    use shared::events::EventKind;
+    let event = &openapi()["components"]["schemas"]["Event"]["properties"];
+    let strings = |values: &Value| -> BTreeSet<String> {
+        values
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let stored = EventKind::ALL.into_iter().filter(|k| k.listed());
+    let types: BTreeSet<String> = stored.clone().map(|k| k.name().to_owned()).collect();
+    let details: BTreeSet<String> = stored.filter_map(|k| k.detail().map(str::to_owned)).collect();
+    assert_eq!(strings(&event["type"]["enum"]), types);
+    assert_eq!(strings(&event["detail"]["enum"]), details);
+}

@@ -154,8 +154,6 @@ pub struct App {
     pub sealer: mfa::Sealer,
     /// The WebAuthn relying party; `None` when passkeys are off (`WEBAUTHN_ORIGINS` unset).
     pub passkeys: Option<Webauthn>,
-    /// How long security events are kept.
-    pub events: EventConfig,
 }
 
 /// The key tokens are signed with: given at cold start (`JWT_SIGNING_KEY`), or read once, on
@@ -241,7 +239,6 @@ impl App {
         let settings = TokenSettings::from_env()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mail = MailConfig::from_env()?;
-        let events = EventConfig::from_env()?;
         metrics::configure_from_env()?;
         let (store_for_mail, clock_for_mail) = (store.clone(), clock.clone());
         let signer = match SigningKeySource::from_env()? {
@@ -258,7 +255,8 @@ impl App {
             throttle: LoginThrottle::new(LoginThrottleConfig::from_env()?, store.clone(), clock.clone()),
             hasher: PasswordHasher::new(&PasswordConfig::from_env()?)?,
             signer,
-            sessions: Sessions::new(SessionConfig::from_env()?, store, clock.clone()).with_events(events),
+            sessions: Sessions::new(SessionConfig::from_env()?, store, clock.clone())
+                .with_events(EventConfig::from_env()?),
             verifier: TokenVerifier::new(&settings, public_keys(&Env)?),
             same_site: CookieSameSite::from_env()?,
             clock,
@@ -274,7 +272,6 @@ impl App {
             passkeys: PasskeyConfig::from_env()?
                 .map(|config| config.relying_party())
                 .transpose()?,
-            events,
         })
     }
 }
@@ -1079,7 +1076,7 @@ async fn delete_account(app: &App, req: &Request) -> Result<Response<Body>, ApiE
 
 /// An event of `kind` for `user_id` (`None`: no account), now, from `from`.
 pub(crate) fn event(app: &App, kind: EventKind, user_id: Option<&str>, from: &Client) -> SecurityEvent {
-    SecurityEvent::new(kind, user_id, from, app.clock.now(), &app.events)
+    app.sessions.event(kind, user_id, from)
 }
 
 /// Writes `event` alone, where the request writes nothing else to hold it (a failed login or

@@ -60,21 +60,6 @@ pub const SESSIONS_LIST_PREFIX: &str = "SESSIONS#";
 pub const EVENTS_LIST_PREFIX: &str = "EVENTS#";
 /// Every partition prefix of [`LIST_INDEX`].
 pub const LIST_PREFIXES: [&str; 2] = [SESSIONS_LIST_PREFIX, EVENTS_LIST_PREFIX];
-/// The attributes [`LIST_INDEX`] projects besides the keys (the table's and its own): what a
-/// listing of sessions or events reads and filters on. `template.yaml` lists the same.
-pub const LISTED_ATTRIBUTES: [&str; 11] = [
-    "started_at",
-    "last_used_at",
-    "device",
-    "ip_at_start",
-    "ip_last_used",
-    TTL_ATTRIBUTE,
-    "event_type",
-    "outcome",
-    "detail",
-    "ip",
-    "at",
-];
 /// Every key prefix of the table.
 pub const PREFIXES: [&str; 13] = [
     USER_PREFIX,
@@ -246,7 +231,9 @@ const EVENT: &[&str] = &[
     "at",
     TTL_ATTRIBUTE,
 ];
-/// What a listing of a user's sessions reads ([`super::Devices::list_sessions`]).
+/// What a listing of a user's sessions reads ([`super::Devices::list_sessions`]). With
+/// [`EVENT_LISTING`], less the keys, what [`LIST_INDEX`] projects (`template.yaml`, held against
+/// these by `tests/suite/dynamodb.rs`).
 pub const SESSION_LISTING: &[&str] = &[
     PARTITION_KEY,
     LIST_KEY_ATTRIBUTE,
