@@ -7,6 +7,7 @@
 //! The private keys are PKCS#8 PEM, so an operator can read one with the AWS CLI and any JOSE
 //! library can use it. `Debug` never shows them.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -162,25 +163,26 @@ pub const LOAD: &str = "secretsmanager:GetSecretValue";
 pub const SAVE: &str = "secretsmanager:PutSecretValue";
 
 /// The key set's secret in Secrets Manager: `GetSecretValue` and `PutSecretValue` only.
+///
+/// The client is built on the first request, not here: `Client::from_conf` parses the SDK's
+/// endpoint partition table and sets up its runtime plugins (a few hundred microseconds), and a
+/// function that reads its keys on first use should not pay that in its cold start
+/// (BENCHMARKS.md, "Round three").
 #[derive(Debug, Clone)]
 pub struct SecretsKeyStore {
-    client: Client,
+    sdk_config: Arc<aws_config::SdkConfig>,
+    timeouts: Timeouts,
+    /// Shared by the copies [`Self::for_secret`] makes: one client for every secret.
+    client: Arc<OnceLock<Client>>,
     secret_id: String,
 }
 
 impl SecretsKeyStore {
     pub fn new(sdk_config: &aws_config::SdkConfig, secret_id: &str, timeouts: Timeouts) -> Self {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(timeouts.connect)
-            .read_timeout(timeouts.attempt)
-            .operation_attempt_timeout(timeouts.attempt)
-            .operation_timeout(timeouts.operation)
-            .build();
-        let config = aws_sdk_secretsmanager::config::Builder::from(sdk_config)
-            .timeout_config(timeouts)
-            .build();
         Self {
-            client: Client::from_conf(config),
+            sdk_config: Arc::new(sdk_config.clone()),
+            timeouts,
+            client: Arc::default(),
             secret_id: secret_id.to_owned(),
         }
     }
@@ -188,9 +190,25 @@ impl SecretsKeyStore {
     /// The same client on another secret.
     pub fn for_secret(&self, secret_id: &str) -> Self {
         Self {
-            client: self.client.clone(),
             secret_id: secret_id.to_owned(),
+            ..self.clone()
         }
+    }
+
+    /// The client, built by the first request of any copy.
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let timeouts = TimeoutConfig::builder()
+                .connect_timeout(self.timeouts.connect)
+                .read_timeout(self.timeouts.attempt)
+                .operation_attempt_timeout(self.timeouts.attempt)
+                .operation_timeout(self.timeouts.operation)
+                .build();
+            let config = aws_sdk_secretsmanager::config::Builder::from(&*self.sdk_config)
+                .timeout_config(timeouts)
+                .build();
+            Client::from_conf(config)
+        })
     }
 
     pub fn secret_id(&self) -> &str {
@@ -209,7 +227,7 @@ impl SecretsKeyStore {
     /// The secret's current value as text; `None` when it has none yet.
     pub async fn load_text(&self) -> Result<Option<SecretString>, StoreError> {
         let output = match self
-            .client
+            .client()
             .get_secret_value()
             .secret_id(&self.secret_id)
             .send()
@@ -247,7 +265,7 @@ impl SecretsKeyStore {
             .context("serializing the key set")
             .map_err(StoreError)?;
         match self
-            .client
+            .client()
             .put_secret_value()
             .secret_id(&self.secret_id)
             .secret_string(text)
@@ -275,6 +293,24 @@ impl SecretsKeyStore {
 mod tests {
     use super::*;
     use crate::test_util::{next_signing_key, signing_key};
+
+    #[test]
+    fn the_client_is_built_by_the_first_request_not_at_cold_start() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(100),
+            attempt: Duration::from_millis(100),
+            operation: Duration::from_millis(200),
+        };
+        let store = SecretsKeyStore::new(&sdk, "keys", timeouts);
+        let other = store.for_secret("mfa");
+        assert!(store.client.get().is_none(), "built at construction");
+        let _ = other.client();
+        assert!(store.client.get().is_some(), "the copies share one client");
+    }
 
     fn set() -> StoredKeySet {
         StoredKeySet {

@@ -6,6 +6,7 @@
 //! password until it is used: no body, link or subject is ever logged, at any level; a send is
 //! logged by its kind and the recipient's domain.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -196,28 +197,37 @@ impl MailConfig {
     }
 }
 
-/// Amazon SES v2 from one sender identity.
+/// Amazon SES v2 from one sender identity. The client is built by the first send, not at cold
+/// start (as `SecretsKeyStore`'s): most invocations send no mail.
 #[derive(Debug, Clone)]
 pub struct SesMailer {
-    client: Client,
+    sdk_config: Arc<aws_config::SdkConfig>,
+    client: Arc<OnceLock<Client>>,
     from: String,
 }
 
 impl SesMailer {
     /// A mailer on `sdk_config`: SES answers within seconds or the send fails.
     pub fn new(sdk_config: &aws_config::SdkConfig, from: &str) -> Self {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(5))
-            .build();
-        let config = aws_sdk_sesv2::config::Builder::from(sdk_config)
-            .timeout_config(timeouts)
-            .build();
         Self {
-            client: Client::from_conf(config),
+            sdk_config: Arc::new(sdk_config.clone()),
+            client: Arc::default(),
             from: from.to_owned(),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let timeouts = TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(5))
+                .build();
+            let config = aws_sdk_sesv2::config::Builder::from(&*self.sdk_config)
+                .timeout_config(timeouts)
+                .build();
+            Client::from_conf(config)
+        })
     }
 
     /// The mailer of `config` on `sdk_config`; `None` when the deployment sends no mail.
@@ -241,7 +251,7 @@ impl Mailer for SesMailer {
             .subject(text(mail.kind.subject())?)
             .body(Body::builder().text(text(&mail.text)?).build())
             .build();
-        self.client
+        self.client()
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(mail.to.as_str()).build())

@@ -7,9 +7,11 @@
 //!
 //! The functions that use DynamoDB get `AWS_ENDPOINT_URL_DYNAMODB` pointing at a stub on
 //! 127.0.0.1 that answers `GetItem` of a `USER#` key with one user (whose password is the one
-//! in `events/token/valid.json`, hashed with the OWASP parameters), any other `GetItem` with no
-//! item, and writes with success, so every first invocation takes its success path (200 or
-//! 201) over plain HTTP.
+//! in `events/token/valid.json`, hashed with the OWASP parameters), of a `SESSION#` key with a
+//! live session, any other `GetItem` with no item, and writes with success, so every first
+//! invocation takes its success path (200 or 201) over plain HTTP. The same stub answers Secrets
+//! Manager's `GetSecretValue` with the benchmark's key set, so `token` runs as deployed: its
+//! signing key read on first use.
 //!
 //! ```text
 //! coldstart [--runs N] [--warm W] [--events DIR] [--logs DIR] [--out FILE] NAME=PATH...
@@ -43,6 +45,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use shared::keys::SigningKey;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::task::{JoinHandle, JoinSet};
@@ -50,6 +53,9 @@ use tokio::task::{JoinHandle, JoinSet};
 /// How long one run may take before it is abandoned (a hung or crashed binary).
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const API_PREFIX: &str = "/2018-06-01/runtime";
+/// The secrets the token function is given, as the template gives it their ARNs.
+const KEY_SET_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-keys-AbCdEf";
+const MFA_KEY_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-mfa-AbCdEf";
 
 /// The function kinds, as the NAME of NAME=PATH (before any `@variant`).
 const KINDS: [&str; 6] = ["hello", "sdk-hello", "authorizer", "protected", "token", "users"];
@@ -112,12 +118,12 @@ struct Sample {
 fn run_all(options: &Options) -> Result<(), String> {
     std::fs::create_dir_all(&options.logs)
         .map_err(|e| format!("creating {}: {e}", options.logs.display()))?;
-    // Serves the Runtime API and the DynamoDB stub, one worker thread per core.
+    // Serves the Runtime API and the AWS stub (DynamoDB, Secrets Manager), one worker thread per core.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
-    let dynamodb_port = start_dynamodb_stub(&runtime)?;
+    let dynamodb_port = start_aws_stub(&runtime)?;
     let mut samples: HashMap<&str, Vec<Sample>> = HashMap::new();
     let count = options.binaries.len();
     // Round 0 is a warm-up (page cache, CPU frequency) and is not recorded.
@@ -277,10 +283,19 @@ fn lambda_env(name: &str, runtime_port: u16, dynamodb_port: u16) -> Vec<(&'stati
         ("DYNAMODB_OPERATION_TIMEOUT_MS", "1000".into()),
     ];
     if name == "token" {
-        env.push(("JWT_SIGNING_KEY", TEST_SIGNING_KEY.into()));
-        // The TOTP secrets' sealing key, given as deployed functions get the signing key's
-        // secret: a value at cold start, no call.
-        env.push(("MFA_KEY", "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio".into()));
+        // As the template configures it: the key set's secret and the signing key's id, and the
+        // secret of the TOTP sealing key, both read from Secrets Manager (the stub) on first use.
+        let kid = SigningKey::from_pem(TEST_SIGNING_KEY)
+            .expect("the benchmark's signing key")
+            .kid()
+            .to_owned();
+        env.push(("JWT_SIGNING_KEY_SECRET", KEY_SET_SECRET.into()));
+        env.push(("JWT_SIGNING_KEY_ID", kid));
+        env.push(("MFA_KEY_SECRET", MFA_KEY_SECRET.into()));
+        env.push((
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            format!("http://127.0.0.1:{dynamodb_port}"),
+        ));
     }
     if loader {
         env.push(("AWS_MAX_ATTEMPTS", "3".into()));
@@ -542,7 +557,7 @@ async fn runtime_api(
 
 /// A DynamoDB stand-in on 127.0.0.1 for as long as `runtime` runs: `GetItem` finds the benchmark
 /// user, writes succeed.
-fn start_dynamodb_stub(runtime: &Runtime) -> Result<u16, String> {
+fn start_aws_stub(runtime: &Runtime) -> Result<u16, String> {
     let params = Params::new(19_456, 2, 1, None).map_err(|e| e.to_string())?;
     let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(PASSWORD.as_bytes())
@@ -557,23 +572,58 @@ fn start_dynamodb_stub(runtime: &Runtime) -> Result<u16, String> {
     }})
     .to_string();
     let item: Arc<str> = item.into();
+    let kid = SigningKey::from_pem(TEST_SIGNING_KEY)
+        .map_err(|e| format!("the benchmark's signing key: {e}"))?
+        .kid()
+        .to_owned();
+    // The key set as the key-set function stores it (shared/src/keystore.rs); a drift fails the
+    // token's first invocation, which the run checks.
+    let key_set = json!({"keys": [{"kid": kid, "state": "current", "private_key": TEST_SIGNING_KEY}]});
+    let secrets: Arc<Secrets> = Arc::new(Secrets {
+        key_set: key_set.to_string(),
+        mfa_key: "a benchmark's MFA sealing key, 32 characters or more".into(),
+    });
     let (_, port) = runtime
-        .block_on(serve(move |request| dynamodb(request, item.clone())))
-        .map_err(|e| format!("binding the DynamoDB stub: {e}"))?;
+        .block_on(serve(move |request| stub(request, item.clone(), secrets.clone())))
+        .map_err(|e| format!("binding the AWS stub: {e}"))?;
     Ok(port)
 }
 
-async fn dynamodb(request: Request<Incoming>, item: Arc<str>) -> Response<Full<Bytes>> {
+/// The two secrets' values the token function reads on first use.
+struct Secrets {
+    key_set: String,
+    mfa_key: String,
+}
+
+/// DynamoDB and Secrets Manager on one port, told apart by `X-Amz-Target`.
+async fn stub(request: Request<Incoming>, item: Arc<str>, secrets: Arc<Secrets>) -> Response<Full<Bytes>> {
     let target = request.headers().get("x-amz-target").cloned();
     let target = target.as_ref().and_then(|t| t.to_str().ok()).unwrap_or_default();
     let body = request.into_body().collect().await.map(|b| b.to_bytes());
     let input: serde_json::Value = serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
-    let is_user = input["Key"]["pk"]["S"]
-        .as_str()
-        .is_some_and(|pk| pk.starts_with("USER#"));
+    if target == "secretsmanager.GetSecretValue" {
+        let id = input["SecretId"].as_str().unwrap_or_default();
+        let value = if id == KEY_SET_SECRET {
+            &secrets.key_set
+        } else {
+            &secrets.mfa_key
+        };
+        let body = json!({"ARN": id, "Name": id, "SecretString": value, "VersionId": "bench"}).to_string();
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1".to_owned()),
+            ("x-amzn-requestid", "bench".to_owned()),
+        ];
+        return respond(StatusCode::OK, &headers, body);
+    }
+    let key = input["Key"]["pk"]["S"].as_str().unwrap_or_default();
     let (status, body) = match target.rsplit('.').next() {
-        // The user, by name; any other key (a login-failure counter) is not there.
-        Some("GetItem") if is_user => (StatusCode::OK, item.to_string()),
+        // The user, by name; the token's session, live until 2100; any other key (a
+        // login-failure counter) is not there.
+        Some("GetItem") if key.starts_with("USER#") => (StatusCode::OK, item.to_string()),
+        Some("GetItem") if key.starts_with("SESSION#") => (
+            StatusCode::OK,
+            json!({"Item": {"pk": {"S": key}, "expires_at": {"N": "4102444800"}}}).to_string(),
+        ),
         // A login's session start is one TransactWriteItems (the session and its first token).
         Some("GetItem" | "PutItem" | "DeleteItem" | "TransactWriteItems") => (StatusCode::OK, "{}".into()),
         Some("UpdateItem") => (StatusCode::OK, r#"{"Attributes":{"attempts":{"N":"1"}}}"#.into()),
