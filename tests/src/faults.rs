@@ -68,6 +68,8 @@ pub struct Faults {
     rule: Mutex<Option<Rule>>,
     /// Requests of the armed operation seen since it was armed, faulty ones included.
     seen: AtomicUsize,
+    /// Faults injected since the apps were made.
+    injected: AtomicUsize,
 }
 
 impl Faults {
@@ -105,6 +107,11 @@ impl Faults {
         self.seen.load(Ordering::SeqCst)
     }
 
+    /// How many faults were injected since the apps were made.
+    pub fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+
     /// The fault `request` gets, if any (counting it).
     fn fault_for(&self, request: &HttpRequest) -> Option<Fault> {
         let mut rule = self.rule.lock().unwrap_or_else(PoisonError::into_inner);
@@ -118,6 +125,7 @@ impl Faults {
         }
         self.seen.fetch_add(1, Ordering::SeqCst);
         armed.remaining = armed.remaining.checked_sub(1)?;
+        self.injected.fetch_add(1, Ordering::SeqCst);
         Some(armed.fault)
     }
 }

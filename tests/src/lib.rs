@@ -38,6 +38,7 @@ pub mod authenticator;
 pub mod dynamo;
 pub mod faults;
 pub mod mailbox;
+pub mod round_trips;
 
 use dynamo::Table;
 use faults::{Faults, FaultyClient, Requests};
@@ -482,7 +483,7 @@ fn mailbox_config(mailbox: &Arc<mailbox::Mailbox>) -> aws_config::SdkConfig {
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
             aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "tests"),
         ))
-        .http_client(mailbox.client())
+        .http_client(round_trips::counting(mailbox.client()))
         .endpoint_url("https://email.mailbox.test")
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio's sleep"))
         .build()
@@ -510,6 +511,36 @@ pub struct Apps {
     pub issuer: TokenIssuer,
     /// Each function's store requests, by function, when kept.
     requests: Vec<(&'static str, &'static [Capability], Arc<Requests>)>,
+    /// The calls in flight, to hold only a call that ran alone to its stated round trips.
+    calls: InFlight,
+    /// What the last call sent (`round_trips`).
+    last: std::sync::Mutex<Option<round_trips::RoundTrips>>,
+}
+
+/// The calls [`Apps`] is handling: how many now, and how many ever started beside another.
+#[derive(Debug, Default)]
+struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    overlaps: std::sync::atomic::AtomicUsize,
+}
+
+impl InFlight {
+    /// A call starts: whether it starts alone, and the overlaps so far.
+    fn enter(&self) -> (bool, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let before = self.now.fetch_add(1, SeqCst);
+        if before > 0 {
+            self.overlaps.fetch_add(1, SeqCst);
+        }
+        (before == 0, self.overlaps.load(SeqCst))
+    }
+
+    /// The call ends: whether it ran alone from start to end.
+    fn leave(&self, (alone, overlaps): (bool, usize)) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.now.fetch_sub(1, SeqCst);
+        alone && self.overlaps.load(SeqCst) == overlaps
+    }
 }
 
 /// A store for each function that has one (users, token, protected), sending to one table.
@@ -628,7 +659,7 @@ impl Apps {
             let sent = Requests::new();
             requests.push((name, capabilities, sent.clone()));
             let client = FaultyClient::recording(Some(dynamo::functions_client()), faults.clone(), sent);
-            Arc::new(table.store(endpoint, client).await)
+            Arc::new(table.store(endpoint, round_trips::counting(client)).await)
         };
         let functions = FunctionStores {
             users: recording("users", users::STORE).await,
@@ -714,6 +745,8 @@ impl Apps {
             faults,
             mailbox,
             requests: Vec::new(),
+            calls: InFlight::default(),
+            last: std::sync::Mutex::default(),
         }
     }
 
@@ -831,16 +864,49 @@ fn function_of(path: &str) -> &'static str {
     })
 }
 
+impl Apps {
+    /// What the functions' stores and mailer sent for the last call these apps handled.
+    pub fn last_round_trips(&self) -> round_trips::RoundTrips {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .expect("a call was made")
+    }
+}
+
 impl Api for Apps {
+    /// Handles `call`, and holds a successful answer to the round trips its operation states in
+    /// `openapi.yaml` (`round_trips`): when the apps count them (their functions' stores and
+    /// mailer do on [`Apps::on`]), when no other call ran beside it (whose requests would mix
+    /// with its own, and whose writes could make it retry) and when no fault was injected.
     async fn call(&self, call: Call) -> Answer {
         let event = request(&Self::event(&call));
-        let response = match function_of(&call.path) {
-            "users" => users::handle(&self.users, event).await,
-            "token" => token::handle(&self.token, event).await,
-            "protected" => protected::handle(&self.protected, event).await,
-            other => panic!("{} is served by {other}, which these apps do not run", call.path),
-        };
-        response.expect("the handlers are infallible").into()
+        let started = self.calls.enter();
+        let faults = self.faults.injected();
+        let (response, sent) = round_trips::counted(async {
+            match function_of(&call.path) {
+                "users" => users::handle(&self.users, event).await,
+                "token" => token::handle(&self.token, event).await,
+                "protected" => protected::handle(&self.protected, event).await,
+                other => panic!("{} is served by {other}, which these apps do not run", call.path),
+            }
+        })
+        .await;
+        let alone = self.calls.leave(started);
+        let answer: Answer = response.expect("the handlers are infallible").into();
+        if !self.requests.is_empty()
+            && alone
+            && faults == self.faults.injected()
+            && (200..300).contains(&answer.status)
+        {
+            round_trips::check(&call.method, &call.path, &sent);
+        }
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sent);
+        answer
     }
 }
 

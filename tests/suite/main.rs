@@ -25,6 +25,7 @@ mod openapi;
 mod passkeys;
 mod recovery;
 mod rotation;
+mod round_trips;
 mod session_events;
 mod sessions;
 mod sessions_hold;

@@ -23,7 +23,7 @@ use shared::store::{Confirmed, ResetRecord, UserRecord};
 use shared::throttle::ClientKey;
 use shared::user::{EmailAddress, Password, Username};
 
-use super::{App, confirm_password, ended, identified};
+use super::{App, confirm_password, ended, identified, meanwhile_clearing};
 
 /// The body of a 202: what happens next, the same whatever was found.
 #[derive(Serialize)]
@@ -77,28 +77,27 @@ pub(crate) async fn change_email(app: &App, req: &Request) -> Result<Response<Bo
     let email = EmailAddress::parse(&input.email)?;
     let current = Password::parse_existing(input.current_password)?;
     let mailer = app.mailer.as_ref().ok_or_else(shared::mail::not_configured)?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
+    let (user, attempt) = confirm_password(app, &caller, &username, current, "email change").await?;
+    meanwhile_clearing(app, attempt, async {
+        app.mail_limits
+            .reserve_client(&ClientKey::of(client_address(req)))
+            .await?;
+        shared::mail::start_verification(
+            &*app.store,
+            &**mailer,
+            &app.mail_limits,
+            &app.mail,
+            app.clock.now(),
+            &user.id,
+            &username.key(),
+            user.epoch,
+            email,
+        )
         .await?;
-    let user = confirm_password(app, &caller, &username, found, current, "email change").await?;
-    app.mail_limits
-        .reserve_client(&ClientKey::of(client_address(req)))
-        .await?;
-    shared::mail::start_verification(
-        &*app.store,
-        &**mailer,
-        &app.mail_limits,
-        &app.mail,
-        app.clock.now(),
-        &user.id,
-        &username.key(),
-        user.epoch,
-        email,
-    )
-    .await?;
-    tracing::info!(user_id = %user.id, "email change requested");
-    Ok(accepted(EMAIL_ACCEPTED))
+        tracing::info!(user_id = %user.id, "email change requested");
+        Ok(accepted(EMAIL_ACCEPTED))
+    })
+    .await
 }
 
 /// `POST /email/verify`: the link's token makes its address the user's (and lets go of the

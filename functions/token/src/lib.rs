@@ -159,6 +159,8 @@ pub struct App {
 /// The key tokens are signed with: given at cold start (`JWT_SIGNING_KEY`), or read once, on
 /// the first login of the instance, from the key set's secret (`JWT_SIGNING_KEY_SECRET`, the key
 /// `JWT_SIGNING_KEY_ID`), so the cold start makes no network call.
+// One per instance, made at cold start: its size is of no consequence.
+#[allow(clippy::large_enum_variant)]
 pub enum Signer {
     Ready(TokenIssuer),
     FromSecret {
@@ -996,18 +998,13 @@ async fn change_password(app: &App, req: &Request) -> Result<Response<Body>, Api
     let input = password_change(req)?;
     let current = Password::parse_existing(input.current_password)?;
     let new = Password::parse_new(input.new_password)?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
-        .await?;
-    let user = confirm_password(app, &caller, &username, found, current, "password change").await?;
+    let (user, attempt) = confirm_password(app, &caller, &username, current, "password change").await?;
     let new_hash = app.hasher.hash(new).await?;
     let changed = event(app, EventKind::PasswordChanged, Some(&user.id), &client(req));
-    if !app
+    let write = app
         .store
-        .change_password(&username, &user.password_hash, &new_hash, &changed)
-        .await?
-    {
+        .change_password(&username, &user.password_hash, &new_hash, &changed);
+    if !meanwhile_clearing(app, attempt, write).await? {
         // Changed by another request since it was read: the password verified is not current.
         tracing::info!("password change lost to a concurrent change");
         return Err(ApiError::WrongPassword);
@@ -1040,38 +1037,43 @@ async fn delete_account(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     let (caller, username) = identified(app, req)?;
     let input = account_deletion(req)?;
     let password = Password::parse_existing(input.password)?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
-        .await?;
+    let (found, attempt) = read_and_reserve(app, &caller, &username).await?;
     if found.user.as_ref().is_none_or(|user| user.id != caller.user_id) {
-        return deleted_already(app, req, &caller.user_id).await;
+        // No password to check: the attempt is taken back.
+        let ((), answer) = tokio::join!(
+            app.throttle.cancel(attempt),
+            deleted_already(app, req, &caller.user_id)
+        );
+        return answer;
     }
-    let user = confirm_password(app, &caller, &username, found, password, "account deletion").await?;
-    if !app
-        .store
-        .delete_user(&username, &user.id, &user.password_hash, user.email.as_deref())
-        .await?
-    {
-        return match app.store.find_by_username(&username).await? {
-            Some(now) if now.id == user.id => {
-                tracing::info!("account deletion lost to a concurrent password change");
-                Err(ApiError::WrongPassword)
-            }
-            // A concurrent deletion of the same account won.
-            _ => deleted_already(app, req, &user.id).await,
-        };
-    }
-    account::notify(app, user.email.as_deref(), Kind::AccountDeleted, None).await;
-    let name = username.key();
-    let (counters, items) = tokio::join!(app.throttle.forget(&name), app.store.delete_items_of(&user.id));
-    counters?;
-    // Not `items?` inside the macro: a disabled level would never evaluate it, and the error
-    // would pass unseen.
-    let items = items?;
-    event(app, EventKind::AccountDeleted, Some(&user.id), &client(req)).log();
-    tracing::info!(user_id = %user.id, items, "account deleted");
-    Ok(ended(app, req))
+    let (user, attempt) = check_password(app, &caller, found, attempt, password, "account deletion").await?;
+    meanwhile_clearing(app, attempt, async {
+        if !app
+            .store
+            .delete_user(&username, &user.id, &user.password_hash, user.email.as_deref())
+            .await?
+        {
+            return match app.store.find_by_username(&username).await? {
+                Some(now) if now.id == user.id => {
+                    tracing::info!("account deletion lost to a concurrent password change");
+                    Err(ApiError::WrongPassword)
+                }
+                // A concurrent deletion of the same account won.
+                _ => deleted_already(app, req, &user.id).await,
+            };
+        }
+        account::notify(app, user.email.as_deref(), Kind::AccountDeleted, None).await;
+        let name = username.key();
+        let (counters, items) = tokio::join!(app.throttle.forget(&name), app.store.delete_items_of(&user.id));
+        counters?;
+        // Not `items?` inside the macro: a disabled level would never evaluate it, and the error
+        // would pass unseen.
+        let items = items?;
+        event(app, EventKind::AccountDeleted, Some(&user.id), &client(req)).log();
+        tracing::info!(user_id = %user.id, items, "account deleted");
+        Ok(ended(app, req))
+    })
+    .await
 }
 
 /// An event of `kind` for `user_id` (`None`: no account), now, from `from`.
@@ -1110,19 +1112,62 @@ pub(crate) fn checked_user(
     found.user.ok_or(ApiError::UserGone)
 }
 
-/// The caller of a route that takes its current password, from one read (`found`: the user
-/// with its hash, and the session): still there, the same id, its session live, and `password`
-/// right, checked at the cost and under the limit of a login. `what` names the route in the log.
+/// The caller of a route that takes its current password: read (the user with its hash, and
+/// the session) while an attempt of the name's login limit is reserved, in one round trip; still
+/// there, the same id, its session live, and `password` right, checked at the cost and under the
+/// limit of a login. `what` names the route in the log. The attempt is the caller's to clear,
+/// with [`meanwhile_clearing`], beside the route's own write.
 pub(crate) async fn confirm_password(
     app: &App,
     caller: &Identity,
     username: &Username,
-    found: Caller<UserRecord>,
     password: Password,
     what: &str,
-) -> Result<UserRecord, ApiError> {
-    let user = checked_user(app, caller, found)?;
-    let attempt = app.throttle.reserve(&username.key()).await?;
+) -> Result<(UserRecord, Attempt), ApiError> {
+    let (found, attempt) = read_and_reserve(app, caller, username).await?;
+    check_password(app, caller, found, attempt, password, what).await
+}
+
+/// The caller with its hash and its session, read while an attempt of the name's login limit is
+/// reserved (one round trip): both, or the first failure (the limit's, then the store's) with
+/// the reservation taken back, as a login does.
+pub(crate) async fn read_and_reserve(
+    app: &App,
+    caller: &Identity,
+    username: &Username,
+) -> Result<(Caller<UserRecord>, Attempt), ApiError> {
+    let key = username.key();
+    let (found, attempt) = tokio::join!(
+        app.store.find_caller_with_hash(username, &caller.session_id),
+        app.throttle.reserve(&key),
+    );
+    match (found, attempt) {
+        (Ok(found), Ok(attempt)) => Ok((found, attempt)),
+        (_, Err(limited)) => Err(limited),
+        (Err(error), Ok(attempt)) => {
+            app.throttle.cancel(attempt).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// [`confirm_password`] on what [`read_and_reserve`] gave: a caller that cannot be confirmed
+/// (gone, another id, its session ended) takes the attempt back, since no password was checked.
+pub(crate) async fn check_password(
+    app: &App,
+    caller: &Identity,
+    found: Caller<UserRecord>,
+    attempt: Attempt,
+    password: Password,
+    what: &str,
+) -> Result<(UserRecord, Attempt), ApiError> {
+    let user = match checked_user(app, caller, found) {
+        Ok(user) => user,
+        Err(error) => {
+            app.throttle.cancel(attempt).await;
+            return Err(error);
+        }
+    };
     let check = app
         .hasher
         .verify(password, Some(user.password_hash.clone()))
@@ -1131,8 +1176,17 @@ pub(crate) async fn confirm_password(
         tracing::info!(attempt = attempt.number, "{what}: wrong current password");
         return Err(ApiError::WrongPassword);
     }
-    app.throttle.succeeded(attempt).await;
-    Ok(user)
+    Ok((user, attempt))
+}
+
+/// `then` (a route's write) while the name's failure count is cleared after a right password:
+/// the password was right whatever `then` does, and neither waits for the other. `then` should
+/// start with its request: work done first (a hash, a QR code) would let the clearing finish
+/// before the write is sent, which is a round trip in sequence as a client sees it (and as
+/// `tests/src/round_trips.rs` counts it).
+pub(crate) async fn meanwhile_clearing<T>(app: &App, attempt: Attempt, then: impl Future<Output = T>) -> T {
+    let ((), output) = tokio::join!(app.throttle.succeeded(attempt), then);
+    output
 }
 
 /// The answer to a deletion of an account that is gone (deleted before, or by a concurrent

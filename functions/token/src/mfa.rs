@@ -31,7 +31,10 @@ use shared::store::{
 use shared::user::{Password, Username};
 use tokio::sync::OnceCell;
 
-use super::{App, TokenResponse, checked_user, confirm_password, identified, issue, signing, token_response};
+use super::{
+    App, TokenResponse, checked_user, confirm_password, identified, issue, meanwhile_clearing, signing,
+    token_response,
+};
 
 /// The sealing key of TOTP secrets: given at cold start (`MFA_KEY`), or derived, on the first
 /// use of the instance, from the value of the secret `MFA_KEY_SECRET` names.
@@ -218,23 +221,19 @@ pub(crate) async fn complete_login(app: &App, req: &Request) -> Result<Response<
         &client(req),
         EventKind::LoginSucceeded(method),
     );
-    if !app
-        .store
-        .complete_login(
-            &hash,
-            &record,
-            &totp.sealed_secret,
-            &used,
-            &session,
-            &token.hash(),
-        )
-        .await?
-    {
+    // The code is right: its count is cleared while the login commits, in one round trip (a
+    // commit that loses to a concurrent use of the same code was no guess either).
+    let token_hash = token.hash();
+    let ((), committed) = tokio::join!(
+        app.throttle.succeeded(attempt),
+        app.store
+            .complete_login(&hash, &record, &totp.sealed_secret, &used, &session, &token_hash,),
+    );
+    if !committed? {
         tracing::info!(user_id = %user.id, "second step refused: the ticket or the code was used meanwhile");
         return Err(ApiError::WrongCode);
     }
     session.event.log();
-    app.throttle.succeeded(attempt).await;
     if let CodeUse::Recovery(_) = used {
         tracing::info!(user_id = %user.id, left = totp.recovery.len() - 1, "recovery code used");
     }
@@ -327,12 +326,9 @@ pub(crate) async fn enrol(app: &App, req: &Request) -> Result<Response<Body>, Ap
     let mut body = fields(req, &["current_password"])?;
     let password = Password::parse_existing(body.string("current_password")?)?;
     let key = app.sealer.key().await?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
-        .await?;
-    let user = confirm_password(app, &caller, &username, found, password, "TOTP enrolment").await?;
+    let (user, attempt) = confirm_password(app, &caller, &username, password, "TOTP enrolment").await?;
     if user.totp.is_some() {
+        app.throttle.succeeded(attempt).await;
         return Err(ApiError::SecondFactorOn);
     }
     let secret = TotpSecret::generate();
@@ -344,12 +340,13 @@ pub(crate) async fn enrol(app: &App, req: &Request) -> Result<Response<Body>, Ap
         sealed_secret: key.seal(secret.as_bytes(), &user.id),
         until: app.clock.now() + app.mfa.enrol_seconds,
     };
+    let username_key = username.key();
     let at = UserAt {
-        username_key: &username.key(),
+        username_key: &username_key,
         user_id: &user.id,
         epoch: user.epoch,
     };
-    if !app.store.start_totp(at, &pending).await? {
+    if !meanwhile_clearing(app, attempt, app.store.start_totp(at, &pending)).await? {
         return Err(ApiError::SecondFactorOn);
     }
     tracing::info!(user_id = %user.id, "TOTP enrolment started");
@@ -398,20 +395,22 @@ pub(crate) async fn confirm(app: &App, req: &Request) -> Result<Response<Body>, 
         step,
         recovery: codes.iter().map(|c| c.hash(&user.id)).collect(),
     };
-    let answer = commit(
-        app,
-        req,
-        (signer, &issuer),
-        &username,
-        &user,
-        change,
-        delivery,
-        Some(codes),
-        "turned on",
-    )
-    .await?;
-    app.throttle.succeeded(attempt).await;
-    Ok(answer)
+    // The code is right: its count is cleared while the change commits (one round trip).
+    let ((), answer) = tokio::join!(
+        app.throttle.succeeded(attempt),
+        commit(
+            app,
+            req,
+            (signer, &issuer),
+            &username,
+            &user,
+            change,
+            delivery,
+            Some(codes),
+            "turned on",
+        ),
+    );
+    answer
 }
 
 /// The password and a current code of a change to a second factor that is on.
@@ -426,23 +425,22 @@ async fn checked_change(
     let code = parse_code(&body.string("code")?)?;
     let delivery = delivery(body.flag("refresh_token_in_body")?);
     let key = app.sealer.key().await?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
-        .await?;
-    let user = confirm_password(app, &caller, &username, found, password, what).await?;
-    let totp = user
-        .totp
-        .clone()
-        .ok_or_else(|| ApiError::BadRequest("Two-step verification is not on".into()))?;
-    let attempt = app.throttle.reserve(&code_counter(&user.id)).await?;
-    let secret = open_secret(key, &totp.sealed_secret, &user.id)?;
-    let Some(used) = usable(&code, &secret, &totp, &user.id, app.clock.now()) else {
-        tracing::info!(user_id = %user.id, attempt = attempt.number, "{what}: wrong or used code");
-        return Err(ApiError::WrongCode);
-    };
-    app.throttle.succeeded(attempt).await;
-    Ok((username, user, totp, used, delivery))
+    let (user, attempt) = confirm_password(app, &caller, &username, password, what).await?;
+    meanwhile_clearing(app, attempt, async move {
+        let totp = user
+            .totp
+            .clone()
+            .ok_or_else(|| ApiError::BadRequest("Two-step verification is not on".into()))?;
+        let attempt = app.throttle.reserve(&code_counter(&user.id)).await?;
+        let secret = open_secret(key, &totp.sealed_secret, &user.id)?;
+        let Some(used) = usable(&code, &secret, &totp, &user.id, app.clock.now()) else {
+            tracing::info!(user_id = %user.id, attempt = attempt.number, "{what}: wrong or used code");
+            return Err(ApiError::WrongCode);
+        };
+        app.throttle.succeeded(attempt).await;
+        Ok((username, user, totp, used, delivery))
+    })
+    .await
 }
 
 /// `POST /mfa/totp/disable` `{"current_password", "code"}`: turns the second factor off.

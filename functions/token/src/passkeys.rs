@@ -33,7 +33,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::mfa::signed_in;
-use super::{App, confirm_password, event, identified, signing};
+use super::{App, confirm_password, event, identified, meanwhile_clearing, signing};
 
 /// Seconds a ceremony may take, from its options to its answer (WebAuthn's recommended
 /// timeout is 300 s).
@@ -120,11 +120,7 @@ pub(crate) async fn register_options(app: &App, req: &Request) -> Result<Respons
     let (caller, username) = identified(app, req)?;
     let mut body = fields(req, &["current_password"])?;
     let password = Password::parse_existing(body.string("current_password")?)?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
-        .await?;
-    let user = confirm_password(app, &caller, &username, found, password, "passkey registration").await?;
+    let (user, attempt) = confirm_password(app, &caller, &username, password, "passkey registration").await?;
     let user_handle = Uuid::parse_str(&user.id)
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("a user id that is not a UUID")))?;
     let exclude = user
@@ -146,7 +142,7 @@ pub(crate) async fn register_options(app: &App, req: &Request) -> Result<Respons
         selection.insert("requireResidentKey".into(), true.into());
     }
     let state = serde_json::to_string(&state).map_err(internal("serializing a registration's state"))?;
-    begin(app, REGISTER, Some(&user.id), state, options).await
+    meanwhile_clearing(app, attempt, begin(app, REGISTER, Some(&user.id), state, options)).await
 }
 
 /// A registered passkey, as `POST /passkeys/register` answers.
@@ -217,36 +213,35 @@ pub(crate) async fn delete(app: &App, req: &Request) -> Result<Response<Body>, A
     let mut body = fields(req, &["id", "current_password"])?;
     let id = body.string("id")?;
     let password = Password::parse_existing(body.string("current_password")?)?;
-    let found = app
-        .store
-        .find_caller_with_hash(&username, &caller.session_id)
-        .await?;
-    let user = confirm_password(app, &caller, &username, found, password, "passkey removal").await?;
-    let at = UserAt {
-        username_key: &username.key(),
-        user_id: &user.id,
-        epoch: user.epoch,
-    };
-    // An id that no credential can have is no passkey of the user's, and is not looked up.
-    let known = URL_SAFE_NO_PAD
-        .decode(&id)
-        .ok()
-        .and_then(|bytes| credential_id(&bytes))
-        .is_some_and(|canonical| canonical == id);
-    let removed = event(app, EventKind::PasskeyRemoved, Some(&user.id), &client(req));
-    if !known || !app.store.remove_passkey(at, &id, &removed).await? {
-        return Err(ApiError::NoSuchPasskey);
-    }
-    removed.log();
-    tracing::info!(user_id = %user.id, passkey = %id, "passkey removed");
-    super::account::notify(
-        app,
-        user.email.as_deref(),
-        Kind::PasskeysChanged,
-        Some("one was removed"),
-    )
-    .await;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let (user, attempt) = confirm_password(app, &caller, &username, password, "passkey removal").await?;
+    meanwhile_clearing(app, attempt, async {
+        let at = UserAt {
+            username_key: &username.key(),
+            user_id: &user.id,
+            epoch: user.epoch,
+        };
+        // An id that no credential can have is no passkey of the user's, and is not looked up.
+        let known = URL_SAFE_NO_PAD
+            .decode(&id)
+            .ok()
+            .and_then(|bytes| credential_id(&bytes))
+            .is_some_and(|canonical| canonical == id);
+        let removed = event(app, EventKind::PasskeyRemoved, Some(&user.id), &client(req));
+        if !known || !app.store.remove_passkey(at, &id, &removed).await? {
+            return Err(ApiError::NoSuchPasskey);
+        }
+        removed.log();
+        tracing::info!(user_id = %user.id, passkey = %id, "passkey removed");
+        super::account::notify(
+            app,
+            user.email.as_deref(),
+            Kind::PasskeysChanged,
+            Some("one was removed"),
+        )
+        .await;
+        Ok(empty(StatusCode::NO_CONTENT))
+    })
+    .await
 }
 
 /// `POST /token/passkey/options`: the options of a sign-in with any passkey of this relying
@@ -346,27 +341,23 @@ pub(crate) async fn sign_in(app: &App, req: &Request) -> Result<Response<Body>, 
         user_id: &user.id,
         epoch: user.epoch,
     };
-    if !app
-        .store
-        .sign_in_with_passkey(
-            &passkey,
-            &PasskeyUse {
-                credential: &updated,
-                counter,
-                at: app.clock.now(),
-            },
-            at,
-            &session,
-            &token.hash(),
-        )
-        .await?
-    {
+    // The assertion is verified: the address's attempt is taken back while the session starts,
+    // in one round trip (a commit that loses to a concurrent change was no guess either).
+    let (token_hash, client) = (token.hash(), ClientKey::of(client_address(req)));
+    let used = PasskeyUse {
+        credential: &updated,
+        counter,
+        at: app.clock.now(),
+    };
+    let ((), committed) = tokio::join!(
+        app.throttle.release_client(&client),
+        app.store
+            .sign_in_with_passkey(&passkey, &used, at, &session, &token_hash),
+    );
+    if !committed? {
         return Err(refused("the passkey or its user changed meanwhile"));
     }
     session.event.log();
-    app.throttle
-        .release_client(&ClientKey::of(client_address(req)))
-        .await;
     tracing::info!(user_id = %user.id, passkey = %passkey.id, "signed in with a passkey");
     Ok(signed_in(
         app, req, signer, &issuer, &user, &session, &token, delivery, None,
