@@ -3,7 +3,8 @@
 # jose into git-ignored folders under .dev/, runs the criterion benches, the ES256 verifier
 # comparison (ours, ring's bare P-256 verify, PyJWT, jose), the cold-start benchmark and the load
 # test (./dev load: the store's per-request costs, locust through the local API, a slowed
-# DynamoDB), then prints PASS or FAIL for each budget (see BENCHMARKS.md).
+# DynamoDB) and the arm64 cross-build (./dev arm64), then prints PASS or FAIL for each budget,
+# the latency and cost model of BENCHMARKS.md, and draws its charts into docs/ (bench-*.svg).
 # Not part of the tests or CI. Takes about 25 minutes on 2 cores after the first build.
 #
 #   ./scripts/bench.sh               everything
@@ -23,7 +24,7 @@ VENV=$ROOT/.dev/bench-venv
 NODE_DIR=$ROOT/.dev/bench-node
 mkdir -p "$OUT"
 # Nothing of an earlier run may stand in for this one's.
-rm -f "$OUT"/{coldstart,verify,login-ratio,store-ratio,load,summary}.json
+rm -f "$OUT"/{coldstart,verify,login-ratio,store-ratio,load,summary,arm64}.json
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -38,16 +39,30 @@ if ! cmp -s scripts/interop/package-lock.json "$NODE_DIR/package-lock.json" || [
   (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-say "the authorizer's dependency tree holds no AWS SDK; no package depends on rsa"
+say "the authorizer's dependency tree holds no AWS SDK; rsa only where passkeys verify RS256"
 if cargo tree -p authorizer -e normal --prefix none | grep -E '^aws-(config|sdk-|smithy|runtime|sigv4|types)'; then
   echo "FAIL: the authorizer depends on the AWS SDK" >&2
   exit 1
 fi
-# RUSTSEC-2023-0071 (Marvin): jsonwebtoken's rust_crypto feature would bring it; shared::keys
-# supplies ES256 over ring instead (BENCHMARKS.md, "Why ring"). The lock file covers every target.
-if grep -qx 'name = "rsa"' Cargo.lock; then
-  echo "FAIL: rsa is in Cargo.lock:" >&2
-  cargo tree --workspace --target all -i rsa --edges all >&2
+# RUSTSEC-2023-0071 (Marvin) is a timing side channel of the rsa crate's private-key operations
+# (decryption, signing). jsonwebtoken's rust_crypto feature would sign and verify our tokens with
+# it; shared::keys supplies ES256 over ring instead (BENCHMARKS.md, "Why ring"). The one path that
+# may bring rsa is the token function's WebAuthn (webauthn-rs-core, through crypto-glue), which
+# verifies RS256 passkey signatures with public keys only, which the advisory does not concern.
+if cargo tree --workspace --target all -e features -i jsonwebtoken | grep -q 'jsonwebtoken feature "rust_crypto"'; then
+  echo "FAIL: jsonwebtoken's rust_crypto feature (and its rsa) is on" >&2
+  exit 1
+fi
+for function in authorizer jwks protected users; do
+  if cargo tree -p "$function" -e normal --target all -i rsa >/dev/null 2>&1; then
+    echo "FAIL: $function depends on rsa:" >&2
+    cargo tree -p "$function" -e normal --target all -i rsa >&2
+    exit 1
+  fi
+done
+if unexpected=$(cargo tree -p token -e normal --target all -i rsa --prefix none 2>/dev/null | cut -d' ' -f1 | sort -u |
+  grep -vxE 'rsa|crypto-glue|webauthn-attestation-ca|webauthn-rs-core|webauthn-rs|shared|token'); then
+  echo "FAIL: rsa reaches the token function through $unexpected, not only WebAuthn" >&2
   exit 1
 fi
 
@@ -103,5 +118,9 @@ if [[ ${1:-} == --profiles ]]; then
   python3 scripts/bench/profiles.py
 fi
 
-say "report"
-python3 scripts/bench/report.py --out-dir "$OUT" --target "$TARGET"
+# Last: it builds every function again, for another target (target/aarch64-unknown-linux-gnu).
+say "arm64: every function cross-builds for the template's default architecture (./dev arm64)"
+./dev arm64 "$OUT/arm64.json" || echo "./dev arm64 failed; see above" >&2
+
+say "report (and the charts in docs/)"
+"$VENV/bin/python" scripts/bench/report.py --out-dir "$OUT" --target "$TARGET" --charts docs

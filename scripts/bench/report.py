@@ -2,9 +2,13 @@
 
 Inputs, all from the same run: OUT/coldstart.json (coldstart), OUT/verify.json
 (verify_compare.py), OUT/login-ratio.json (the passwords bench), OUT/store-ratio.json (the store
-bench) and OUT/load.json (load.py), both from ./dev load, criterion's estimates under
-TARGET/criterion, and the release binaries under TARGET/release (sizes of stripped copies).
-Writes OUT/summary.json; exits 1 if a budget fails. The budgets are not part of CI.
+bench) and OUT/load.json (load.py), both from ./dev load, with the functions' log
+OUT/load-functions.log, OUT/arm64.json (the arm64 cross-build), criterion's estimates under
+TARGET/criterion, the release binaries under TARGET/release (sizes of stripped copies), and
+openapi.yaml's x-round-trips and template.yaml for the model of latency and cost on AWS
+(scripts/bench/model.py). Writes OUT/summary.json and OUT/round3.md (the model's tables), and
+with --charts DIR the charts DIR/bench-{coldstart,cost,load}.svg; exits 1 if a budget fails. The
+budgets are not part of CI.
 """
 
 import argparse
@@ -16,16 +20,24 @@ import sys
 import tempfile
 from pathlib import Path
 
+import model
+
 FUNCTIONS = ["authorizer", "protected", "token", "users"]
 MB = 1_000_000
+# Stripped binary sizes. The token function carries the second factor (TOTP, WebAuthn with its
+# CBOR and X.509 parsers, the QR code) and the user-agent parser of "Your devices" (woothee, with
+# the regex crate): 7.8 MB before them (round two), 11.0 MB with them. Its cold start is held by
+# the init budget against sdk-hello, which is what the size costs.
+SIZE_LIMIT_MB = {"authorizer": 2, "protected": 8, "token": 12, "users": 8}
 # The request's store calls are most of it on the emulator; these bound what the code adds.
 REFRESH_LIMIT = 1.5
 PROTECTED_LIMIT = 1.3
-
-
-def criterion_median_ns(target: Path, group: str, bench: str) -> float:
-    estimates = target / "criterion" / group / bench / "new" / "estimates.json"
-    return json.loads(estimates.read_text())["median"]["point_estimate"]
+# Round trips in sequence on the critical path (openapi.yaml's x-round-trips), at most; a login's
+# argon2 hash comes on top of its two.
+ROUND_TRIP_CAPS = {"POST /token": 2, "POST /token/refresh": 2, "GET /protected": 1,
+                   "GET /sessions": 1, "GET /me/events": 1, "DELETE /sessions/{id}": 2}
+# An SDK function's init against hello world plus a bare DynamoDB client (sdk-hello).
+SDK_INIT_LIMIT = 1.15
 
 
 def stripped_size(binary: Path) -> int:
@@ -44,8 +56,8 @@ def machine() -> dict:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    rustc = subprocess.run(["rustc", "--version"], check=False, capture_output=True, text=True).stdout.strip()
+    nproc = subprocess.run(["nproc"], check=False, capture_output=True, text=True).stdout.strip()
     return {"nproc": nproc, "cpu": cpu, "rustc": rustc, "arch": platform.machine()}
 
 
@@ -53,6 +65,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--target", required=True)
+    parser.add_argument("--openapi", default=str(model.ROOT / "openapi.yaml"),
+                        help="the contract whose x-round-trips the model reads (default: the repository's)")
+    parser.add_argument("--charts", metavar="DIR", help="write bench-{coldstart,cost,load}.svg there")
     args = parser.parse_args()
     out, target = Path(args.out_dir), Path(args.target)
 
@@ -63,13 +78,25 @@ def main() -> int:
     store_file, load_file = out / "store-ratio.json", out / "load.json"
     store = json.loads(store_file.read_text()) if store_file.exists() else None
     load = json.loads(load_file.read_text()) if load_file.exists() else None
+    arm64_file = out / "arm64.json"
+    arm64 = json.loads(arm64_file.read_text()) if arm64_file.exists() else None
     sizes = {name: stripped_size(target / "release" / name) for name in FUNCTIONS}
-    authorizer_ns = criterion_median_ns(target, "authorizer", "invoke_json")
-    verify_ns = criterion_median_ns(target, "token", "verify")
-    bare_ns = criterion_median_ns(target, "token", "p256_verify_bare")
-    issue_ns = criterion_median_ns(target, "token", "issue")
-    protected_ns = criterion_median_ns(target, "protected", "invoke_json")
-    decision_ns = criterion_median_ns(target, "authorizer", "authorize")
+    medians = model.criterion_medians_ns(target)
+    authorizer_ns = medians["authorizer/invoke_json"]
+    verify_ns = medians["token/verify"]
+    bare_ns = medians["token/p256_verify_bare"]
+    issue_ns = medians["token/issue"]
+    protected_ns = medians["protected/invoke_json"]
+    decision_ns = medians["authorizer/authorize"]
+    ops = model.operations(model.read_yaml(Path(args.openapi)))
+    stack = model.read_stack(model.read_yaml(model.ROOT / "template.yaml"))
+    profile = model.Profile()
+    latency = model.latency_model(ops, stack, medians, login, store, load)
+    logs = model.log_bytes(stack, out / "load-functions.log", load)
+    cost = model.cost_per_mau(latency, stack, profile, logs)
+    memory = model.memory_study(latency, stack)
+    tables = "\n".join([model.latency_markdown(latency), model.cost_markdown(cost, profile, logs, stack),
+                        model.memory_markdown(memory, stack)])
 
     checks = []  # (budget, measured, passed)
 
@@ -79,8 +106,13 @@ def main() -> int:
     ratio = cold["authorizer"]["init_ratio_to_hello"]
     check("authorizer init <= 1.1x hello world", f"{ratio:.2f}x", ratio <= 1.1)
     for name in ["token", "users", "protected"]:
-        ratio = cold[name]["init_ratio_to_hello"]
-        check(f"{name} init <= 1.3x hello world", f"{ratio:.2f}x", ratio <= 1.3)
+        budget = f"{name} init <= {SDK_INIT_LIMIT}x sdk-hello"
+        if "sdk-hello" in cold:
+            ratio = cold[name]["init_us"]["median"] / cold["sdk-hello"]["init_us"]["median"]
+            check(budget, f"{ratio:.2f}x ({cold[name]['init_ratio_to_hello']:.2f}x hello world)",
+                  ratio <= SDK_INIT_LIMIT)
+        else:
+            check(budget, "not measured (no sdk-hello in coldstart.json)", False)
     # An ES256 verify is ~50-60 us of P-256 arithmetic here (the bare verify, measured beside it);
     # the budget bounds what the authorizer adds around it.
     check("authorizer warm in process <= 200 us", f"{authorizer_ns / 1000:.2f} us "
@@ -120,9 +152,28 @@ def main() -> int:
     else:
         check("load: 0 errors, 0 5xx", "not measured (no load.json)", False)
         check("slow store: every request 503 in time, none hung", "not measured (no load.json)", False)
-    check("authorizer stripped <= 2 MB", f"{sizes['authorizer'] / MB:.2f} MB", sizes["authorizer"] <= 2 * MB)
-    for name in ["protected", "token", "users"]:
-        check(f"{name} stripped <= 8 MB", f"{sizes[name] / MB:.2f} MB", sizes[name] <= 8 * MB)
+    for name in FUNCTIONS:
+        limit = SIZE_LIMIT_MB[name]
+        check(f"{name} stripped <= {limit} MB", f"{sizes[name] / MB:.2f} MB", sizes[name] <= limit * MB)
+    missing = model.missing_round_trips(ops)
+    stated = sum(1 for op in ops.values() if op["round_trips"] is not None)
+    check("round trips: every route states x-round-trips", f"{stated} of {len(ops)} operations"
+          + (f"; missing: {missing}" if missing else ""), not missing)
+    # The issue's caps on round trips in sequence; the tests hold each route to what it states.
+    for route, cap in ROUND_TRIP_CAPS.items():
+        trips = ops.get(route, {}).get("round_trips") or {}
+        sequential = trips.get("sequential")
+        check(f"{route}: <= {cap} round trips in sequence",
+              f"{sequential} stated, checked by tests/src/round_trips.rs" if sequential is not None
+              else "not stated", sequential is not None and sequential <= cap)
+    if arm64:
+        # ./dev arm64 also says which binaries came out as aarch64.
+        wrong = [name for name, aarch64 in arm64.get("aarch64", {}).items() if not aarch64]
+        check("arm64 cross-build", f"{'built' if arm64['ok'] else 'failed'}: {len(arm64['functions'])} "
+              f"functions in {arm64['seconds']:.0f} s" + (f"; not aarch64: {', '.join(wrong)}" if wrong else ""),
+              arm64["ok"])
+    else:
+        check("arm64 cross-build", "not measured (no arm64.json)", False)
 
     m = machine()
     print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['arch']}, {m['rustc']}")
@@ -163,14 +214,26 @@ def main() -> int:
         run = load["load"]
         print(f"\nload: {run['requests']} requests by {run['users']} clients, {load['instances_per_function']} instances "
               f"per function, {run['seconds']:.1f} s, {run['throughput_rps']:.1f} req/s")
+        width = max(map(len, run["routes"]))
         for route, r in run["routes"].items():
-            print(f"  {route:<22} {r['requests']:5d}  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  {r['statuses']}")
+            print(f"  {route:<{width}} {r['requests']:5d}  {r['throughput_rps']:5.1f} req/s  "
+                  f"p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  {r['statuses']}")
         print("  peak RSS: " + ", ".join(f"{n} {v['max'] / 1024:.1f} MB" for n, v in sorted(load["peak_rss_kib"].items())))
     print("\nstripped sizes: " + ", ".join(f"{n} {sizes[n] / MB:.2f} MB" for n in FUNCTIONS))
     print("\nES256 verification side by side (medians of interleaved rounds):")
     for name in ["rust", "floor", "pyjwt", "jose"]:
         row = verify[name]
         print(f"  {row['impl']:<56} {row['ns_per_op_median'] / 1000:7.1f} us wall {row['cpu_ns_per_op_median'] / 1000:7.1f} us CPU")
+    print("\n" + tables)
+    (out / "round3.md").write_text(tables)
+    if args.charts:
+        charts = Path(args.charts)
+        charts.mkdir(parents=True, exist_ok=True)
+        written = [model.coldstart_chart(cold, charts / "bench-coldstart.svg", SDK_INIT_LIMIT),
+                   model.cost_chart(cost, charts / "bench-cost.svg")]
+        if load:
+            written.append(model.load_chart(load, charts / "bench-load.svg"))
+        print("charts: " + ", ".join(str(p) for p in written))
     print("\nbudgets:")
     for c in checks:
         print(f"  {'PASS' if c['pass'] else 'FAIL'}  {c['budget']:<52} {c['measured']}")
@@ -185,6 +248,13 @@ def main() -> int:
             "authorizer/invoke_json": authorizer_ns,
             "protected/invoke_json": protected_ns,
             "authorizer/authorize": decision_ns,
+        },
+        "round_trips": {route: op["round_trips"] for route, op in ops.items()},
+        "aws_model": {
+            "latency": latency,
+            "log_bytes": logs,
+            "cost": {**cost, "monthly": {str(mau): model.monthly(cost, mau) for mau in model.MAU_STEPS}},
+            "memory": memory,
         },
         "checks": checks,
     }
