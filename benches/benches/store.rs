@@ -8,8 +8,10 @@
 //!   token's record (`find_refresh`, a `GetItem`) and the conditional write that rotates it
 //!   (`rotate`, one `TransactWriteItems`: the token marked used if unused, its successor
 //!   stored, the session touched if not revoked, the user's epoch checked);
-//! - **protected**: `protected::handle` of `events/protected/bearer.json`, beside one strongly
-//!   consistent `GetItem` of the same user item.
+//! - **protected**: `protected::handle` of `events/protected/authorizer-context.json` (behind the
+//!   authorizer, as deployed: the verdict names the bench's user and session), beside the two reads
+//!   it cannot do without, made at once: strongly consistent `GetItem`s of the same user item and
+//!   of the token's session.
 //!
 //! Needs `STORE_BENCH_ENDPOINT` (a DynamoDB endpoint on 127.0.0.1) and `STORE_BENCH_TABLE` (a
 //! table made from template.yaml): `./dev load`, which `./scripts/bench.sh` runs, sets both
@@ -30,7 +32,7 @@ use integration_tests::{Apps, body_json, fixture, sign_up};
 use shared::StoreConfig;
 use shared::Subject;
 use shared::session::{RefreshToken, Started};
-use shared::store::dynamodb::{DynamoUserStore, PARTITION_KEY, USER_PREFIX};
+use shared::store::dynamodb::{DynamoUserStore, PARTITION_KEY, SESSION_PREFIX, USER_PREFIX};
 use shared::store::tls::{self, ProxyConfig, TrustedRoots};
 use shared::store::{RotateOutcome, SessionStore as _};
 use shared::user::Username;
@@ -115,6 +117,24 @@ impl Bench {
             .await
             .unwrap();
         assert!(output.item.is_some());
+    }
+
+    /// The user's item and the session's, read at once, as `find_caller` reads them (the
+    /// protected route's floor since it checks the session too).
+    async fn reads(&self, session_id: &str) {
+        let session = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                PARTITION_KEY,
+                AttributeValue::S(format!("{SESSION_PREFIX}{session_id}")),
+            )
+            .projection_expression("pk, revoked_at, expires_at")
+            .consistent_read(true)
+            .send();
+        let ((), session) = tokio::join!(self.read(), session);
+        assert!(session.unwrap().item.is_some());
     }
 
     /// A new session of the user, as a login starts it (outside every timing).
@@ -209,8 +229,11 @@ fn main() {
         },
     );
 
+    let session_id = b.session().session_id;
+    // As deployed: behind the authorizer, whose verdict (the user, the session) API Gateway puts
+    // in requestContext.authorizer, so the function reads the store and verifies no signature.
     let protected_event = fixture(
-        "protected/bearer.json",
+        "protected/authorizer-context.json",
         &b.apps
             .issuer
             .issue_access(
@@ -219,11 +242,18 @@ fn main() {
                     user_id: &b.user_id,
                     username: &b.username,
                     epoch: 0,
-                    session_id: &b.session().session_id,
+                    session_id: &session_id,
                 },
             )
             .token,
     );
+    let mut protected_event: serde_json::Value = serde_json::from_str(&protected_event).unwrap();
+    let verdict = &mut protected_event["requestContext"]["authorizer"];
+    verdict["principalId"] = b.user_id.clone().into();
+    verdict["sub"] = b.user_id.clone().into();
+    verdict["username"] = b.username.clone().into();
+    verdict["sid"] = session_id.clone().into();
+    let protected_event = protected_event.to_string();
     let (protected, protected_floor) = interleaved(
         pairs,
         2,
@@ -237,7 +267,7 @@ fn main() {
                 },
             )
         },
-        || timed(&b, || (), async |()| b.read().await),
+        || timed(&b, || (), async |()| b.reads(&session_id).await),
     );
 
     let refresh_ratio = refresh.median.as_secs_f64() / refresh_floor.median.as_secs_f64();
