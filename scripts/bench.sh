@@ -68,16 +68,19 @@ fi
 
 # Criterion first: `cargo bench` also rebuilds this package's binaries with the benches' features,
 # so the binaries the cold-start run uses are built after it.
-say "criterion: token issue/verify, authorizer, protected (cargo bench --bench requests)"
-cargo bench -p benchmarks --bench requests
-# The login/argon2 comparison and the verifier comparison run pinned to one core: a Lambda
-# function below 1769 MB has at most one vCPU, and on this 2-vCPU machine work that moves between
-# cores (the login's argon2 runs on a tokio blocking thread, the bare verify on the main thread)
-# measured 10-50 % apart from run to run, while pinned pairs agreed within 4 %.
+# The criterion benches, the login/argon2 comparison and the verifier comparison run pinned to
+# one core: a Lambda function below 1769 MB has at most one vCPU, and on this 2-vCPU machine work
+# that moves between cores (the login's argon2 runs on a tokio blocking thread, the bare verify on
+# the main thread) measured 10-50 % apart from run to run, while pinned pairs agreed within 4 %.
+# Unpinned, the authorizer's decision and the bare verify it is budgeted against (criterion
+# medians taken minutes apart) came out 0.99x and 1.30x in two runs of the same tree.
 PIN=()
 if command -v taskset >/dev/null; then
   PIN=(taskset -c 0)
 fi
+say "criterion: token issue/verify, authorizer, protected (cargo bench --bench requests, ${PIN[*]:-not pinned})"
+cargo bench -p benchmarks --bench requests --no-run
+"${PIN[@]}" cargo bench -p benchmarks --bench requests
 say "criterion: argon2 hash/verify, login vs bare argon2 (cargo bench --bench passwords, ${PIN[*]:-not pinned})"
 cargo bench -p benchmarks --bench passwords --no-run
 BENCH_OUT_DIR=$OUT LOGIN_PAIRS=${LOGIN_PAIRS:-30} "${PIN[@]}" cargo bench -p benchmarks --bench passwords

@@ -124,10 +124,11 @@ EMAILS = {"POST /password/forgot": 1}
 @dataclass(frozen=True)
 class Cpu:
     """Where a route's CPU time comes from, best first: `whole`, measurements of the whole
-    handler in process (an in-memory store, so no round trips); else the load's p50 less the
-    local path's own time (LOCAL_PATH) and the route's sequential round trips at the emulator's
-    one-GetItem time, never below `floor`, the in-process measurement of its dominant part; else
-    `floor` alone."""
+    handler's own work (the login on a store that answers at once; a refresh and the protected route
+    on the emulator less their store calls made beside them); else the load's p50 less the local
+    path's own time (LOCAL_PATH) and the route's sequential round trips at the emulator's round
+    trip, never below `floor`, the in-process measurement of its dominant part; else `floor`
+    alone."""
 
     whole: tuple[str, ...] = ()
     floor: str | None = None
@@ -135,7 +136,7 @@ class Cpu:
 
 LOGIN_PAIRS = "login pairs"  # login-ratio.json: the pinned, interleaved login medians
 REFRESH_BEYOND = "refresh beyond its store calls"  # store-ratio.json: refresh less its floor
-PROTECTED_BEYOND = "protected beyond its read"  # store-ratio.json: protected less one GetItem
+PROTECTED_BEYOND = "protected beyond its reads"  # store-ratio.json: protected less its two reads
 CPU = {
     "POST /users": Cpu(floor="password/hash_owasp"),
     "POST /token": Cpu(whole=(LOGIN_PAIRS, "login/token_handle_owasp"), floor="password/verify_owasp"),
@@ -288,7 +289,7 @@ def _cpu_here(route: str, measured: dict, load_routes: dict, getitem_ms, sequent
     floor = measured.get(spec.floor) if spec.floor else None
     row = load_routes.get(route)
     if row and row["requests"] >= MIN_LOAD_SAMPLES and getitem_ms is not None and sequential is not None:
-        less = f"{sequential} x the emulator's GetItem"
+        less = f"{sequential} x the emulator's round trip"
         if path:
             less = f"the local path ({path[1]:.1f} ms, {path[0]}'s) and {less}"
         estimate = row["p50_ms"] - (path[1] if path else 0.0) - sequential * getitem_ms
@@ -602,9 +603,12 @@ def latency_markdown(latency: dict) -> str:
     getitem = latency["emulator_getitem_ms"]
     lines += [
         "",
-        ("- CPU here: criterion medians (in-memory store) or the pinned login pairs; a route without one "
+        ("- CPU here: the handler's own work, measured side by side: the pinned login pairs (a store that "
+         "answers at once), a refresh and `GET /protected` on the emulator less their store calls made beside "
+         "them (store-ratio.json), criterion medians for the authorizer and argon2; a route without one "
          "takes its load p50 less the local path's own time and its sequential round trips x the emulator's "
-         f"one GetItem ({_ms(getitem) if getitem is not None else 'not measured'}, store-ratio.json), never "
+         f"round trip (two reads at once: {_ms(getitem) if getitem is not None else 'not measured'}, "
+         "store-ratio.json), never "
          f"below the in-process figure of its dominant part, and only with {MIN_LOAD_SAMPLES} or more "
          "requests in the load (fewer are mostly the instances' first requests); else that dominant part "
          "alone. \"≥\": CPU not measured or too small to tell, round trips only."),
@@ -614,9 +618,9 @@ def latency_markdown(latency: dict) -> str:
            or "not measured in this run")
         + "; a function without its own takes the smallest. Load-derived figures stay rough: the "
         "emulator's transactions take longer than its GetItem, and the queueing differs between functions.",
-        ("- `GET /protected`'s in-process figure includes an ES256 verify that a deployed function skips (it "
-         "reads the authorizer's verdict), so it is an upper bound. A request whose token is not in API "
-         "Gateway's authorizer cache also waits for the authorizer (the row above)."),
+        ("- `GET /protected` is measured as deployed, behind the authorizer: it reads the verdict and "
+         "verifies no signature. A request whose token is not in API Gateway's authorizer cache also waits "
+         "for the authorizer (the row above)."),
         ("- Scaling CPU by memory is the documented average share; short bursts may run faster. One vCPU of "
          "Lambda's arm64 (Graviton) is taken as fast as one core here, which is not measured."),
         ("- Not included: API Gateway's own latency and Lambda's invoke overhead, for which AWS publishes no "
