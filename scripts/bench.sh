@@ -5,7 +5,8 @@
 # test (./dev load: the store's per-request costs, locust through the local API, a slowed
 # DynamoDB) and the arm64 cross-build (./dev arm64), then prints PASS or FAIL for each budget,
 # the latency and cost model of BENCHMARKS.md, and draws its charts into docs/ (bench-*.svg).
-# Not part of the tests or CI. Takes about 25 minutes on 2 cores after the first build.
+# Not part of the tests or CI. Takes about 25 minutes on 2 cores after the first build, 4 to 7
+# minutes when the release and arm64 builds are warm.
 #
 #   ./scripts/bench.sh               everything
 #   ./scripts/bench.sh --profiles    also the release-profile study (scripts/bench/profiles.py; long)
