@@ -8,6 +8,7 @@
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod key_set;
 pub mod keys;
 pub mod logging;
 pub mod metrics;

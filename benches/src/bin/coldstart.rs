@@ -45,6 +45,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use shared::key_set::{KeyState, StoredKey, StoredKeySet};
 use shared::keys::SigningKey;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
@@ -572,15 +573,14 @@ fn start_aws_stub(runtime: &Runtime) -> Result<u16, String> {
     }})
     .to_string();
     let item: Arc<str> = item.into();
-    let kid = SigningKey::from_pem(TEST_SIGNING_KEY)
-        .map_err(|e| format!("the benchmark's signing key: {e}"))?
-        .kid()
-        .to_owned();
-    // The key set as the key-set function stores it (shared/src/keystore.rs); a drift fails the
-    // token's first invocation, which the run checks.
-    let key_set = json!({"keys": [{"kid": kid, "state": "current", "private_key": TEST_SIGNING_KEY}]});
+    let key =
+        SigningKey::from_pem(TEST_SIGNING_KEY).map_err(|e| format!("the benchmark's signing key: {e}"))?;
+    // The key set as the key-set function stores it.
+    let key_set = StoredKeySet {
+        keys: vec![StoredKey::new(&key, KeyState::Current)],
+    };
     let secrets: Arc<Secrets> = Arc::new(Secrets {
-        key_set: key_set.to_string(),
+        key_set: serde_json::to_string(&key_set).map_err(|e| format!("the key set: {e}"))?,
         mfa_key: "a benchmark's MFA sealing key, 32 characters or more".into(),
     });
     let (_, port) = runtime

@@ -1,6 +1,6 @@
 //! The local signing key set of `./dev run` and `./dev test`, and its rotation (`./dev rotate`).
 //!
-//! The file has the shape of the deployed key set's secret (`shared::keystore::StoredKeySet`:
+//! The file has the shape of the deployed key set's secret (`shared::key_set::StoredKeySet`:
 //! `{"keys": [{"kid", "state", "private_key"}]}`) plus `signing_since`, when the current key began
 //! to sign. Each step moves it with the key-set function's own state machine
 //! (`keyset::rotation::apply`), so the rotation tested locally is the one AWS runs:
